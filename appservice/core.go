@@ -1,0 +1,339 @@
+package appservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	mas "maunium.net/go/mautrix/appservice"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/registration"
+)
+
+// Options configure a [Core]. Registration, HomeserverURL, Domain and Store are required;
+// the zero value of every other field means its default.
+type Options struct {
+	Registration  *mas.Registration // required; the registration file's contents
+	HomeserverURL string            // required; client-server API base URL
+	Domain        string            // required; the homeserver's server name
+	Store         *store.Store      // required
+	Modules       []Module          // the enabled modules, in start order
+	// BotModule is the ID of the module that handles the bot user's rooms (invites to the
+	// bot, DMs with it): the management bot.
+	BotModule      string
+	BotDisplayName string
+
+	Listen       string        // address of the Application Service API; default 127.0.0.1:29300
+	Workers      int           // handlers running at once; default 16
+	MaxBodyBytes int64         // largest transaction accepted; default 32 MiB
+	Retry        Retry         // default 8 attempts, 1s, 5m
+	HandlerTime  time.Duration // deadline of one handler call; default 2m
+	Version      string        // reported by the management bot
+	// Metrics registers the core's metrics; nil means a fresh registry (see Core.Gatherer).
+	Metrics *prometheus.Registry
+}
+
+func (o *Options) defaults() {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:29300"
+	}
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.Retry.Attempts <= 0 {
+		o.Retry.Attempts = 8
+	}
+	if o.Retry.Initial <= 0 {
+		o.Retry.Initial = time.Second
+	}
+	if o.Retry.Max <= 0 {
+		o.Retry.Max = 5 * time.Minute
+	}
+	if o.HandlerTime <= 0 {
+		o.HandlerTime = 2 * time.Minute
+	}
+	if o.Metrics == nil {
+		o.Metrics = prometheus.NewRegistry()
+	}
+}
+
+// Core is the appservice: it serves the Application Service API, journals and dispatches
+// events to modules, and sends their messages. Create it with [New], then Start and Stop.
+type Core struct {
+	opts    Options
+	reg     *mas.Registration
+	store   *store.Store
+	as      *mas.AppService
+	log     zerolog.Logger
+	metrics *metrics
+	router  *router
+	inbox   *inbox
+	disp    *dispatcher
+	outbox  *outbox
+
+	modules       map[string]Module
+	order         []Module
+	protocols     map[string]ThirdPartyHandler // immutable after New
+	protocolOrder []string
+
+	mu         sync.Mutex
+	started    bool
+	server     *http.Server
+	listenAddr net.Addr
+	stopLoops  context.CancelFunc
+	stopWork   context.CancelFunc
+	loops      sync.WaitGroup
+}
+
+// New checks opts and the modules' capabilities and builds a Core. It does no I/O.
+func New(opts Options) (*Core, error) {
+	opts.defaults()
+	var errs []error
+	if opts.Registration == nil {
+		errs = append(errs, errors.New("registration is required"))
+	}
+	if opts.HomeserverURL == "" {
+		errs = append(errs, errors.New("homeserver URL is required"))
+	}
+	if opts.Domain == "" {
+		errs = append(errs, errors.New("homeserver domain is required"))
+	}
+	if opts.Store == nil {
+		errs = append(errs, errors.New("store is required"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("appservice: %w", errors.Join(errs...))
+	}
+	c := &Core{
+		opts: opts, reg: opts.Registration, store: opts.Store,
+		modules: map[string]Module{}, protocols: map[string]ThirdPartyHandler{},
+		log: zerolog.Nop(),
+	}
+	namespaces := map[string]registration.Namespaces{}
+	for _, m := range opts.Modules {
+		mid := m.ID()
+		if !validModuleID.MatchString(mid) || mid == coreModuleID {
+			return nil, fmt.Errorf("appservice: invalid module ID %q", mid)
+		}
+		if _, dup := c.modules[mid]; dup {
+			return nil, fmt.Errorf("appservice: module %q listed twice", mid)
+		}
+		c.modules[mid] = m
+		c.order = append(c.order, m)
+		namespaces[mid] = m.Namespaces()
+		if tp, ok := m.(ThirdPartyHandler); ok {
+			protos := tp.Protocols()
+			if len(protos) == 0 {
+				return nil, fmt.Errorf("appservice: module %q implements third-party lookups but lists no protocol", mid)
+			}
+			for _, p := range protos {
+				if other, dup := c.protocols[p]; dup {
+					return nil, fmt.Errorf("appservice: protocol %q claimed by %q and %v", p, mid, other)
+				}
+				c.protocols[p] = tp
+				c.protocolOrder = append(c.protocolOrder, p)
+			}
+		}
+	}
+	sort.Strings(c.protocolOrder)
+	if opts.BotModule != "" && c.modules[opts.BotModule] == nil {
+		return nil, fmt.Errorf("appservice: bot module %q is not enabled", opts.BotModule)
+	}
+	r, err := newRouter(opts.Domain, namespaces, c.modules)
+	if err != nil {
+		return nil, fmt.Errorf("appservice: %w", err)
+	}
+	c.router = r
+	c.as = mas.Create()
+	c.as.Registration = opts.Registration
+	c.as.HomeserverDomain = opts.Domain
+	c.as.DefaultHTTPRetries = 1
+	if err := c.as.SetHomeserverURL(opts.HomeserverURL); err != nil {
+		return nil, fmt.Errorf("appservice: invalid homeserver URL: %w", err)
+	}
+	c.as.StateStore = &stateStore{MemoryStateStore: mautrix.NewMemoryStateStore().(*mautrix.MemoryStateStore), store: opts.Store}
+	c.disp = newDispatcher(c)
+	c.outbox = newOutbox(c)
+	c.inbox = &inbox{store: opts.Store, scope: txnScope(opts.Registration), wake: c.disp.poke}
+	c.metrics = newMetrics(opts.Metrics, c.gaugeFunc(c.store.InboxDepth), c.gaugeFunc(c.store.OutboxDepth))
+	c.inbox.metrics = c.metrics
+	return c, nil
+}
+
+var validModuleID = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,31}$`)
+
+func (c *Core) gaugeFunc(f func(context.Context) (int, error)) func() float64 {
+	return func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := f(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}
+}
+
+// Gatherer exposes the core's metrics for a /metrics endpoint.
+func (c *Core) Gatherer() prometheus.Gatherer { return c.opts.Metrics }
+
+// Addr is the address the Application Service API listens on, once started.
+func (c *Core) Addr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.listenAddr
+}
+
+// Start listens for the homeserver, pings it, registers the bot, starts the modules and then
+// the dispatcher and outbox. Events journaled before a crash are delivered first.
+func (c *Core) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		return errors.New("appservice: already started")
+	}
+	c.log = zerolog.Ctx(ctx).With().Str("component", "appservice").Logger()
+	c.as.Log = c.log.With().Str("component", "mautrix").Logger()
+
+	ln, err := net.Listen("tcp", c.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("appservice: failed to listen on %s: %w", c.opts.Listen, err)
+	}
+	c.listenAddr = ln.Addr()
+	api := c.Handler()
+	logCtx := c.log.WithContext
+	c.server = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			api.ServeHTTP(w, r.WithContext(logCtx(r.Context())))
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := c.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.log.Error().Err(err).Msg("Application Service API server stopped")
+		}
+	}()
+	c.log.Info().Stringer("addr", ln.Addr()).Msg("Listening for the homeserver")
+
+	if err := c.prepareBot(ctx); err != nil {
+		_ = c.server.Close()
+		return err
+	}
+	c.ping(ctx)
+
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	for i, m := range c.order {
+		mctx := c.log.With().Str("module", m.ID()).Logger().WithContext(ctx)
+		if err := m.Start(mctx, &host{core: c, module: m.ID()}); err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_ = c.order[j].Stop(ctx)
+			}
+			_ = c.server.Close()
+			stopWork()
+			return fmt.Errorf("appservice: failed to start module %s: %w", m.ID(), err)
+		}
+		c.log.Info().Str("module", m.ID()).Msg("Module started")
+	}
+	stop, stopLoops := context.WithCancel(work)
+	c.stopLoops, c.stopWork = stopLoops, stopWork
+	work = c.log.WithContext(work)
+	c.loops.Add(2)
+	go func() { defer c.loops.Done(); c.disp.run(stop, work) }()
+	go func() { defer c.loops.Done(); c.outbox.run(stop, work) }()
+	c.started = true
+	return nil
+}
+
+// prepareBot registers the bot user and sets its display name, retrying while the
+// homeserver is not reachable yet (up to the context's deadline or a minute).
+func (c *Core) prepareBot(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	bot := c.as.BotIntent()
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = bot.EnsureRegistered(ctx); err == nil {
+			break
+		}
+		wait := c.opts.Retry.backoff(attempt)
+		c.log.Warn().Err(err).Dur("retry_in", wait).Msg("Cannot register the bot user yet; is the homeserver up?")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("appservice: failed to register bot user %s with the homeserver at %s: %w", bot.UserID, c.opts.HomeserverURL, err)
+		case <-time.After(wait):
+		}
+	}
+	if c.opts.BotDisplayName != "" {
+		if err := bot.SetDisplayName(ctx, c.opts.BotDisplayName); err != nil {
+			c.log.Warn().Err(err).Msg("Failed to set the bot's display name")
+		}
+	}
+	return nil
+}
+
+// ping asks the homeserver to ping us (spec v1.7 POST /appservice/{id}/ping), which proves
+// that it can reach our public URL with the right token.
+func (c *Core) ping(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	resp, err := c.as.BotClient().AppservicePing(ctx, c.reg.ID, "switchboard-startup")
+	switch {
+	case err == nil:
+		c.log.Info().Int64("duration_ms", resp.DurationMS).Msg("Homeserver reached us through the ping endpoint")
+	case isUnsupportedEndpoint(err):
+		c.log.Info().Msg("Homeserver does not support the appservice ping (spec v1.7); skipped the reachability check")
+	default:
+		c.log.Error().Err(err).Str("url", c.reg.URL).
+			Msg("The homeserver could not reach Switchboard: check that the registration's url is reachable from the homeserver and that the homeserver loaded this registration")
+	}
+}
+
+// Stop stops accepting transactions, lets in-flight handlers and sends finish until ctx's
+// deadline (then cancels them: unfinished work stays journaled), and stops the modules.
+func (c *Core) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started {
+		return nil
+	}
+	c.started = false
+	var errs []error
+	if err := c.server.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("failed to stop the HTTP server: %w", err))
+		_ = c.server.Close()
+	}
+	c.stopLoops()
+	done := make(chan struct{})
+	go func() { c.loops.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		c.log.Warn().Msg("Shutdown deadline passed; cancelling in-flight work (it stays journaled)")
+		c.stopWork()
+		<-done
+	}
+	c.stopWork()
+	for i := len(c.order) - 1; i >= 0; i-- {
+		m := c.order[i]
+		if err := m.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("module %s: %w", m.ID(), err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("appservice: stop: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,280 @@
+package appservice
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+)
+
+// ErrPermanent marks a handler error that retrying cannot fix (wrap it with %w); the event
+// is failed at once and the sender is told.
+var ErrPermanent = errors.New("permanent failure")
+
+// Retry is the backoff policy of the dispatcher and the outbox.
+type Retry struct {
+	Attempts int           // attempts before giving up; at least 1
+	Initial  time.Duration // first backoff
+	Max      time.Duration // backoff cap
+}
+
+// backoff is the wait before attempt n+1 after n failures: exponential with ±20% jitter.
+func (r Retry) backoff(n int) time.Duration {
+	d := r.Initial
+	for i := 1; i < n && d < r.Max; i++ {
+		d *= 2
+	}
+	d = min(d, r.Max)
+	jitter := time.Duration(float64(d) * (rand.Float64()*0.4 - 0.2))
+	return d + jitter
+}
+
+// maxLoaded bounds the events held in memory; the rest wait in the journal.
+const maxLoaded = 2048
+
+// dispatcher reads pending events from the journal in order and hands them to modules,
+// in order per room and rooms in parallel.
+type dispatcher struct {
+	core  *Core
+	queue *keyedQueue[store.InboxEvent]
+	wake  chan struct{} // buffered 1
+
+	mu        sync.Mutex
+	inflight  map[int64]bool // guarded by mu; loaded and not finished
+	lastError map[string]string
+}
+
+func newDispatcher(c *Core) *dispatcher {
+	d := &dispatcher{
+		core:      c,
+		wake:      make(chan struct{}, 1),
+		inflight:  make(map[int64]bool),
+		lastError: make(map[string]string),
+	}
+	d.queue = newKeyedQueue(c.opts.Workers, d.handle)
+	return d
+}
+
+func (d *dispatcher) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run loads pending events until stop ends, then lets in-flight handlers finish (they run
+// with work, which the core cancels when the shutdown deadline passes).
+func (d *dispatcher) run(stop, work context.Context) {
+	log := zerolog.Ctx(work)
+	var lastSeq int64
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		for {
+			n, err := d.load(work, &lastSeq)
+			if err != nil {
+				log.Error().Err(err).Msg("Failed to load pending events")
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		select {
+		case <-stop.Done():
+			d.queue.close()
+			d.queue.wait()
+			return
+		case <-d.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (d *dispatcher) load(ctx context.Context, lastSeq *int64) (int, error) {
+	d.mu.Lock()
+	room := maxLoaded - len(d.inflight)
+	d.mu.Unlock()
+	if room <= 0 {
+		return 0, nil
+	}
+	events, err := d.core.store.PendingEvents(ctx, *lastSeq, room)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range events {
+		*lastSeq = e.Seq
+		d.mu.Lock()
+		d.inflight[e.Seq] = true
+		d.mu.Unlock()
+		d.queue.push(ctx, e.RoomID, e)
+	}
+	return len(events), nil
+}
+
+func (d *dispatcher) finish(seq int64) {
+	d.mu.Lock()
+	delete(d.inflight, seq)
+	d.mu.Unlock()
+	d.poke()
+}
+
+// handle delivers one journaled event, retrying with backoff, and records the outcome.
+func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
+	defer d.finish(row.Seq)
+	c := d.core
+	log := zerolog.Ctx(ctx).With().Int64("seq", row.Seq).Str("event_id", row.EventID).Str("room_id", row.RoomID).Logger()
+	evt, err := decodeEvent(row)
+	if err != nil {
+		log.Error().Err(err).Msg("Journaled event cannot be decoded; marking it failed")
+		_ = c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
+		return
+	}
+	targets := c.route(ctx, evt, row.Kind)
+	if len(targets) == 0 {
+		c.metrics.handled.WithLabelValues("", "ignored").Inc()
+		d.markDone(ctx, log, row.Seq)
+		return
+	}
+	attempts := row.Attempts
+	for {
+		err = d.deliver(ctx, log, targets, evt, row.Kind)
+		if err == nil {
+			d.markDone(ctx, log, row.Seq)
+			return
+		}
+		if ctx.Err() != nil {
+			return // shutting down: the event stays pending and is delivered after restart
+		}
+		attempts, _ = c.store.RecordEventAttempt(ctx, row.Seq, err.Error())
+		if attempts >= c.opts.Retry.Attempts || errors.Is(err, ErrPermanent) {
+			log.Error().Err(err).Int("attempts", attempts).Msg("Giving up on event")
+			if ferr := c.store.MarkEventFailed(ctx, row.Seq, err.Error()); ferr != nil {
+				log.Error().Err(ferr).Msg("Failed to mark event failed")
+			}
+			d.reportFailure(ctx, targets, evt, row.Kind, err)
+			return
+		}
+		wait := c.opts.Retry.backoff(attempts)
+		log.Warn().Err(err).Int("attempts", attempts).Dur("retry_in", wait).Msg("Handler failed; retrying")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (d *dispatcher) markDone(ctx context.Context, log zerolog.Logger, seq int64) {
+	// The handler's side effects happened: record completion even while shutting down.
+	if err := d.core.store.MarkEventDone(context.WithoutCancel(ctx), seq); err != nil {
+		log.Error().Err(err).Msg("Failed to mark event done; it will be delivered again")
+	}
+}
+
+// deliver calls every target module; it fails when any of them fails (a retry calls all of
+// them again, which their idempotency by event ID makes harmless).
+func (d *dispatcher) deliver(ctx context.Context, log zerolog.Logger, targets []Module, evt *event.Event, kind string) error {
+	var errs []error
+	for _, m := range targets {
+		start := time.Now()
+		var err error
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("%w: module %s panicked: %v", ErrPermanent, m.ID(), r)
+				}
+			}()
+			mctx := log.With().Str("module", m.ID()).Logger().WithContext(ctx)
+			if kind == kindEphemeral {
+				err = m.(EphemeralHandler).HandleEphemeral(mctx, evt)
+			} else {
+				err = m.HandleEvent(mctx, evt)
+			}
+		}()
+		d.core.metrics.handlerTime.WithLabelValues(m.ID()).Observe(time.Since(start).Seconds())
+		d.mu.Lock()
+		if err != nil {
+			d.lastError[m.ID()] = err.Error()
+		}
+		d.mu.Unlock()
+		if err != nil {
+			d.core.metrics.handled.WithLabelValues(m.ID(), "retry").Inc()
+			errs = append(errs, fmt.Errorf("module %s: %w", m.ID(), err))
+		} else {
+			d.core.metrics.handled.WithLabelValues(m.ID(), "ok").Inc()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reportFailure tells the sender of a message that it was not delivered: a
+// com.beeper.message_send_status event (which clients such as Beeper and Element X show on
+// the message) and a short notice in reply, both sent by the bot through the outbox.
+func (d *dispatcher) reportFailure(ctx context.Context, targets []Module, evt *event.Event, kind string, cause error) {
+	for _, m := range targets {
+		d.core.metrics.handled.WithLabelValues(m.ID(), "failed").Inc()
+	}
+	if kind != kindTimeline || evt.StateKey != nil || evt.ID == "" {
+		return
+	}
+	network := targets[0].ID()
+	status := map[string]any{
+		"network": network,
+		"m.relates_to": map[string]any{
+			"rel_type": "m.reference", "event_id": evt.ID,
+		},
+		"status":  "FAIL_PERMANENT",
+		"reason":  "m_foreign_network_error",
+		"error":   cause.Error(),
+		"message": "Switchboard could not deliver this message to " + network + ".",
+	}
+	notice := event.MessageEventContent{
+		MsgType: event.MsgNotice,
+		Body:    "⚠️ Your message was not delivered to " + network + ": " + cause.Error(),
+	}
+	notice.SetReply(evt)
+	bot := d.core.reg.SenderLocalpart
+	for _, msg := range []Message{
+		{RoomID: evt.RoomID, RemoteID: "status:" + evt.ID.String(), Type: event.BeeperMessageStatus, Content: status},
+		{RoomID: evt.RoomID, RemoteID: "notice:" + evt.ID.String(), Content: &notice},
+	} {
+		msg.Sender = id.NewUserID(bot, d.core.opts.Domain)
+		if err := d.core.enqueue(context.WithoutCancel(ctx), coreModuleID, msg); err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Stringer("event_id", evt.ID).Msg("Failed to queue failure report")
+		}
+	}
+}
+
+// decodeEvent turns a journaled payload into a mautrix event with parsed content.
+func decodeEvent(row store.InboxEvent) (*event.Event, error) {
+	var evt event.Event
+	if err := json.Unmarshal(row.Payload, &evt); err != nil {
+		return nil, fmt.Errorf("failed to decode event: %w", err)
+	}
+	switch {
+	case row.Kind == kindEphemeral:
+		evt.Type.Class = event.EphemeralEventType
+		evt.Mautrix.EventSource = event.SourceEphemeral
+	case evt.StateKey != nil:
+		evt.Type.Class = event.StateEventType
+		evt.Mautrix.EventSource = event.SourceTimeline
+	default:
+		evt.Type.Class = event.MessageEventType
+		evt.Mautrix.EventSource = event.SourceTimeline
+	}
+	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrUnsupportedContentType) {
+		// Content that does not match its type's schema is still delivered raw.
+		evt.Content.Parsed = nil
+	}
+	return &evt, nil
+}

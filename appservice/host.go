@@ -1,0 +1,78 @@
+package appservice
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Errors a module may see from the [Host].
+var (
+	// ErrNotInNamespace is returned when a module asks for a ghost outside its namespaces.
+	ErrNotInNamespace = errors.New("appservice: user ID is not in the module's namespace")
+	// ErrSendFailed is wrapped when the outbox gave up sending a message.
+	ErrSendFailed = errors.New("appservice: message could not be sent to Matrix")
+	// ErrStopping is returned when the core is shutting down.
+	ErrStopping = errors.New("appservice: shutting down")
+)
+
+// Host is what the core offers a module. It is passed to [Module.Start] and stays valid until
+// the module's Stop returns. All methods are safe for concurrent use.
+type Host interface {
+	// Domain is the homeserver's server name.
+	Domain() string
+	// BotUserID is the management bot's user ID (the registration's sender).
+	BotUserID() id.UserID
+	// Ghost returns the intent of a user in the module's namespaces, given its localpart.
+	Ghost(localpart string) (*Intent, error)
+	// Bot returns the management bot's intent.
+	Bot() *Intent
+	// Send durably records msg in the outbox and waits until it is sent, returning its event
+	// ID. Sending the same (module, RemoteID) again returns the first event's ID and sends
+	// nothing. When ctx ends first, the message stays queued and is sent later.
+	Send(ctx context.Context, msg Message) (id.EventID, error)
+	// Enqueue durably records msg in the outbox and returns; the outbox sends it in order
+	// with the room's other messages. A module acknowledges its remote side after Enqueue
+	// returns nil.
+	Enqueue(ctx context.Context, msg Message) error
+	// Store is the module's view of the shared store (portals, message map, key-value).
+	Store() ModuleStore
+	// Report is the state of the core and of every module (for status commands).
+	Report(ctx context.Context) Report
+	// RunCommand passes a management command to the module with that ID (for the
+	// management bot); ErrUnknownCommand when it adds no commands.
+	RunCommand(ctx context.Context, module string, cmd Command) (string, error)
+}
+
+// Message is a message a module sends to Matrix.
+type Message struct {
+	// RoomID is the room to send to. Required.
+	RoomID id.RoomID
+	// Sender is the ghost (or the bot) that sends. Required.
+	Sender id.UserID
+	// RemoteID is the remote network's id of the message; it keys idempotency and the
+	// message map. Required.
+	RemoteID string
+	// Type is the event type; the default is m.room.message.
+	Type event.Type
+	// Content is the event content (any JSON-marshalable value). Required.
+	Content any
+	// Timestamp is the remote message's time, sent as the event's origin_server_ts
+	// ("ts" massaging). Zero means now.
+	Timestamp time.Time
+}
+
+// ModuleStore is a module's slice of the shared store: every key is scoped to the module.
+type ModuleStore interface {
+	PutPortal(ctx context.Context, remoteKey string, roomID id.RoomID) error
+	PortalByKey(ctx context.Context, remoteKey string) (id.RoomID, error)
+	PortalByRoom(ctx context.Context, roomID id.RoomID) (remoteKey string, err error)
+	PutMessage(ctx context.Context, remoteID string, roomID id.RoomID, eventID id.EventID) error
+	MessageByRemote(ctx context.Context, remoteID string) (id.RoomID, id.EventID, error)
+	MessageByEvent(ctx context.Context, eventID id.EventID) (remoteID string, err error)
+	GetKV(ctx context.Context, key string) (string, error)
+	PutKV(ctx context.Context, key, value string) error
+}

@@ -1,0 +1,172 @@
+package appservice
+
+import (
+	"context"
+	"errors"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+)
+
+// host is the Host one module sees: its ghosts, its outbox rows, its slice of the store.
+type host struct {
+	core   *Core
+	module string // immutable
+}
+
+var _ Host = (*host)(nil)
+
+func (h *host) Domain() string       { return h.core.opts.Domain }
+func (h *host) BotUserID() id.UserID { return h.core.as.BotMXID() }
+func (h *host) Bot() *Intent         { return &Intent{api: h.core.as.BotIntent()} }
+func (h *host) Store() ModuleStore   { return &moduleStore{core: h.core, module: h.module} }
+func (h *host) Report(ctx context.Context) Report {
+	return h.core.Report(ctx)
+}
+
+func (h *host) Ghost(localpart string) (*Intent, error) {
+	userID := id.NewUserID(localpart, h.core.opts.Domain)
+	if m := h.core.router.moduleForUser(userID); m == nil || m.ID() != h.module {
+		return nil, ErrNotInNamespace
+	}
+	return &Intent{api: h.core.as.Intent(userID)}, nil
+}
+
+func (h *host) checkSender(sender id.UserID) error {
+	if sender == h.core.as.BotMXID() {
+		return nil
+	}
+	if m := h.core.router.moduleForUser(sender); m == nil || m.ID() != h.module {
+		return ErrNotInNamespace
+	}
+	return nil
+}
+
+func (h *host) Send(ctx context.Context, msg Message) (id.EventID, error) {
+	if err := h.checkSender(msg.Sender); err != nil {
+		return "", err
+	}
+	return h.core.sendAndWait(ctx, h.module, msg)
+}
+
+func (h *host) Enqueue(ctx context.Context, msg Message) error {
+	if err := h.checkSender(msg.Sender); err != nil {
+		return err
+	}
+	return h.core.enqueue(ctx, h.module, msg)
+}
+
+// moduleStore scopes the shared store to one module.
+type moduleStore struct {
+	core   *Core
+	module string
+}
+
+// ErrNotFound is returned by ModuleStore lookups that find nothing.
+var ErrNotFound = store.ErrNotFound
+
+func (s *moduleStore) PutPortal(ctx context.Context, remoteKey string, roomID id.RoomID) error {
+	if err := s.core.store.PutPortal(ctx, s.module, remoteKey, roomID.String()); err != nil {
+		return err
+	}
+	s.core.router.portals.Delete(roomID)
+	return nil
+}
+
+func (s *moduleStore) PortalByKey(ctx context.Context, remoteKey string) (id.RoomID, error) {
+	r, err := s.core.store.PortalByKey(ctx, s.module, remoteKey)
+	return id.RoomID(r), err
+}
+
+func (s *moduleStore) PortalByRoom(ctx context.Context, roomID id.RoomID) (string, error) {
+	mid, key, err := s.core.store.PortalByRoom(ctx, roomID.String())
+	if err != nil {
+		return "", err
+	}
+	if mid != s.module {
+		return "", ErrNotFound
+	}
+	return key, nil
+}
+
+func (s *moduleStore) PutMessage(ctx context.Context, remoteID string, roomID id.RoomID, eventID id.EventID) error {
+	return s.core.store.PutMessage(ctx, s.module, remoteID, roomID.String(), eventID.String())
+}
+
+func (s *moduleStore) MessageByRemote(ctx context.Context, remoteID string) (id.RoomID, id.EventID, error) {
+	r, e, err := s.core.store.MessageByRemote(ctx, s.module, remoteID)
+	return id.RoomID(r), id.EventID(e), err
+}
+
+func (s *moduleStore) MessageByEvent(ctx context.Context, eventID id.EventID) (string, error) {
+	return s.core.store.MessageByEvent(ctx, s.module, eventID.String())
+}
+
+func (s *moduleStore) GetKV(ctx context.Context, key string) (string, error) {
+	return s.core.store.GetKV(ctx, "module/"+s.module+"/"+key)
+}
+
+func (s *moduleStore) PutKV(ctx context.Context, key, value string) error {
+	return s.core.store.PutKV(ctx, "module/"+s.module+"/"+key, value)
+}
+
+// Report is the state of the whole process, for the management bot and /health.
+type Report struct {
+	Version     string
+	InboxDepth  int // journaled events not yet handled
+	OutboxDepth int // messages waiting to be sent to Matrix
+	Modules     []ModuleReport
+	// DatabaseError is empty when the database answers.
+	DatabaseError string
+}
+
+// ModuleReport is one module's line of a Report.
+type ModuleReport struct {
+	ID string
+	// Status is the module's own report; Reported is false when the module does not
+	// implement StatusReporter.
+	Status   ModuleStatus
+	Reported bool
+	// Outbox counts the module's messages waiting to be sent to Matrix.
+	Outbox int
+	// LastHandlerError is the last error of the module's event handler, if any.
+	LastHandlerError string
+}
+
+// Report collects the state of the core and every module.
+func (c *Core) Report(ctx context.Context) Report {
+	r := Report{Version: c.opts.Version}
+	var err1, err2 error
+	r.InboxDepth, err1 = c.store.InboxDepth(ctx)
+	r.OutboxDepth, err2 = c.store.OutboxDepth(ctx)
+	if err := errors.Join(err1, err2); err != nil {
+		r.DatabaseError = err.Error()
+	}
+	outbox := c.outbox.depthByModule()
+	c.disp.mu.Lock()
+	lastErr := make(map[string]string, len(c.disp.lastError))
+	for k, v := range c.disp.lastError {
+		lastErr[k] = v
+	}
+	c.disp.mu.Unlock()
+	for _, m := range c.order {
+		mr := ModuleReport{ID: m.ID(), Outbox: outbox[m.ID()], LastHandlerError: lastErr[m.ID()]}
+		if sr, ok := m.(StatusReporter); ok {
+			mr.Status, mr.Reported = sr.Status(ctx), true
+		}
+		r.Modules = append(r.Modules, mr)
+	}
+	return r
+}
+
+// ErrUnknownCommand is returned by Host.RunCommand when no module by that ID adds commands.
+var ErrUnknownCommand = errors.New("appservice: unknown command")
+
+func (h *host) RunCommand(ctx context.Context, module string, cmd Command) (string, error) {
+	m, ok := h.core.modules[module].(CommandHandler)
+	if !ok {
+		return "", ErrUnknownCommand
+	}
+	return m.HandleCommand(ctx, cmd)
+}

@@ -1,0 +1,179 @@
+package appservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"maunium.net/go/mautrix"
+	mas "maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Intent acts on Matrix as one of Switchboard's users (a ghost or the bot). It wraps
+// mautrix's intent so that modules never hold the appservice token. Messages that must not
+// be lost or doubled go through [Host.Send] or [Host.Enqueue]; the methods here are for
+// room and profile management, which are idempotent by nature.
+type Intent struct {
+	api *mas.IntentAPI // immutable; holds the as_token, never exposed
+}
+
+// UserID is the Matrix user this intent acts as.
+func (in *Intent) UserID() id.UserID { return in.api.UserID }
+
+// EnsureRegistered registers the user with the homeserver (inhibit_login) unless it is
+// known to be registered.
+func (in *Intent) EnsureRegistered(ctx context.Context) error {
+	if err := in.api.EnsureRegistered(ctx); err != nil {
+		return fmt.Errorf("failed to register %s: %w", in.api.UserID, err)
+	}
+	return nil
+}
+
+// SetDisplayName sets the user's display name (skipped when unchanged).
+func (in *Intent) SetDisplayName(ctx context.Context, name string) error {
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	return in.api.SetDisplayName(ctx, name)
+}
+
+// SetAvatarURL sets the user's avatar (skipped when unchanged).
+func (in *Intent) SetAvatarURL(ctx context.Context, uri id.ContentURI) error {
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	return in.api.SetAvatarURL(ctx, uri)
+}
+
+// EnsureJoined joins the room, having the bot invite the user first when needed.
+func (in *Intent) EnsureJoined(ctx context.Context, roomID id.RoomID) error {
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	return in.api.EnsureJoined(ctx, roomID)
+}
+
+// JoinRoom joins a room the user was invited to.
+func (in *Intent) JoinRoom(ctx context.Context, roomID id.RoomID) error {
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	_, err := in.api.JoinRoomByID(ctx, roomID)
+	return err
+}
+
+// LeaveRoom leaves a room.
+func (in *Intent) LeaveRoom(ctx context.Context, roomID id.RoomID) error {
+	_, err := in.api.LeaveRoom(ctx, roomID)
+	return err
+}
+
+// Invite invites userID to the room.
+func (in *Intent) Invite(ctx context.Context, roomID id.RoomID, userID id.UserID) error {
+	return in.api.EnsureInvited(ctx, roomID, userID)
+}
+
+// CreateRoom creates a room as this user; for a DM set req.IsDirect and req.Invite.
+func (in *Intent) CreateRoom(ctx context.Context, req *mautrix.ReqCreateRoom) (id.RoomID, error) {
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return "", err
+	}
+	resp, err := in.api.CreateRoom(ctx, req)
+	if err != nil {
+		return "", fmt.Errorf("failed to create room as %s: %w", in.api.UserID, err)
+	}
+	return resp.RoomID, nil
+}
+
+// SendState sends a state event (state is idempotent by nature: the same content twice is
+// one state).
+func (in *Intent) SendState(ctx context.Context, roomID id.RoomID, evtType event.Type, stateKey string, content any) (id.EventID, error) {
+	resp, err := in.api.SendStateEvent(ctx, roomID, evtType, stateKey, content)
+	if err != nil {
+		return "", err
+	}
+	return resp.EventID, nil
+}
+
+// Redact redacts an event. txnID should be derived from the remote deletion's id so that a
+// retried redaction is the same request.
+func (in *Intent) Redact(ctx context.Context, roomID id.RoomID, eventID id.EventID, reason, txnID string) error {
+	_, err := in.api.RedactEvent(ctx, roomID, eventID, mautrix.ReqRedact{Reason: reason, TxnID: txnID})
+	return err
+}
+
+// Typing sets or clears the user's typing notification.
+func (in *Intent) Typing(ctx context.Context, roomID id.RoomID, typing bool, timeout time.Duration) error {
+	_, err := in.api.UserTyping(ctx, roomID, typing, timeout)
+	return err
+}
+
+// MarkRead sends a read receipt for eventID.
+func (in *Intent) MarkRead(ctx context.Context, roomID id.RoomID, eventID id.EventID) error {
+	return in.api.MarkRead(ctx, roomID, eventID)
+}
+
+// SetPresence sets the user's presence ("online", "offline", "unavailable").
+func (in *Intent) SetPresence(ctx context.Context, presence event.Presence, status string) error {
+	return in.api.SetPresence(ctx, mautrix.ReqPresence{Presence: presence, StatusMsg: status})
+}
+
+// UploadMedia uploads data and returns its mxc URI.
+func (in *Intent) UploadMedia(ctx context.Context, data []byte, contentType, fileName string) (id.ContentURI, error) {
+	if err := in.EnsureRegistered(ctx); err != nil {
+		return id.ContentURI{}, err
+	}
+	resp, err := in.api.UploadMedia(ctx, mautrix.ReqUploadMedia{
+		ContentBytes: data, ContentType: contentType, FileName: fileName,
+	})
+	if err != nil {
+		return id.ContentURI{}, fmt.Errorf("failed to upload media: %w", err)
+	}
+	return resp.ContentURI, nil
+}
+
+// DownloadMedia downloads an mxc URI, at most maxBytes of it. It uses authenticated media
+// (MSC3916, /_matrix/client/v1/media) when the homeserver advertises it and falls back to
+// the legacy media API otherwise.
+func (in *Intent) DownloadMedia(ctx context.Context, uri id.ContentURI, maxBytes int64) ([]byte, error) {
+	resp, err := in.api.Download(ctx, uri)
+	if isUnsupportedEndpoint(err) {
+		// The homeserver predates authenticated media (spec v1.11): use the legacy API.
+		_, resp, err = in.api.MakeFullRequestWithResp(ctx, mautrix.FullRequest{
+			Method:           http.MethodGet,
+			URL:              in.api.BuildURL(mautrix.MediaURLPath{"v3", "download", uri.Homeserver, uri.FileID}),
+			DontReadResponse: true,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to download %s: %w", uri, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to download %s: %w", uri, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, fmt.Errorf("failed to download %s: larger than %d bytes", uri, maxBytes)
+	}
+	return data, nil
+}
+
+// isUnsupportedEndpoint reports whether err says the homeserver does not know the endpoint
+// (404 or 405 with M_UNRECOGNIZED or no Matrix error at all).
+func isUnsupportedEndpoint(err error) bool {
+	var httpErr mautrix.HTTPError
+	if !errors.As(err, &httpErr) || httpErr.Response == nil {
+		return false
+	}
+	code := httpErr.Response.StatusCode
+	if code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		return false
+	}
+	return httpErr.RespError == nil || httpErr.RespError.ErrCode == mautrix.MUnrecognized.ErrCode
+}

@@ -1,0 +1,306 @@
+package appservice
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+)
+
+// coreModuleID owns the outbox rows the core itself sends (failure reports).
+const coreModuleID = "core"
+
+// TxnIDFor derives the client-server transaction ID of a module's remote message. The same
+// (module, remoteID) always gives the same ID, so a send repeated after a crash is
+// deduplicated by the homeserver instead of becoming a second event.
+func TxnIDFor(module, remoteID string) string {
+	sum := sha256.Sum256([]byte(module + "\x00" + remoteID))
+	return "sb_" + base64.RawURLEncoding.EncodeToString(sum[:24])
+}
+
+// sendResult is what a waiter of Host.Send learns.
+type sendResult struct {
+	eventID id.EventID
+	err     error
+}
+
+// outbox sends module messages to Matrix: recorded first, then sent in order per room with
+// a transaction ID derived from the remote ID, retried with backoff.
+type outbox struct {
+	core  *Core
+	queue *keyedQueue[store.OutboxMessage]
+	wake  chan struct{}
+
+	mu       sync.Mutex
+	inflight map[int64]string              // guarded by mu; seq -> module
+	waiters  map[int64][]chan<- sendResult // guarded by mu
+}
+
+func newOutbox(c *Core) *outbox {
+	o := &outbox{
+		core:     c,
+		wake:     make(chan struct{}, 1),
+		inflight: make(map[int64]string),
+		waiters:  make(map[int64][]chan<- sendResult),
+	}
+	o.queue = newKeyedQueue(c.opts.Workers, o.send)
+	return o
+}
+
+func (o *outbox) poke() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue records msg durably; it returns the stored row (which may have been sent already
+// when the same remote ID was enqueued before).
+func (c *Core) enqueue(ctx context.Context, module string, msg Message) error {
+	_, err := c.enqueueRow(ctx, module, msg)
+	return err
+}
+
+func (c *Core) enqueueRow(ctx context.Context, module string, msg Message) (store.OutboxMessage, error) {
+	switch {
+	case msg.RoomID == "":
+		return store.OutboxMessage{}, errors.New("appservice: message has no room ID")
+	case msg.Sender == "":
+		return store.OutboxMessage{}, errors.New("appservice: message has no sender")
+	case msg.RemoteID == "":
+		return store.OutboxMessage{}, errors.New("appservice: message has no remote ID")
+	case msg.Content == nil:
+		return store.OutboxMessage{}, errors.New("appservice: message has no content")
+	}
+	if msg.Type.Type == "" {
+		msg.Type = event.EventMessage
+	}
+	content, err := json.Marshal(msg.Content)
+	if err != nil {
+		return store.OutboxMessage{}, fmt.Errorf("appservice: failed to encode message %s: %w", msg.RemoteID, err)
+	}
+	var ts int64
+	if !msg.Timestamp.IsZero() {
+		ts = msg.Timestamp.UnixMilli()
+	}
+	row, existing, err := c.store.EnqueueOutbox(ctx, store.OutboxMessage{
+		Module: module, RemoteID: msg.RemoteID, RoomID: msg.RoomID.String(),
+		Sender: msg.Sender.String(), EventType: msg.Type.Type, Content: content, TS: ts,
+		TxnID: TxnIDFor(module, msg.RemoteID), State: "pending",
+	})
+	if err != nil {
+		return store.OutboxMessage{}, fmt.Errorf("appservice: failed to queue message %s: %w", msg.RemoteID, err)
+	}
+	if !existing {
+		c.outbox.poke()
+	}
+	return row, nil
+}
+
+// sendAndWait enqueues msg and waits for its event ID.
+func (c *Core) sendAndWait(ctx context.Context, module string, msg Message) (id.EventID, error) {
+	ch := make(chan sendResult, 1)
+	row, err := c.enqueueRow(ctx, module, msg)
+	if err != nil {
+		return "", err
+	}
+	switch row.State {
+	case "sent":
+		return id.EventID(row.EventID), nil
+	case "failed":
+		return "", fmt.Errorf("%w: %s", ErrSendFailed, row.LastError)
+	}
+	o := c.outbox
+	o.mu.Lock()
+	o.waiters[row.Seq] = append(o.waiters[row.Seq], ch)
+	o.mu.Unlock()
+	// The row may have been sent between enqueue and registering the waiter.
+	if cur, err := c.store.GetOutbox(ctx, module, msg.RemoteID); err == nil && cur.State != "pending" {
+		o.notify(cur.Seq, resultOf(cur))
+	}
+	select {
+	case res := <-ch:
+		return res.eventID, res.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("appservice: message %s is queued but not sent yet: %w", msg.RemoteID, ctx.Err())
+	}
+}
+
+func resultOf(row store.OutboxMessage) sendResult {
+	if row.State == "sent" {
+		return sendResult{eventID: id.EventID(row.EventID)}
+	}
+	return sendResult{err: fmt.Errorf("%w: %s", ErrSendFailed, row.LastError)}
+}
+
+func (o *outbox) notify(seq int64, res sendResult) {
+	o.mu.Lock()
+	chans := o.waiters[seq]
+	delete(o.waiters, seq)
+	o.mu.Unlock()
+	for _, ch := range chans {
+		ch <- res
+	}
+}
+
+// run loads pending rows until stop ends (see dispatcher.run).
+func (o *outbox) run(stop, work context.Context) {
+	log := zerolog.Ctx(work)
+	var lastSeq int64
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		for {
+			n, err := o.load(work, &lastSeq)
+			if err != nil {
+				log.Error().Err(err).Msg("Failed to load outbox")
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		select {
+		case <-stop.Done():
+			o.queue.close()
+			o.queue.wait()
+			return
+		case <-o.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (o *outbox) load(ctx context.Context, lastSeq *int64) (int, error) {
+	o.mu.Lock()
+	room := maxLoaded - len(o.inflight)
+	o.mu.Unlock()
+	if room <= 0 {
+		return 0, nil
+	}
+	rows, err := o.core.store.PendingOutboxAfter(ctx, *lastSeq, room)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rows {
+		*lastSeq = r.Seq
+		o.mu.Lock()
+		o.inflight[r.Seq] = r.Module
+		o.mu.Unlock()
+		o.queue.push(ctx, r.RoomID, r)
+	}
+	return len(rows), nil
+}
+
+// depthByModule counts loaded, unsent messages per module.
+func (o *outbox) depthByModule() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[string]int{}
+	for _, m := range o.inflight {
+		out[m]++
+	}
+	return out
+}
+
+// send sends one outbox row, retrying with backoff, and records the outcome.
+func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
+	c := o.core
+	defer func() {
+		o.mu.Lock()
+		delete(o.inflight, row.Seq)
+		o.mu.Unlock()
+	}()
+	log := zerolog.Ctx(ctx).With().Str("module", row.Module).Str("remote_id", row.RemoteID).
+		Str("room_id", row.RoomID).Logger()
+	attempts := row.Attempts
+	for {
+		eventID, err := c.sendRow(ctx, row)
+		if err == nil {
+			if err = c.store.MarkOutboxSent(context.WithoutCancel(ctx), row.Seq, eventID.String()); err != nil {
+				// Sent but not recorded: the resend after restart reuses the transaction ID.
+				log.Error().Err(err).Msg("Failed to record sent message")
+			}
+			c.metrics.outboxSent.WithLabelValues(row.Module, "sent").Inc()
+			o.notify(row.Seq, sendResult{eventID: eventID})
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		attempts, _ = c.store.RecordOutboxAttempt(ctx, row.Seq, err.Error())
+		if attempts >= c.opts.Retry.Attempts || isPermanentSendError(err) {
+			log.Error().Err(err).Int("attempts", attempts).Msg("Giving up sending message to Matrix")
+			_ = c.store.MarkOutboxFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
+			c.metrics.outboxSent.WithLabelValues(row.Module, "failed").Inc()
+			res := sendResult{err: fmt.Errorf("%w: %w", ErrSendFailed, err)}
+			o.notify(row.Seq, res)
+			c.reportSendFailure(ctx, row, res.err)
+			return
+		}
+		c.metrics.outboxSent.WithLabelValues(row.Module, "retry").Inc()
+		wait := c.opts.Retry.backoff(attempts)
+		var rateLimited mautrix.HTTPError
+		if errors.As(err, &rateLimited) && rateLimited.RespError != nil && rateLimited.RespError.ErrCode == mautrix.MLimitExceeded.ErrCode {
+			if ms, ok := rateLimited.RespError.ExtraData["retry_after_ms"].(float64); ok && ms > 0 {
+				wait = max(wait, time.Duration(ms)*time.Millisecond)
+			}
+		}
+		log.Warn().Err(err).Int("attempts", attempts).Dur("retry_in", wait).Msg("Send to Matrix failed; retrying")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID, error) {
+	intent := c.as.Intent(id.UserID(row.Sender))
+	if err := intent.EnsureRegistered(ctx); err != nil {
+		return "", err
+	}
+	resp, err := intent.SendMessageEvent(ctx, id.RoomID(row.RoomID), event.Type{Type: row.EventType, Class: event.MessageEventType},
+		json.RawMessage(row.Content), mautrix.ReqSendEvent{TransactionID: row.TxnID, Timestamp: row.TS})
+	if err != nil {
+		return "", err
+	}
+	return resp.EventID, nil
+}
+
+// isPermanentSendError reports errors a retry cannot fix: the homeserver rejected the
+// request itself (bad JSON, too large, unknown room).
+func isPermanentSendError(err error) bool {
+	var httpErr mautrix.HTTPError
+	if !errors.As(err, &httpErr) || httpErr.RespError == nil {
+		return false
+	}
+	switch httpErr.RespError.ErrCode {
+	case mautrix.MBadJSON.ErrCode, mautrix.MNotJSON.ErrCode, mautrix.MTooLarge.ErrCode, "M_INVALID_PARAM":
+		return true
+	}
+	return false
+}
+
+// reportSendFailure tells the module that owns the message, when it implements
+// SendFailureHandler, so that it can tell the remote sender.
+func (c *Core) reportSendFailure(ctx context.Context, row store.OutboxMessage, err error) {
+	m, ok := c.modules[row.Module]
+	if !ok {
+		return
+	}
+	if h, ok := m.(SendFailureHandler); ok {
+		h.HandleSendFailure(ctx, row.RemoteID, id.RoomID(row.RoomID), err)
+	}
+}

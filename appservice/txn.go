@@ -1,0 +1,151 @@
+package appservice
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrBadTransaction is wrapped by every error ParseTransaction returns.
+var ErrBadTransaction = errors.New("appservice: bad transaction")
+
+// Transaction is a homeserver transaction as journaled: the raw JSON of each event with the
+// few fields the core routes by.
+type Transaction struct {
+	Events    []TxnEvent // timeline events ("events")
+	Ephemeral []TxnEvent // typing, receipts, presence ("ephemeral" or the MSC2409 key)
+}
+
+// TxnEvent is one event of a transaction.
+type TxnEvent struct {
+	EventID  string // empty for ephemeral events
+	RoomID   string // may be empty for ephemeral events (presence)
+	Type     string
+	Sender   string // may be empty for ephemeral events
+	StateKey *string
+	Raw      json.RawMessage // the event exactly as received
+}
+
+type rawTransaction struct {
+	Events           []json.RawMessage `json:"events"`
+	Ephemeral        []json.RawMessage `json:"ephemeral"`
+	MSC2409Ephemeral []json.RawMessage `json:"de.sorunome.msc2409.ephemeral"`
+}
+
+type envelope struct {
+	EventID  *string `json:"event_id"`
+	RoomID   *string `json:"room_id"`
+	Type     *string `json:"type"`
+	Sender   *string `json:"sender"`
+	StateKey *string `json:"state_key"`
+}
+
+// maxIDLength bounds the identifiers the core stores (the spec limits event and room IDs to
+// 255 bytes).
+const maxIDLength = 255
+
+// ParseTransaction parses and checks the body of PUT /transactions. It rejects, with an
+// error that names the offending event by index, anything the core could not journal or
+// route: a body that is not a JSON object, a timeline event without event_id, room_id,
+// type or sender, or identifiers that are not strings or are too long. Unknown top-level
+// keys (to-device events, device lists, OTK counts) are ignored: Switchboard does not do
+// end-to-end encryption.
+func ParseTransaction(body []byte) (*Transaction, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, fmt.Errorf("%w: body is not a JSON object", ErrBadTransaction)
+	}
+	var raw rawTransaction
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBadTransaction, describeJSONError(err))
+	}
+	txn := &Transaction{Events: make([]TxnEvent, 0, len(raw.Events))}
+	for i, r := range raw.Events {
+		evt, err := parseEvent(r, true)
+		if err != nil {
+			return nil, fmt.Errorf("%w: events[%d]: %w", ErrBadTransaction, i, err)
+		}
+		txn.Events = append(txn.Events, evt)
+	}
+	eph, key := raw.Ephemeral, "ephemeral"
+	if eph == nil {
+		eph, key = raw.MSC2409Ephemeral, "de.sorunome.msc2409.ephemeral"
+	}
+	for i, r := range eph {
+		evt, err := parseEvent(r, false)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s[%d]: %w", ErrBadTransaction, key, i, err)
+		}
+		txn.Ephemeral = append(txn.Ephemeral, evt)
+	}
+	return txn, nil
+}
+
+func parseEvent(r json.RawMessage, timeline bool) (TxnEvent, error) {
+	r = bytes.TrimSpace(r)
+	if len(r) == 0 || r[0] != '{' {
+		return TxnEvent{}, errors.New("not a JSON object")
+	}
+	var env envelope
+	if err := json.Unmarshal(r, &env); err != nil {
+		return TxnEvent{}, errors.New(describeJSONError(err))
+	}
+	evt := TxnEvent{Raw: r, StateKey: env.StateKey}
+	fields := []struct {
+		name     string
+		val      *string
+		dst      *string
+		required bool
+	}{
+		{"event_id", env.EventID, &evt.EventID, timeline},
+		{"room_id", env.RoomID, &evt.RoomID, timeline},
+		{"type", env.Type, &evt.Type, true},
+		{"sender", env.Sender, &evt.Sender, timeline},
+	}
+	for _, f := range fields {
+		switch {
+		case f.val == nil && f.required:
+			return TxnEvent{}, fmt.Errorf("missing %s", f.name)
+		case f.val == nil:
+		case *f.val == "" && f.required:
+			return TxnEvent{}, fmt.Errorf("empty %s", f.name)
+		case len(*f.val) > maxIDLength:
+			return TxnEvent{}, fmt.Errorf("%s longer than %d bytes", f.name, maxIDLength)
+		default:
+			*f.dst = *f.val
+		}
+	}
+	return evt, nil
+}
+
+// describeJSONError turns encoding/json errors into a short message with the byte offset,
+// without echoing the input (it may contain message bodies).
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("%s must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		}
+		return fmt.Sprintf("expected %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+	default:
+		return "invalid JSON"
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "slice":
+		return "an array"
+	case "ptr", "string":
+		return "a string"
+	case "struct", "map":
+		return "an object"
+	default:
+		return goKind
+	}
+}

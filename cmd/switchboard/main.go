@@ -1,0 +1,21 @@
+// Command switchboard runs the Switchboard Matrix application service with its bridges and
+// bots. Flags: -c config, -r registration, -g generate the registration, -e print the
+// example config.
+package main
+
+import (
+	"os"
+
+	"github.com/switchboard-matrix/switchboard/internal/daemon"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=…".
+var Version = "0.1.0-dev"
+
+// modules is the explicit list of bridges and bots this binary can host; each is enabled by
+// its section under modules: in the config. The management bot is always on.
+var modules = []daemon.ModuleSpec{}
+
+func main() {
+	os.Exit(daemon.Main(Version, modules, os.Args[1:], os.Stdout, os.Stderr))
+}

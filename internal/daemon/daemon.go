@@ -1,0 +1,209 @@
+// Package daemon wires a Switchboard process together: flags, config, registration, store,
+// the appservice core and the explicit list of modules, signals and graceful shutdown.
+// cmd/switchboard and the test binary are thin callers of Main.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/management"
+	"github.com/switchboard-matrix/switchboard/config"
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/registration"
+)
+
+// Deps is what a module constructor may use. Constructors do no I/O: Store may be nil when
+// the process only generates the registration.
+type Deps struct {
+	Config *config.Config
+	Store  *store.Store // may be nil
+}
+
+// ModuleSpec is one module the binary can host, enabled by its section under modules:.
+type ModuleSpec struct {
+	ID  string
+	New func(section config.ModuleConfig, deps Deps) (appservice.Module, error)
+}
+
+// Main runs the switchboard command line with args (without the program name) and returns
+// the exit code.
+func Main(version string, specs []ModuleSpec, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "config.yaml", "path to the config file")
+	regPath := fs.String("r", "registration.yaml", "path to the registration file")
+	generate := fs.Bool("g", false, "generate the registration file (mode 0600) and exit")
+	example := fs.Bool("e", false, "print the commented example config and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch {
+	case *example:
+		_, _ = stdout.Write(config.Example)
+		return 0
+	case *showVersion:
+		fmt.Fprintln(stdout, "switchboard", version)
+		return 0
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchboard: invalid config %s:\n%v\n", *cfgPath, err)
+		return 1
+	}
+	if *generate {
+		if err := generateRegistration(cfg, specs, *regPath); err != nil {
+			fmt.Fprintf(stderr, "switchboard: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "Wrote %s (mode 0600). Add it to the homeserver's app service config files and restart the homeserver.\n", *regPath)
+		return 0
+	}
+	log := newLogger(cfg.Logging, stderr)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	ctx = log.WithContext(ctx)
+	if err := run(ctx, cfg, specs, *regPath, version); err != nil {
+		log.Error().Err(err).Msg("Switchboard stopped with an error")
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg config.LoggingConfig, w io.Writer) zerolog.Logger {
+	if cfg.Format == "pretty" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.DateTime}
+	}
+	return zerolog.New(w).Level(cfg.ZerologLevel()).With().Timestamp().Logger()
+}
+
+// buildModules constructs the management bot and every enabled module, in list order.
+func buildModules(cfg *config.Config, specs []ModuleSpec, st *store.Store) ([]appservice.Module, error) {
+	bot, err := management.New(management.Config{Admins: cfg.Management.Admins})
+	if err != nil {
+		return nil, err
+	}
+	modules := []appservice.Module{bot}
+	known := map[string]bool{}
+	var errs []error
+	for _, spec := range specs {
+		known[spec.ID] = true
+		section, ok := cfg.Modules[spec.ID]
+		if !ok || !section.Enabled {
+			continue
+		}
+		m, err := spec.New(section, Deps{Config: cfg, Store: st})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("modules.%s: %w", spec.ID, err))
+			continue
+		}
+		modules = append(modules, m)
+	}
+	for id := range cfg.Modules {
+		if !known[id] {
+			errs = append(errs, fmt.Errorf("modules.%s: no such module in this build", id))
+		}
+	}
+	return modules, errors.Join(errs...)
+}
+
+func namespacesOf(modules []appservice.Module) map[string]registration.Namespaces {
+	out := map[string]registration.Namespaces{}
+	for _, m := range modules {
+		out[m.ID()] = m.Namespaces()
+	}
+	return out
+}
+
+func buildConfig(cfg *config.Config) registration.BuildConfig {
+	return registration.BuildConfig{
+		ID: cfg.AppService.ID, URL: cfg.AppService.PublicURL, BotLocalpart: cfg.AppService.Bot.Localpart,
+		Domain: cfg.Homeserver.Domain, Ephemeral: cfg.AppService.EphemeralEvents,
+	}
+}
+
+func generateRegistration(cfg *config.Config, specs []ModuleSpec, path string) error {
+	modules, err := buildModules(cfg, specs, nil)
+	if err != nil {
+		return err
+	}
+	existing, err := registration.Load(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to read the existing registration %s: %w", path, err)
+	}
+	reg, err := registration.Build(buildConfig(cfg), namespacesOf(modules), existing)
+	if err != nil {
+		return err
+	}
+	return registration.Save(path, reg)
+}
+
+func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, version string) error {
+	log := zerolog.Ctx(ctx)
+	reg, err := registration.Load(regPath)
+	if err != nil {
+		return fmt.Errorf("failed to read the registration (generate it with switchboard -g): %w", err)
+	}
+	st, err := store.Open(ctx, cfg.Database.URI)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	modules, err := buildModules(cfg, specs, st)
+	if err != nil {
+		return err
+	}
+	if implied, err := registration.Build(buildConfig(cfg), namespacesOf(modules), reg); err != nil {
+		return err
+	} else if diff := registration.Diff(reg, implied); len(diff) > 0 {
+		log.Warn().Strs("differences", diff).Str("registration", regPath).
+			Msg("The registration file no longer matches the config: rerun switchboard -g and restart the homeserver")
+	}
+	core, err := appservice.New(appservice.Options{
+		Registration: reg, HomeserverURL: cfg.Homeserver.Address, Domain: cfg.Homeserver.Domain,
+		Store: st, Modules: modules, BotModule: management.ID, BotDisplayName: cfg.AppService.Bot.Displayname,
+		Listen: cfg.AppService.Listen, Workers: cfg.AppService.Workers, MaxBodyBytes: cfg.AppService.MaxBodyBytes,
+		Retry: appservice.Retry{
+			Attempts: cfg.AppService.Retry.Attempts, Initial: cfg.AppService.Retry.Initial.Std(), Max: cfg.AppService.Retry.Max.Std(),
+		},
+		Version: version,
+	})
+	if err != nil {
+		return err
+	}
+	if err := core.Start(ctx); err != nil {
+		return err
+	}
+	var ops *http.Server
+	if cfg.Metrics.Enabled {
+		ops = &http.Server{Handler: core.OpsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			_ = core.Stop(context.WithoutCancel(ctx))
+			return fmt.Errorf("failed to listen for metrics on %s: %w", cfg.Metrics.Listen, err)
+		}
+		go func() { _ = ops.Serve(ln) }()
+	}
+	log.Info().Str("version", version).Int("modules", len(modules)).Msg("Switchboard is running")
+	<-ctx.Done()
+	log.Info().Msg("Shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.AppService.ShutdownTimeout.Std())
+	defer cancel()
+	if ops != nil {
+		_ = ops.Shutdown(sctx)
+	}
+	return core.Stop(sctx)
+}

@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+)
+
+const (
+	crashEvents = 1000 // Matrix -> module events
+	crashRemote = 1000 // remote -> Matrix messages
+	crashKills  = 4
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// testBinary builds switchboard with the test module wired in, once per test run.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binPath = filepath.Join(workDir, "switchboard-test")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/switchboard-matrix/switchboard/internal/testmodule/cmd/switchboard-test").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// remoteFeed is the fake remote network: it releases numbered messages over time.
+type remoteFeed struct {
+	released atomic.Int64
+	fetches  atomic.Int64
+}
+
+func (f *remoteFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.fetches.Add(1)
+	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	upto := min(int(f.released.Load()), after+50)
+	msgs := []testmodule.RemoteMessage{}
+	for i := after + 1; i <= upto; i++ {
+		msgs = append(msgs, testmodule.RemoteMessage{Seq: i, Body: "remote-" + strconv.Itoa(i)})
+	}
+	_ = json.NewEncoder(w).Encode(msgs)
+}
+
+// process is one run of the switchboard test binary.
+type process struct {
+	cmd *exec.Cmd
+	log *os.File
+}
+
+func startProcess(t *testing.T, bin, cfgPath, healthURL string, log *os.File) *process {
+	t.Helper()
+	cmd := exec.Command(bin, "-c", cfgPath, "-r", regPath)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, log: log}
+	waitFor(t, 60*time.Second, "switchboard to become ready", func() (bool, error) {
+		resp, err := http.Get(healthURL)
+		if err != nil {
+			return false, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	return p
+}
+
+func (p *process) kill9() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+}
+
+func writeCrashConfig(t *testing.T, dir, dbURI, feedURL string, room id.RoomID, metricsPort int) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`homeserver:
+  address: %s
+  domain: %s
+appservice:
+  id: %s
+  listen: 127.0.0.1:%d
+  public_url: http://127.0.0.1:%d
+  bot:
+    localpart: switchboard
+  retry:
+    attempts: 20
+    initial: 200ms
+    max: 2s
+  shutdown_timeout: 5s
+database:
+  uri: %q
+logging:
+  level: info
+  format: json
+metrics:
+  enabled: true
+  listen: 127.0.0.1:%d
+management:
+  admins: ["*:%s"]
+modules:
+  testmod:
+    enabled: true
+    remote_url: %s
+    room: %q
+    ghost: feeder
+`, hs.URL, domain, reg.ID, asPort, asPort, dbURI, metricsPort, domain, feedURL, room)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCrashKill9 streams events from Dendrite to the test module and remote messages from a
+// fake network to Matrix while Switchboard is killed with SIGKILL and restarted several
+// times; afterwards every event was handled and every remote message is in the room,
+// counting 0 lost and 0 doubled. On SQLite and PostgreSQL.
+func TestCrashKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	bin := testBinary(t)
+	forDialects(t, func(t *testing.T, dialect store.Dialect) {
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		dir := t.TempDir()
+		dbURI := storetest.NewDatabaseURI(t, dialect)
+		alice := newUser(t, "crash")
+		sink := id.NewUserID(testmodule.GhostPrefix+"sink", domain)
+		feeder := id.NewUserID(testmodule.GhostPrefix+"feeder", domain)
+		room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Invite: []id.UserID{sink}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed := &remoteFeed{}
+		feedSrv := httptest.NewServer(feed)
+		defer feedSrv.Close()
+		metricsPort, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfgPath := writeCrashConfig(t, dir, dbURI, feedSrv.URL, room.RoomID, metricsPort)
+		health := fmt.Sprintf("http://127.0.0.1:%d/health", metricsPort)
+		logFile, err := os.Create(filepath.Join(dir, "switchboard.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logFile.Close()
+		defer func() {
+			if t.Failed() {
+				out, _ := os.ReadFile(logFile.Name())
+				if len(out) > 8000 {
+					out = out[len(out)-8000:]
+				}
+				t.Logf("switchboard log tail:\n%s", out)
+			}
+		}()
+
+		proc := startProcess(t, bin, cfgPath, health, logFile)
+		defer func() { proc.kill9() }()
+		waitFor(t, 60*time.Second, "the test ghost to join", func() (bool, error) { return isJoined(ctx, alice, room.RoomID, sink) })
+
+		// Matrix -> module: a real user sends crashEvents messages as fast as Dendrite takes
+		// them; remote -> Matrix: the fake network releases crashRemote messages meanwhile.
+		sent := make([]id.EventID, 0, crashEvents)
+		var sendErr error
+		sendDone := make(chan struct{})
+		go func() {
+			defer close(sendDone)
+			for i := 0; i < crashEvents; i++ {
+				resp, err := alice.SendText(ctx, room.RoomID, "m-"+strconv.Itoa(i))
+				if err != nil {
+					sendErr = err
+					return
+				}
+				sent = append(sent, resp.EventID)
+				feed.released.Store(int64((i + 1) * crashRemote / crashEvents))
+			}
+		}()
+		kills := 0
+		for kills < crashKills {
+			select {
+			case <-sendDone:
+			case <-time.After(time.Duration(1500+kills*400) * time.Millisecond):
+			}
+			proc.kill9()
+			kills++
+			proc = startProcess(t, bin, cfgPath, health, logFile)
+		}
+		<-sendDone
+		if sendErr != nil {
+			t.Fatalf("sending as the user: %v", sendErr)
+		}
+		feed.released.Store(crashRemote)
+
+		check, err := store.Open(ctx, dbURI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer check.Close()
+		var effects map[string]int
+		waitFor(t, 4*time.Minute, "every event to be handled", func() (bool, error) {
+			effects, err = testmodule.Effects(ctx, check)
+			return len(effects) >= len(sent), err
+		})
+		var msgs []string
+		waitFor(t, 4*time.Minute, "every remote message in the room", func() (bool, error) {
+			evts, err := roomMessages(ctx, alice, room.RoomID)
+			msgs = bodies(evts, feeder)
+			return len(msgs) >= crashRemote, err
+		})
+		time.Sleep(2 * time.Second) // let any late duplicate show up before counting
+
+		lost, redelivered := 0, 0
+		for _, eid := range sent {
+			n, ok := effects[eid.String()]
+			if !ok {
+				lost++
+			}
+			if n > 1 {
+				redelivered++
+			}
+		}
+		doubled := len(effects) - (len(sent) - lost) // effect rows for events nobody sent
+		evts, err := roomMessages(ctx, alice, room.RoomID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for _, b := range bodies(evts, feeder) {
+			seen[b]++
+		}
+		remoteLost, remoteDoubled := 0, 0
+		for i := 1; i <= crashRemote; i++ {
+			switch n := seen["remote-"+strconv.Itoa(i)]; {
+			case n == 0:
+				remoteLost++
+			case n > 1:
+				remoteDoubled += n - 1
+			}
+		}
+		t.Logf("%s: %d kills; Matrix->module: %d events, %d lost, %d doubled (%d redelivered after a kill, deduplicated by event ID); remote->Matrix: %d messages, %d lost, %d doubled",
+			dialect, kills, len(sent), lost, doubled, redelivered, crashRemote, remoteLost, remoteDoubled)
+		if lost != 0 || doubled != 0 || remoteLost != 0 || remoteDoubled != 0 {
+			t.Fatalf("lost or doubled: events lost %d doubled %d; remote lost %d doubled %d", lost, doubled, remoteLost, remoteDoubled)
+		}
+	})
+}

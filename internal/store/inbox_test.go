@@ -1,0 +1,305 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+)
+
+// events builds timeline events with the given ids.
+func events(ids ...string) []store.InboxEvent {
+	out := make([]store.InboxEvent, len(ids))
+	for i, id := range ids {
+		out[i] = store.InboxEvent{EventID: id, RoomID: "!room:example.org", Kind: "timeline",
+			Payload: []byte(`{"event_id":"` + id + `"}`)}
+	}
+	return out
+}
+
+func numbered(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%04d", prefix, i)
+	}
+	return ids
+}
+
+// pendingIDs returns the ids of all pending events, checking that Seq increases.
+func pendingIDs(t *testing.T, s *store.Store) []string {
+	t.Helper()
+	evs, err := s.PendingEvents(t.Context(), 0, 100000)
+	if err != nil {
+		t.Fatalf("PendingEvents: %v", err)
+	}
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		if i > 0 && e.Seq <= evs[i-1].Seq {
+			t.Fatalf("Seq not increasing: %s has %d after %s with %d", e.EventID, e.Seq, evs[i-1].EventID, evs[i-1].Seq)
+		}
+		ids[i] = e.EventID
+	}
+	return ids
+}
+
+func TestCommitTransaction(t *testing.T) {
+	type txn struct {
+		scope, id    string
+		events       []string
+		wantDup      bool
+		wantInserted int
+	}
+	tests := []struct {
+		name        string
+		txns        []txn
+		wantPending []string
+	}{
+		{
+			name:        "new transaction inserts its events in order",
+			txns:        []txn{{"as", "t1", []string{"$c", "$a", "$b"}, false, 3}},
+			wantPending: []string{"$c", "$a", "$b"},
+		},
+		{
+			name: "duplicate transaction writes nothing",
+			txns: []txn{
+				{"as", "t1", []string{"$a", "$b"}, false, 2},
+				{"as", "t1", []string{"$c"}, true, 0},
+			},
+			wantPending: []string{"$a", "$b"},
+		},
+		{
+			name: "same transaction id in another scope is new",
+			txns: []txn{
+				{"as1", "t1", []string{"$a"}, false, 1},
+				{"as2", "t1", []string{"$b"}, false, 1},
+			},
+			wantPending: []string{"$a", "$b"},
+		},
+		{
+			name: "overlapping event ids across transactions are inserted once",
+			txns: []txn{
+				{"as", "t1", []string{"$a", "$b"}, false, 2},
+				{"as", "t2", []string{"$b", "$c", "$a", "$d"}, false, 2},
+			},
+			wantPending: []string{"$a", "$b", "$c", "$d"},
+		},
+		{
+			name:        "repeated event id within a transaction is inserted once",
+			txns:        []txn{{"as", "t1", []string{"$a", "$a", "$b"}, false, 2}},
+			wantPending: []string{"$a", "$b"},
+		},
+		{
+			name: "empty transaction is journaled",
+			txns: []txn{
+				{"as", "t1", nil, false, 0},
+				{"as", "t1", []string{"$a"}, true, 0},
+			},
+			wantPending: []string{},
+		},
+		{
+			name:        "more events than one insert statement keep their order",
+			txns:        []txn{{"as", "big", numbered("$e", 450), false, 450}},
+			wantPending: numbered("$e", 450),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+				for _, x := range tc.txns {
+					dup, n, err := s.CommitTransaction(t.Context(), x.scope, x.id, events(x.events...))
+					if err != nil {
+						t.Fatalf("CommitTransaction(%s, %s): %v", x.scope, x.id, err)
+					}
+					if dup != x.wantDup || n != x.wantInserted {
+						t.Errorf("CommitTransaction(%s, %s) = duplicate %v, inserted %d; want %v, %d",
+							x.scope, x.id, dup, n, x.wantDup, x.wantInserted)
+					}
+				}
+				if got := pendingIDs(t, s); !slices.Equal(got, tc.wantPending) {
+					t.Errorf("pending = %v, want %v", got, tc.wantPending)
+				}
+			})
+		})
+	}
+}
+
+func TestCommitTransactionKeepsHandledEventsOut(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		if _, _, err := s.CommitTransaction(ctx, "as", "t1", events("$a", "$b")); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.PendingEvents(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkEventDone(ctx, evs[0].Seq); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkEventFailed(ctx, evs[1].Seq, "boom"); err != nil {
+			t.Fatal(err)
+		}
+		// The homeserver resends the events in a new transaction: neither comes back.
+		_, n, err := s.CommitTransaction(ctx, "as", "t2", events("$a", "$b", "$c"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("inserted = %d, want 1", n)
+		}
+		if got, want := pendingIDs(t, s), []string{"$c"}; !slices.Equal(got, want) {
+			t.Errorf("pending = %v, want %v", got, want)
+		}
+	})
+}
+
+func TestPendingEvents(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		in := []store.InboxEvent{
+			{EventID: "$a", RoomID: "!r:x", Kind: "timeline", Payload: []byte(`{"type":"m.room.message"}`)},
+			{EventID: "eph:as:t1:0", Kind: "ephemeral", Payload: []byte{0, 1, 2, 0xff}},
+			{EventID: "$c", RoomID: "!r:x", Kind: "timeline", Payload: nil},
+			{EventID: "$d", RoomID: "!r:x", Kind: "timeline", Payload: []byte(`{}`)},
+		}
+		if _, _, err := s.CommitTransaction(ctx, "as", "t1", in); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.PendingEvents(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != len(in) {
+			t.Fatalf("got %d events, want %d", len(all), len(in))
+		}
+		for i, e := range all {
+			w := in[i]
+			if e.EventID != w.EventID || e.RoomID != w.RoomID || e.Kind != w.Kind ||
+				!bytes.Equal(e.Payload, w.Payload) || e.Attempts != 0 || e.Seq <= 0 {
+				t.Errorf("event %d = %+v, want %+v", i, e, w)
+			}
+		}
+		tests := []struct {
+			name     string
+			afterSeq int64
+			limit    int
+			want     []string
+		}{
+			{"all", 0, 10, []string{"$a", "eph:as:t1:0", "$c", "$d"}},
+			{"limit", 0, 2, []string{"$a", "eph:as:t1:0"}},
+			{"after seq", all[1].Seq, 10, []string{"$c", "$d"}},
+			{"after seq with limit", all[0].Seq, 1, []string{"eph:as:t1:0"}},
+			{"after last", all[3].Seq, 10, nil},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				evs, err := s.PendingEvents(ctx, tc.afterSeq, tc.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, e := range evs {
+					got = append(got, e.EventID)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("PendingEvents(%d, %d) = %v, want %v", tc.afterSeq, tc.limit, got, tc.want)
+				}
+			})
+		}
+	})
+}
+
+func TestEventStates(t *testing.T) {
+	tests := []struct {
+		name         string
+		act          func(s *store.Store, t *testing.T, seq int64) error
+		wantPending  bool
+		wantAttempts int
+	}{
+		{"untouched is pending", func(*store.Store, *testing.T, int64) error { return nil }, true, 0},
+		{"done is not pending", func(s *store.Store, t *testing.T, seq int64) error {
+			return s.MarkEventDone(t.Context(), seq)
+		}, false, 0},
+		{"failed is not pending", func(s *store.Store, t *testing.T, seq int64) error {
+			return s.MarkEventFailed(t.Context(), seq, "handler gave up")
+		}, false, 0},
+		{"attempts are counted and stay pending", func(s *store.Store, t *testing.T, seq int64) error {
+			for want := 1; want <= 3; want++ {
+				n, err := s.RecordEventAttempt(t.Context(), seq, fmt.Sprintf("attempt %d failed", want))
+				if err != nil {
+					return err
+				}
+				if n != want {
+					t.Errorf("RecordEventAttempt = %d, want %d", n, want)
+				}
+			}
+			return nil
+		}, true, 3},
+		{"failed after attempts", func(s *store.Store, t *testing.T, seq int64) error {
+			if _, err := s.RecordEventAttempt(t.Context(), seq, "x"); err != nil {
+				return err
+			}
+			return s.MarkEventFailed(t.Context(), seq, "x")
+		}, false, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+				ctx := t.Context()
+				if _, _, err := s.CommitTransaction(ctx, "as", "t1", events("$a", "$b")); err != nil {
+					t.Fatal(err)
+				}
+				evs, err := s.PendingEvents(ctx, 0, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tc.act(s, t, evs[0].Seq); err != nil {
+					t.Fatal(err)
+				}
+				evs, err = s.PendingEvents(ctx, 0, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantDepth := 1
+				if tc.wantPending {
+					wantDepth = 2
+					if evs[0].EventID != "$a" || evs[0].Attempts != tc.wantAttempts {
+						t.Errorf("first pending = %s with %d attempts, want $a with %d", evs[0].EventID, evs[0].Attempts, tc.wantAttempts)
+					}
+				} else if evs[0].EventID != "$b" {
+					t.Errorf("first pending = %s, want $b", evs[0].EventID)
+				}
+				if depth, err := s.InboxDepth(ctx); err != nil || depth != wantDepth {
+					t.Errorf("InboxDepth = %d, %v; want %d", depth, err, wantDepth)
+				}
+			})
+		})
+	}
+}
+
+func TestEventUnknownSeq(t *testing.T) {
+	tests := []struct {
+		name string
+		call func(s *store.Store, t *testing.T) error
+	}{
+		{"MarkEventDone", func(s *store.Store, t *testing.T) error { return s.MarkEventDone(t.Context(), 42) }},
+		{"MarkEventFailed", func(s *store.Store, t *testing.T) error { return s.MarkEventFailed(t.Context(), 42, "x") }},
+		{"RecordEventAttempt", func(s *store.Store, t *testing.T) error {
+			_, err := s.RecordEventAttempt(t.Context(), 42, "x")
+			return err
+		}},
+	}
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				if err := tc.call(s, t); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("err = %v, want ErrNotFound", err)
+				}
+			})
+		}
+	})
+}

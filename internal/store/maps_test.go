@@ -1,0 +1,176 @@
+package store_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+)
+
+func TestMessageMap(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		puts := []struct{ module, remote, room, event string }{
+			{"xmpp", "r1", "!a:x", "$e1"},
+			{"xmpp", "r1", "!b:x", "$other"}, // existing mapping is kept
+			{"sip", "r1", "!c:x", "$e2"},
+			{"xmpp", "r2", "!a:x", "$e1"}, // a second remote id for the same event
+		}
+		for _, p := range puts {
+			if err := s.PutMessage(ctx, p.module, p.remote, p.room, p.event); err != nil {
+				t.Fatalf("PutMessage(%v): %v", p, err)
+			}
+		}
+		byRemote := []struct {
+			name, module, remote string
+			wantRoom, wantEvent  string
+			wantErr              error
+		}{
+			{"first mapping wins", "xmpp", "r1", "!a:x", "$e1", nil},
+			{"modules are separate", "sip", "r1", "!c:x", "$e2", nil},
+			{"unknown remote id", "xmpp", "r9", "", "", store.ErrNotFound},
+			{"unknown module", "irc", "r1", "", "", store.ErrNotFound},
+		}
+		for _, tc := range byRemote {
+			t.Run("MessageByRemote/"+tc.name, func(t *testing.T) {
+				room, ev, err := s.MessageByRemote(ctx, tc.module, tc.remote)
+				if room != tc.wantRoom || ev != tc.wantEvent || !errors.Is(err, tc.wantErr) {
+					t.Errorf("= %q, %q, %v; want %q, %q, %v", room, ev, err, tc.wantRoom, tc.wantEvent, tc.wantErr)
+				}
+			})
+		}
+		byEvent := []struct {
+			name, module, event string
+			wantRemote          string
+			wantErr             error
+		}{
+			{"smallest remote id of a shared event", "xmpp", "$e1", "r1", nil},
+			{"other module", "sip", "$e2", "r1", nil},
+			{"event of another module", "sip", "$e1", "", store.ErrNotFound},
+			{"unknown event", "xmpp", "$nope", "", store.ErrNotFound},
+		}
+		for _, tc := range byEvent {
+			t.Run("MessageByEvent/"+tc.name, func(t *testing.T) {
+				remote, err := s.MessageByEvent(ctx, tc.module, tc.event)
+				if remote != tc.wantRemote || !errors.Is(err, tc.wantErr) {
+					t.Errorf("= %q, %v; want %q, %v", remote, err, tc.wantRemote, tc.wantErr)
+				}
+			})
+		}
+	})
+}
+
+func TestPortal(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		steps := []struct {
+			name              string
+			module, key, room string
+			wantErr           bool
+		}{
+			{"new portal", "xmpp", "muc@conf.example", "!a:x", false},
+			{"same mapping again", "xmpp", "muc@conf.example", "!a:x", false},
+			{"same key in another module", "sip", "muc@conf.example", "!b:x", false},
+			{"key moves to a new room", "xmpp", "muc@conf.example", "!c:x", false},
+			{"room of another portal is refused", "xmpp", "other@conf.example", "!b:x", true},
+		}
+		for _, st := range steps {
+			t.Run("PutPortal/"+st.name, func(t *testing.T) {
+				err := s.PutPortal(ctx, st.module, st.key, st.room)
+				if (err != nil) != st.wantErr {
+					t.Errorf("PutPortal(%s, %s, %s) = %v, want error %v", st.module, st.key, st.room, err, st.wantErr)
+				}
+			})
+		}
+		lookups := []struct {
+			name                string
+			room                string
+			wantModule, wantKey string
+			wantErr             error
+		}{
+			{"moved portal", "!c:x", "xmpp", "muc@conf.example", nil},
+			{"other module", "!b:x", "sip", "muc@conf.example", nil},
+			{"old room is free", "!a:x", "", "", store.ErrNotFound},
+		}
+		for _, tc := range lookups {
+			t.Run("PortalByRoom/"+tc.name, func(t *testing.T) {
+				module, key, err := s.PortalByRoom(ctx, tc.room)
+				if module != tc.wantModule || key != tc.wantKey || !errors.Is(err, tc.wantErr) {
+					t.Errorf("= %q, %q, %v; want %q, %q, %v", module, key, err, tc.wantModule, tc.wantKey, tc.wantErr)
+				}
+			})
+		}
+		keys := []struct {
+			name, module, key string
+			wantRoom          string
+			wantErr           error
+		}{
+			{"moved portal", "xmpp", "muc@conf.example", "!c:x", nil},
+			{"other module", "sip", "muc@conf.example", "!b:x", nil},
+			{"refused portal was not stored", "xmpp", "other@conf.example", "", store.ErrNotFound},
+		}
+		for _, tc := range keys {
+			t.Run("PortalByKey/"+tc.name, func(t *testing.T) {
+				room, err := s.PortalByKey(ctx, tc.module, tc.key)
+				if room != tc.wantRoom || !errors.Is(err, tc.wantErr) {
+					t.Errorf("= %q, %v; want %q, %v", room, err, tc.wantRoom, tc.wantErr)
+				}
+			})
+		}
+	})
+}
+
+func TestGhost(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		for range 2 { // idempotent
+			if err := s.MarkGhostRegistered(ctx, "@xmpp_alice:example.org"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tests := []struct {
+			name, user string
+			want       bool
+		}{
+			{"registered", "@xmpp_alice:example.org", true},
+			{"unknown", "@xmpp_bob:example.org", false},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				if got, err := s.IsGhostRegistered(ctx, tc.user); err != nil || got != tc.want {
+					t.Errorf("IsGhostRegistered(%s) = %v, %v; want %v", tc.user, got, err, tc.want)
+				}
+			})
+		}
+	})
+}
+
+func TestKV(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		puts := [][2]string{{"core/a", "1"}, {"module/xmpp/b", "2"}, {"core/a", "3"}, {"core/empty", ""}}
+		for _, p := range puts {
+			if err := s.PutKV(ctx, p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tests := []struct {
+			name, key, want string
+			wantErr         error
+		}{
+			{"overwritten", "core/a", "3", nil},
+			{"other key", "module/xmpp/b", "2", nil},
+			{"empty value", "core/empty", "", nil},
+			{"missing", "core/missing", "", store.ErrNotFound},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := s.GetKV(ctx, tc.key)
+				if got != tc.want || !errors.Is(err, tc.wantErr) {
+					t.Errorf("GetKV(%s) = %q, %v; want %q, %v", tc.key, got, err, tc.want, tc.wantErr)
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// A migration moves the schema from version-1 to version. Migrations are forward-only and
+// never edited once released: a change is a new migration appended to migrations.
+type migration struct {
+	version int
+	name    string
+	// stmts are run in order, in one transaction with the version row. They are written
+	// once for both dialects; the {placeholders} of dialectTypes are replaced first.
+	stmts []string
+}
+
+// dialectTypes are the column types that differ between the dialects.
+var dialectTypes = map[Dialect]*strings.Replacer{
+	SQLite: strings.NewReplacer(
+		"{serial_pk}", "INTEGER PRIMARY KEY AUTOINCREMENT",
+		"{bigint}", "INTEGER",
+		"{blob}", "BLOB",
+	),
+	Postgres: strings.NewReplacer(
+		"{serial_pk}", "BIGSERIAL PRIMARY KEY",
+		"{bigint}", "BIGINT",
+		"{blob}", "BYTEA",
+	),
+}
+
+var migrations = []migration{
+	{version: 1, name: "initial schema", stmts: []string{
+		`CREATE TABLE txn_journal (
+			scope       TEXT NOT NULL,
+			txn_id      TEXT NOT NULL,
+			received_at {bigint} NOT NULL,
+			PRIMARY KEY (scope, txn_id)
+		)`,
+		`CREATE TABLE inbox (
+			seq         {serial_pk},
+			event_id    TEXT NOT NULL UNIQUE,
+			room_id     TEXT NOT NULL DEFAULT '',
+			kind        TEXT NOT NULL,
+			payload     {blob} NOT NULL,
+			state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+			attempts    INTEGER NOT NULL DEFAULT 0,
+			last_error  TEXT NOT NULL DEFAULT '',
+			received_at {bigint} NOT NULL
+		)`,
+		`CREATE INDEX inbox_pending ON inbox (seq) WHERE state = 'pending'`,
+		`CREATE TABLE outbox (
+			seq         {serial_pk},
+			module      TEXT NOT NULL,
+			remote_id   TEXT NOT NULL,
+			room_id     TEXT NOT NULL,
+			sender      TEXT NOT NULL,
+			event_type  TEXT NOT NULL,
+			content     {blob} NOT NULL,
+			ts          {bigint} NOT NULL DEFAULT 0,
+			txn_id      TEXT NOT NULL,
+			event_id    TEXT NOT NULL DEFAULT '',
+			attempts    INTEGER NOT NULL DEFAULT 0,
+			state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+			last_error  TEXT NOT NULL DEFAULT '',
+			created_at  {bigint} NOT NULL,
+			UNIQUE (module, remote_id)
+		)`,
+		`CREATE INDEX outbox_pending ON outbox (seq) WHERE state = 'pending'`,
+		`CREATE TABLE message_map (
+			module    TEXT NOT NULL,
+			remote_id TEXT NOT NULL,
+			room_id   TEXT NOT NULL,
+			event_id  TEXT NOT NULL,
+			PRIMARY KEY (module, remote_id)
+		)`,
+		`CREATE INDEX message_map_event ON message_map (module, event_id)`,
+		`CREATE TABLE portal (
+			module     TEXT NOT NULL,
+			remote_key TEXT NOT NULL,
+			room_id    TEXT NOT NULL,
+			PRIMARY KEY (module, remote_key)
+		)`,
+		`CREATE UNIQUE INDEX portal_room ON portal (room_id)`,
+		`CREATE TABLE ghost (
+			user_id       TEXT NOT NULL PRIMARY KEY,
+			registered_at {bigint} NOT NULL
+		)`,
+		`CREATE TABLE kv (
+			key   TEXT NOT NULL PRIMARY KEY,
+			value TEXT NOT NULL
+		)`,
+	}},
+}
+
+// LatestVersion is the schema version this code migrates to.
+func LatestVersion() int { return migrations[len(migrations)-1].version }
+
+// migrate brings the schema to LatestVersion, one transaction per migration. Concurrent
+// migrators (two processes starting at once) wait for each other: PostgreSQL through an
+// advisory lock, SQLite through its write lock taken at BEGIN.
+func (s *Store) migrate(ctx context.Context) error {
+	var current int
+	err := s.inTx(ctx, lockMigrate, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS switchboard_version (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			applied_at BIGINT NOT NULL
+		)`); err != nil {
+			return err
+		}
+		var err error
+		current, err = schemaVersion(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: read schema version: %w", err)
+	}
+	if latest := LatestVersion(); current > latest {
+		return fmt.Errorf("store: database schema version %d is newer than this Switchboard supports (%d)", current, latest)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		if err := s.apply(ctx, m); err != nil {
+			return fmt.Errorf("store: migrate to version %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	return nil
+}
+
+// apply runs m in one transaction unless another process applied it meanwhile.
+func (s *Store) apply(ctx context.Context, m migration) error {
+	return s.inTx(ctx, lockMigrate, func(tx *sql.Tx) error {
+		current, err := schemaVersion(ctx, tx)
+		switch {
+		case err != nil:
+			return err
+		case current >= m.version:
+			return errRollback // applied by a concurrent migrator
+		case current != m.version-1:
+			return fmt.Errorf("schema is at version %d", current)
+		}
+		types := dialectTypes[s.dialect]
+		for _, stmt := range m.stmts {
+			if _, err := tx.ExecContext(ctx, types.Replace(stmt)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO switchboard_version (version, applied_at) VALUES ($1, $2)`,
+			m.version, time.Now().UnixMilli())
+		return err
+	})
+}
+
+// SchemaVersion reports the schema version recorded in the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM switchboard_version`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("store: read schema version: %w", err)
+	}
+	return v, nil
+}
+
+func schemaVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+	var v int
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM switchboard_version`).Scan(&v)
+	return v, err
+}

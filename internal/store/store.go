@@ -1,0 +1,51 @@
+// Package store is Switchboard's database layer: embedded SQLite by default, PostgreSQL by
+// URI. It holds the transaction journal, the durable inbox of homeserver events, the outbox
+// of messages to send to Matrix, and the shared maps from remote ids to Matrix ids. It knows
+// nothing of Matrix beyond opaque strings and bytes.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// ErrNotFound is returned by lookups that find no row.
+var ErrNotFound = errors.New("store: not found")
+
+// Dialect names the SQL database behind a Store.
+type Dialect string
+
+// The supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Store is an open database with Switchboard's schema migrated to the latest version.
+// It is safe for concurrent use.
+//
+// Inbox and outbox sequence numbers become visible in increasing order: a reader that
+// remembers the last Seq it loaded never misses a row committed later (on PostgreSQL the
+// writers of each table are serialized by an advisory lock for this; on SQLite there is a
+// single connection).
+type Store struct {
+	db      *sql.DB // immutable
+	dialect Dialect // immutable
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Dialect reports which database this is.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Ping checks that the database answers (readiness).
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// DB exposes the handle for modules' own tables (each module prefixes its tables with its
+// ID) and for tests.
+//
+// On SQLite the pool holds a single connection: a caller holding a transaction or open
+// rows from DB must not call other Store methods until it has released them.
+func (s *Store) DB() *sql.DB { return s.db }

@@ -1,0 +1,27 @@
+// Command switchboard-test is switchboard with the test module wired in, for the
+// end-to-end and kill -9 crash tests. It is never shipped.
+package main
+
+import (
+	"os"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/config"
+	"github.com/switchboard-matrix/switchboard/internal/daemon"
+	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+)
+
+var modules = []daemon.ModuleSpec{{
+	ID: testmodule.ID,
+	New: func(section config.ModuleConfig, deps daemon.Deps) (appservice.Module, error) {
+		var cfg testmodule.Config
+		if err := section.Decode(&cfg); err != nil {
+			return nil, err
+		}
+		return testmodule.New(cfg, deps.Store), nil
+	},
+}}
+
+func main() {
+	os.Exit(daemon.Main("test", modules, os.Args[1:], os.Stdout, os.Stderr))
+}
