@@ -38,6 +38,9 @@ type Options struct {
 	MaxBodyBytes int64         // largest transaction accepted; default 32 MiB
 	Retry        Retry         // default 8 attempts, 1s, 5m
 	HandlerTime  time.Duration // deadline of one handler call; default 2m
+	// JournalRetention is how long handled events, sent messages and transaction IDs are
+	// kept; default 30 days (see store.Prune).
+	JournalRetention time.Duration
 	Version      string        // reported by the management bot
 	// Metrics registers the core's metrics; nil means a fresh registry (see Core.Gatherer).
 	Metrics *prometheus.Registry
@@ -64,6 +67,9 @@ func (o *Options) defaults() {
 	}
 	if o.HandlerTime <= 0 {
 		o.HandlerTime = 2 * time.Minute
+	}
+	if o.JournalRetention <= 0 {
+		o.JournalRetention = 30 * 24 * time.Hour
 	}
 	if o.Metrics == nil {
 		o.Metrics = prometheus.NewRegistry()
@@ -250,9 +256,10 @@ func (c *Core) Start(ctx context.Context) error {
 	stop, stopLoops := context.WithCancel(work)
 	c.stopLoops, c.stopWork = stopLoops, stopWork
 	work = c.log.WithContext(work)
-	c.loops.Add(2)
+	c.loops.Add(3)
 	go func() { defer c.loops.Done(); c.disp.run(stop, work) }()
 	go func() { defer c.loops.Done(); c.outbox.run(stop, work) }()
+	go func() { defer c.loops.Done(); c.prune(stop) }()
 	c.started = true
 	return nil
 }
@@ -336,4 +343,22 @@ func (c *Core) Stop(ctx context.Context) error {
 		return fmt.Errorf("appservice: stop: %w", err)
 	}
 	return nil
+}
+
+// prune deletes old journal rows once an hour (and once at start).
+func (c *Core) prune(ctx context.Context) {
+	for {
+		n, err := c.store.Prune(ctx, time.Now().Add(-c.opts.JournalRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.log.Warn().Err(err).Msg("Failed to prune the journal")
+		case n > 0:
+			c.log.Debug().Int64("rows", n).Msg("Pruned the journal")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
 }

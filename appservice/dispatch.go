@@ -194,7 +194,8 @@ func (d *dispatcher) deliver(ctx context.Context, log zerolog.Logger, targets []
 					err = fmt.Errorf("%w: module %s panicked: %v", ErrPermanent, m.ID(), r)
 				}
 			}()
-			mctx := log.With().Str("module", m.ID()).Logger().WithContext(ctx)
+			mctx, cancel := context.WithTimeout(log.With().Str("module", m.ID()).Logger().WithContext(ctx), d.core.opts.HandlerTime)
+			defer cancel()
 			if kind == kindEphemeral {
 				err = m.(EphemeralHandler).HandleEphemeral(mctx, evt)
 			} else {

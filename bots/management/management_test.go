@@ -1,0 +1,126 @@
+package management
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+)
+
+// fakeHost records what the bot enqueues.
+type fakeHost struct {
+	appservice.Host
+	sent []appservice.Message
+}
+
+func (h *fakeHost) BotUserID() id.UserID { return "@sb:test" }
+func (h *fakeHost) Enqueue(_ context.Context, m appservice.Message) error {
+	h.sent = append(h.sent, m)
+	return nil
+}
+func (h *fakeHost) Report(context.Context) appservice.Report {
+	return appservice.Report{Version: "1.2.3", InboxDepth: 4, OutboxDepth: 1, Modules: []appservice.ModuleReport{
+		{ID: "management", Reported: true, Status: appservice.ModuleStatus{Connected: true, State: "ready"}},
+		{ID: "xmpp", Reported: true, Status: appservice.ModuleStatus{State: "reconnecting in 8s", LastError: "connection refused"}, Outbox: 1},
+	}}
+}
+func (h *fakeHost) RunCommand(_ context.Context, module string, cmd appservice.Command) (string, error) {
+	if module == "xmpp" {
+		return "xmpp says " + strings.Join(cmd.Args, " "), nil
+	}
+	return "", appservice.ErrUnknownCommand
+}
+
+func message(sender, body string) *event.Event {
+	return &event.Event{
+		ID: "$cmd", RoomID: "!dm:test", Sender: id.UserID(sender), Type: event.EventMessage,
+		Content: event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgText, Body: body}},
+	}
+}
+
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		name, sender, body string
+		want               []string // substrings of the reply; nil means no reply
+	}{
+		{"help", "@admin:test", "help", []string{"status", "version"}},
+		{"status", "@admin:test", "status", []string{"1.2.3", "Inbox: 4", "xmpp", "reconnecting in 8s", "connection refused", "management"}},
+		{"prefixed", "@admin:test", "!sb version", []string{"Switchboard 1.2.3"}},
+		{"module command", "@admin:test", "xmpp ping now", []string{"xmpp says ping now"}},
+		{"unknown", "@admin:test", "frobnicate", []string{"Unknown command"}},
+		{"not an admin", "@mallory:evil", "status", []string{"only Switchboard's admins"}},
+		{"empty", "@admin:test", "   ", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bot, err := New(Config{Admins: []string{"*:test"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := &fakeHost{}
+			_ = bot.Start(context.Background(), h)
+			if err := bot.HandleEvent(context.Background(), message(tt.sender, tt.body)); err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == nil {
+				if len(h.sent) != 0 {
+					t.Fatalf("replied %d times, want no reply", len(h.sent))
+				}
+				return
+			}
+			if len(h.sent) != 1 {
+				t.Fatalf("replied %d times, want 1", len(h.sent))
+			}
+			reply := h.sent[0]
+			if reply.RemoteID != "reply:$cmd" || reply.Sender != "@sb:test" || reply.RoomID != "!dm:test" {
+				t.Fatalf("reply keyed %q from %s to %s", reply.RemoteID, reply.Sender, reply.RoomID)
+			}
+			body := reply.Content.(*event.MessageEventContent).Body
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("reply lacks %q:\n%s", w, body)
+				}
+			}
+		})
+	}
+}
+
+func TestAdmins(t *testing.T) {
+	tests := []struct {
+		name   string
+		admins []string
+		user   string
+		want   bool
+	}{
+		{"exact", []string{"@a:x"}, "@a:x", true},
+		{"exact other", []string{"@a:x"}, "@b:x", false},
+		{"domain", []string{"*:x"}, "@b:x", true},
+		{"domain other", []string{"*:x"}, "@b:y", false},
+		{"domain suffix is not a match", []string{"*:x"}, "@b:evil-x", false},
+		{"everyone", []string{"*"}, "@b:y", true},
+		{"invalid user", []string{"*"}, "not-a-user", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := New(Config{Admins: tt.admins})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := b.isAdmin(id.UserID(tt.user)); got != tt.want {
+				t.Fatalf("isAdmin(%s) = %v", tt.user, got)
+			}
+		})
+	}
+}
+
+func TestNewRejectsBadAdmins(t *testing.T) {
+	for _, admins := range [][]string{nil, {"alice"}, {"*x"}} {
+		if _, err := New(Config{Admins: admins}); err == nil {
+			t.Errorf("New(%q) accepted", admins)
+		}
+	}
+}
