@@ -41,7 +41,7 @@ type Options struct {
 	// JournalRetention is how long handled events, sent messages and transaction IDs are
 	// kept; default 30 days (see store.Prune).
 	JournalRetention time.Duration
-	Version      string        // reported by the management bot
+	Version          string // reported by the management bot
 	// Metrics registers the core's metrics; nil means a fresh registry (see Core.Gatherer).
 	Metrics *prometheus.Registry
 }
@@ -173,7 +173,7 @@ func New(opts Options) (*Core, error) {
 	c.as.StateStore = &stateStore{MemoryStateStore: mautrix.NewMemoryStateStore().(*mautrix.MemoryStateStore), store: opts.Store}
 	c.disp = newDispatcher(c)
 	c.outbox = newOutbox(c)
-	c.inbox = &inbox{store: opts.Store, scope: txnScope(opts.Registration), wake: c.disp.poke}
+	c.inbox = &inbox{store: opts.Store, scope: registration.TxnScope(opts.Registration), wake: c.disp.poke}
 	c.metrics = newMetrics(opts.Metrics, c.gaugeFunc(c.store.InboxDepth), c.gaugeFunc(c.store.OutboxDepth))
 	c.inbox.metrics = c.metrics
 	return c, nil

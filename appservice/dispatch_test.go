@@ -38,8 +38,8 @@ func TestDispatchOrderAndDedup(t *testing.T) {
 			evts = append(evts, msgEvent(fmt.Sprintf("$%s%d", r[1:2], i), r, fmt.Sprint(i)))
 		}
 		env.putTxn(t, fmt.Sprint("t", i), evts...)
-		env.putTxn(t, fmt.Sprint("t", i), evts...)         // replayed transaction
-		env.putTxn(t, fmt.Sprint("again", i), evts[0])     // same event in another transaction
+		env.putTxn(t, fmt.Sprint("t", i), evts...)     // replayed transaction
+		env.putTxn(t, fmt.Sprint("again", i), evts[0]) // same event in another transaction
 	}
 	eventually(t, "all events", func() bool { return len(env.mod.got()) >= perRoom*len(rooms) })
 	time.Sleep(50 * time.Millisecond)

@@ -2,10 +2,7 @@ package appservice
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	mas "maunium.net/go/mautrix/appservice"
 	"strconv"
 	"time"
 
@@ -52,9 +49,3 @@ const (
 	kindTimeline  = "timeline"
 	kindEphemeral = "ephemeral"
 )
-
-// txnScope is temporary until registration.TxnScope lands.
-func txnScope(reg *mas.Registration) string {
-	sum := sha256.Sum256([]byte(reg.ID + "\x00" + reg.ServerToken))
-	return hex.EncodeToString(sum[:16])
-}

@@ -7,8 +7,8 @@ import (
 // metrics are the core's Prometheus metrics; every series carries the module where one is
 // involved.
 type metrics struct {
-	transactions  *prometheus.CounterVec   // result: committed, duplicate, rejected, error
-	authFailures  *prometheus.CounterVec   // reason: missing, invalid
+	transactions  *prometheus.CounterVec // result: committed, duplicate, rejected, error
+	authFailures  *prometheus.CounterVec // reason: missing, invalid
 	eventsIn      prometheus.Counter
 	handled       *prometheus.CounterVec   // module, result: ok, retry, failed, ignored
 	handlerTime   *prometheus.HistogramVec // module

@@ -2,9 +2,6 @@ package appservice
 
 import (
 	"context"
-	"fmt"
-	"regexp"
-	"sort"
 	"sync"
 
 	"maunium.net/go/mautrix/event"
@@ -13,56 +10,31 @@ import (
 	"github.com/switchboard-matrix/switchboard/registration"
 )
 
-// router maps Matrix IDs to the module whose namespace holds them.
+// router maps Matrix IDs to the module whose namespace holds them (the same anchored
+// expressions as the registration file), and caches which module owns a portal room.
 type router struct {
-	users   []claim // immutable
-	aliases []claim // immutable
-	portals sync.Map
-}
-
-type claim struct {
-	re     *regexp.Regexp
-	module Module
+	ids     *registration.Router // immutable
+	modules map[string]Module    // immutable
+	portals sync.Map             // room ID -> Module
 }
 
 func newRouter(domain string, namespaces map[string]registration.Namespaces, modules map[string]Module) (*router, error) {
-	ids := make([]string, 0, len(namespaces))
-	for mid := range namespaces {
-		ids = append(ids, mid)
+	ids, err := registration.NewRouter(domain, namespaces)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(ids)
-	r := &router{}
-	for _, mid := range ids {
-		ns := namespaces[mid]
-		for _, p := range ns.Users {
-			re, err := regexp.Compile("^@(?:" + p.Localpart + "):" + regexp.QuoteMeta(domain) + "$")
-			if err != nil {
-				return nil, fmt.Errorf("module %s: invalid user namespace %q: %w", mid, p.Localpart, err)
-			}
-			r.users = append(r.users, claim{re, modules[mid]})
-		}
-		for _, p := range ns.Aliases {
-			re, err := regexp.Compile("^#(?:" + p.Localpart + "):" + regexp.QuoteMeta(domain) + "$")
-			if err != nil {
-				return nil, fmt.Errorf("module %s: invalid alias namespace %q: %w", mid, p.Localpart, err)
-			}
-			r.aliases = append(r.aliases, claim{re, modules[mid]})
-		}
-	}
-	return r, nil
+	return &router{ids: ids, modules: modules}, nil
 }
 
-func match(claims []claim, s string) Module {
-	for _, c := range claims {
-		if c.re.MatchString(s) {
-			return c.module
-		}
-	}
-	return nil
+func (r *router) moduleForUser(userID id.UserID) Module {
+	mid, _ := r.ids.ModuleForUser(userID)
+	return r.modules[mid]
 }
 
-func (r *router) moduleForUser(userID id.UserID) Module   { return match(r.users, string(userID)) }
-func (r *router) moduleForAlias(alias id.RoomAlias) Module { return match(r.aliases, string(alias)) }
+func (r *router) moduleForAlias(alias id.RoomAlias) Module {
+	mid, _ := r.ids.ModuleForAlias(alias)
+	return r.modules[mid]
+}
 
 // isOurs reports whether userID is the bot or a ghost of any module.
 func (c *Core) isOurs(userID id.UserID) bool {

@@ -1,0 +1,232 @@
+package config
+
+import (
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
+)
+
+// Default values of the keys that do not depend on other keys.
+const (
+	DefaultAppServiceID    = "switchboard"
+	DefaultListen          = "127.0.0.1:29300"
+	DefaultBotLocalpart    = "switchboard"
+	DefaultBotDisplayname  = "Switchboard"
+	DefaultWorkers         = 16
+	DefaultMaxBodyBytes    = 32 << 20
+	DefaultRetryAttempts   = 8
+	DefaultRetryInitial    = Duration(time.Second)
+	DefaultRetryMax        = Duration(5 * time.Minute)
+	DefaultShutdownTimeout = Duration(30 * time.Second)
+	DefaultDatabaseURI     = "sqlite:switchboard.db"
+	DefaultMaxOpenConns    = 10
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "pretty"
+	DefaultMetricsListen   = "127.0.0.1:29301"
+)
+
+const (
+	defaultEphemeralEvents = true
+	defaultMetricsEnabled  = true
+	// wildcardAdmin admits everyone; wildcardAdminDomainStart + domain every user of domain.
+	wildcardAdmin            = "*"
+	wildcardAdminDomainStart = "*:"
+)
+
+// Config is the whole configuration of a Switchboard process.
+type Config struct {
+	Homeserver HomeserverConfig `yaml:"homeserver"`
+	AppService AppServiceConfig `yaml:"appservice"`
+	Database   DatabaseConfig   `yaml:"database"`
+	Logging    LoggingConfig    `yaml:"logging"`
+	Metrics    MetricsConfig    `yaml:"metrics"`
+	Management ManagementConfig `yaml:"management"`
+	// Modules holds each module's section by module ID; may be nil.
+	Modules map[string]ModuleConfig `yaml:"modules,omitempty"`
+}
+
+// HomeserverConfig says where the homeserver is.
+type HomeserverConfig struct {
+	// Address is the http(s) URL of the homeserver's client-server API. Required.
+	Address string `yaml:"address"`
+	// Domain is the homeserver's server name, the part after the colon in user IDs. Required.
+	Domain string `yaml:"domain"`
+}
+
+// AppServiceConfig configures the application service side: the registration and the
+// transaction API the homeserver pushes to.
+type AppServiceConfig struct {
+	// ID is the registration's id. Default "switchboard".
+	ID string `yaml:"id"`
+	// Listen is the host:port the transaction API listens on. Default "127.0.0.1:29300".
+	Listen string `yaml:"listen"`
+	// PublicURL is the URL the homeserver uses to reach the transaction API.
+	// Default "http://" + Listen.
+	PublicURL string `yaml:"public_url"`
+	// Bot is the management bot, the registration's sender.
+	Bot BotConfig `yaml:"bot"`
+	// EphemeralEvents asks the homeserver for typing notifications, receipts and presence.
+	// Default true: Parse sets it before decoding, Defaults cannot tell false from unset.
+	EphemeralEvents bool `yaml:"ephemeral_events"`
+	// Workers is the dispatcher's pool size (rooms handled in parallel). Default 16.
+	Workers int `yaml:"workers"`
+	// MaxBodyBytes limits the size of one transaction's body. Default 32 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Retry is the backoff for failing event handlers and sends.
+	Retry RetryConfig `yaml:"retry"`
+	// ShutdownTimeout bounds a graceful stop. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// BotConfig is the management bot's profile.
+type BotConfig struct {
+	// Localpart of the bot's user ID. Default "switchboard".
+	Localpart string `yaml:"localpart"`
+	// Displayname of the bot. Default "Switchboard".
+	Displayname string `yaml:"displayname"`
+	// AvatarURL is an mxc:// URI; empty leaves the avatar unset.
+	AvatarURL string `yaml:"avatar_url"`
+}
+
+// RetryConfig is an exponential backoff: Initial, doubled per attempt, capped at Max.
+type RetryConfig struct {
+	// Attempts is the number of tries before giving up. Default 8.
+	Attempts int `yaml:"attempts"`
+	// Initial is the first delay. Default 1s.
+	Initial Duration `yaml:"initial"`
+	// Max caps the delay. Default 5m.
+	Max Duration `yaml:"max"`
+}
+
+// DatabaseConfig selects the store.
+type DatabaseConfig struct {
+	// URI is "sqlite:<path>" or "postgres://user:password@host/db?…". It may hold a password
+	// and never appears in errors or logs. Default "sqlite:switchboard.db".
+	URI string `yaml:"uri"`
+	// MaxOpenConns limits the connection pool; ignored for SQLite. Default 10.
+	MaxOpenConns int `yaml:"max_open_conns"`
+}
+
+// LoggingConfig configures the zerolog logger.
+type LoggingConfig struct {
+	// Level is trace, debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is "pretty" (human-readable console) or "json". Default pretty.
+	Format string `yaml:"format"`
+}
+
+// MetricsConfig configures the HTTP listener serving /metrics and /health.
+type MetricsConfig struct {
+	// Enabled turns the listener on. Default true: Parse sets it before decoding.
+	Enabled bool `yaml:"enabled"`
+	// Listen is the host:port to listen on. Default "127.0.0.1:29301".
+	Listen string `yaml:"listen"`
+}
+
+// ManagementConfig configures the management bot.
+type ManagementConfig struct {
+	// Admins may command the management bot. Each entry is a user ID ("@alice:example.org"),
+	// "*:<domain>" for every user of a server, or "*" for everyone. Default: every user of
+	// the homeserver's domain. An empty list means the default.
+	Admins []string `yaml:"admins"`
+}
+
+// Defaults fills every zero value with its default, including the defaults that depend on
+// other keys (public_url on appservice.listen, management.admins on homeserver.domain), so it
+// is called after decoding. It cannot tell an explicit false from an unset bool: the bools
+// whose default is true are set by [Parse] before it decodes.
+func (c *Config) Defaults() {
+	as := &c.AppService
+	setString(&as.ID, DefaultAppServiceID)
+	setString(&as.Listen, DefaultListen)
+	setString(&as.PublicURL, "http://"+as.Listen)
+	setString(&as.Bot.Localpart, DefaultBotLocalpart)
+	setString(&as.Bot.Displayname, DefaultBotDisplayname)
+	setZero(&as.Workers, DefaultWorkers)
+	setZero(&as.MaxBodyBytes, DefaultMaxBodyBytes)
+	setZero(&as.Retry.Attempts, DefaultRetryAttempts)
+	setZero(&as.Retry.Initial, DefaultRetryInitial)
+	setZero(&as.Retry.Max, DefaultRetryMax)
+	setZero(&as.ShutdownTimeout, DefaultShutdownTimeout)
+
+	setString(&c.Database.URI, DefaultDatabaseURI)
+	setZero(&c.Database.MaxOpenConns, DefaultMaxOpenConns)
+
+	setString(&c.Logging.Level, DefaultLogLevel)
+	setString(&c.Logging.Format, DefaultLogFormat)
+
+	setString(&c.Metrics.Listen, DefaultMetricsListen)
+
+	if len(c.Management.Admins) == 0 && c.Homeserver.Domain != "" {
+		c.Management.Admins = []string{wildcardAdminDomainStart + c.Homeserver.Domain}
+	}
+}
+
+// presetBools sets the bools whose default is true; YAML decoded on top may clear them.
+func (c *Config) presetBools() {
+	c.AppService.EphemeralEvents = defaultEphemeralEvents
+	c.Metrics.Enabled = defaultMetricsEnabled
+}
+
+func setString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setZero[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// BotUserID is the management bot's user ID, @<bot.localpart>:<homeserver.domain>.
+func (c *Config) BotUserID() id.UserID {
+	return id.NewUserID(c.AppService.Bot.Localpart, c.Homeserver.Domain)
+}
+
+// Driver names the store driver of the URI: "sqlite", "postgres", or "" when unsupported.
+func (d DatabaseConfig) Driver() string {
+	switch scheme, _ := splitScheme(d.URI); scheme {
+	case "sqlite":
+		return "sqlite"
+	case "postgres", "postgresql":
+		return "postgres"
+	}
+	return ""
+}
+
+// ZerologLevel is the parsed level; info when the level is not valid.
+func (l LoggingConfig) ZerologLevel() zerolog.Level {
+	if lvl, ok := logLevels[l.Level]; ok {
+		return lvl
+	}
+	return zerolog.InfoLevel
+}
+
+var logLevels = map[string]zerolog.Level{
+	"trace": zerolog.TraceLevel,
+	"debug": zerolog.DebugLevel,
+	"info":  zerolog.InfoLevel,
+	"warn":  zerolog.WarnLevel,
+	"error": zerolog.ErrorLevel,
+}
+
+// IsAdmin reports whether user may command the management bot.
+func (m ManagementConfig) IsAdmin(user id.UserID) bool {
+	_, server, err := user.Parse()
+	if err != nil {
+		return false
+	}
+	for _, a := range m.Admins {
+		domain, isDomain := strings.CutPrefix(a, wildcardAdminDomainStart)
+		switch {
+		case a == wildcardAdmin, isDomain && domain == server, id.UserID(a) == user:
+			return true
+		}
+	}
+	return false
+}

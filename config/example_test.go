@@ -1,0 +1,53 @@
+package config_test
+
+import (
+	"fmt"
+
+	"github.com/switchboard-matrix/switchboard/config"
+)
+
+func ExampleParse() {
+	cfg, err := config.Parse([]byte(`
+homeserver:
+  address: http://127.0.0.1:8008
+  domain: localhost
+modules:
+  echo:
+    enabled: true
+    prefix: "echo: "
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var echo struct {
+		Prefix string `yaml:"prefix"`
+	}
+	if err := cfg.Modules["echo"].Decode(&echo); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cfg.BotUserID(), cfg.AppService.PublicURL, cfg.Management.Admins)
+	fmt.Printf("echo enabled=%v prefix=%q\n", cfg.Modules["echo"].Enabled, echo.Prefix)
+	// Output:
+	// @switchboard:localhost http://127.0.0.1:29300 [*:localhost]
+	// echo enabled=true prefix="echo: "
+}
+
+func ExampleErrors() {
+	_, err := config.Parse([]byte(`
+homeserver:
+  adress: http://127.0.0.1:8008
+appservice:
+  retry: {initial: 10s, max: 1s}
+database:
+  uri: mysql://root:secret@db/switchboard
+`))
+	fmt.Println(err)
+	// Output:
+	// homeserver.adress: unknown key (line 3)
+	// homeserver.address: required
+	// homeserver.domain: required
+	// appservice.retry.max: must be >= appservice.retry.initial
+	// database.uri: unsupported scheme "mysql" (want sqlite or postgres)
+}

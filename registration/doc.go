@@ -1,0 +1,2 @@
+// Package registration builds, loads and checks the appservice registration file.
+package registration
