@@ -155,7 +155,12 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 		if ctx.Err() != nil {
 			return // shutting down: the event stays pending and is delivered after restart
 		}
-		attempts, _ = c.store.RecordEventAttempt(ctx, row.Seq, err.Error())
+		if n, aerr := c.store.RecordEventAttempt(ctx, row.Seq, err.Error()); aerr == nil {
+			attempts = n
+		} else {
+			attempts++ // counted in memory; the journal keeps the event pending
+			log.Error().Err(aerr).Msg("Failed to record the attempt")
+		}
 		if attempts >= c.opts.Retry.Attempts || errors.Is(err, ErrPermanent) {
 			log.Error().Err(err).Int("attempts", attempts).Msg("Giving up on event")
 			if ferr := c.store.MarkEventFailed(ctx, row.Seq, err.Error()); ferr != nil {

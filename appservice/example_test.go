@@ -64,6 +64,9 @@ func ExampleModule() {
 // ExampleTxnIDFor shows that a remote message always maps to the same transaction ID, which
 // is what makes a resend after a crash the same Matrix event.
 func ExampleTxnIDFor() {
-	fmt.Println(appservice.TxnIDFor("xmpp", "stanza-1") == appservice.TxnIDFor("xmpp", "stanza-1"))
-	// Output: true
+	first := appservice.TxnIDFor("xmpp", "stanza-1")
+	resend := appservice.TxnIDFor("xmpp", "stanza-1")
+	other := appservice.TxnIDFor("xmpp", "stanza-2")
+	fmt.Println(first == resend, first == other)
+	// Output: true false
 }

@@ -15,7 +15,6 @@ type keyedQueue[T any] struct {
 	mu      sync.Mutex
 	queues  map[string][]T // guarded by mu; waiting items per key
 	running map[string]bool
-	size    int  // guarded by mu; items queued or running
 	closed  bool // guarded by mu; runners take no new items
 	wg      sync.WaitGroup
 }
@@ -39,19 +38,11 @@ func (q *keyedQueue[T]) push(ctx context.Context, key string, item T) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.queues[key] = append(q.queues[key], item)
-	q.size++
 	if !q.running[key] {
 		q.running[key] = true
 		q.wg.Add(1)
 		go q.run(ctx, key)
 	}
-}
-
-// len counts items queued or running.
-func (q *keyedQueue[T]) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.size
 }
 
 func (q *keyedQueue[T]) run(ctx context.Context, key string) {
@@ -62,7 +53,6 @@ func (q *keyedQueue[T]) run(ctx context.Context, key string) {
 		if len(items) == 0 || q.closed || ctx.Err() != nil {
 			delete(q.queues, key)
 			delete(q.running, key)
-			q.size -= len(items)
 			q.mu.Unlock()
 			return
 		}
@@ -75,16 +65,10 @@ func (q *keyedQueue[T]) run(ctx context.Context, key string) {
 		select {
 		case q.sem <- struct{}{}:
 		case <-ctx.Done():
-			q.mu.Lock()
-			q.size--
-			q.mu.Unlock()
 			continue
 		}
 		q.handle(ctx, item)
 		<-q.sem
-		q.mu.Lock()
-		q.size--
-		q.mu.Unlock()
 	}
 }
 

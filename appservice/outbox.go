@@ -239,7 +239,12 @@ func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 		if ctx.Err() != nil {
 			return
 		}
-		attempts, _ = c.store.RecordOutboxAttempt(ctx, row.Seq, err.Error())
+		if n, aerr := c.store.RecordOutboxAttempt(ctx, row.Seq, err.Error()); aerr == nil {
+			attempts = n
+		} else {
+			attempts++
+			log.Error().Err(aerr).Msg("Failed to record the attempt")
+		}
 		if attempts >= c.opts.Retry.Attempts || isPermanentSendError(err) {
 			log.Error().Err(err).Int("attempts", attempts).Msg("Giving up sending message to Matrix")
 			_ = c.store.MarkOutboxFailed(context.WithoutCancel(ctx), row.Seq, err.Error())

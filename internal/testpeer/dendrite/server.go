@@ -1,0 +1,444 @@
+// Package dendrite runs a real Matrix homeserver, the Dendrite version pinned by the tool
+// module tools/dendrite, for Switchboard's integration tests. It is imported by tests only.
+//
+// Build compiles Dendrite once into CacheDir(); Start runs one homeserver on a loopback port
+// with a throw-away SQLite database, open registration and the given application service
+// registrations; StartTest does the same for a test and stops the server at its end.
+//
+//	srv := dendrite.StartTest(t, dendrite.Options{RegistrationFiles: []string{regPath}})
+//	alice, err := srv.RegisterUser(ctx, "alice", "secret")
+package dendrite
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Timeouts of the server's life cycle.
+const (
+	readyTimeout = 60 * time.Second
+	stopTimeout  = 10 * time.Second
+)
+
+// Files inside Server.Dir.
+const (
+	configFile = "dendrite.yaml"
+	keyFile    = "matrix_key.pem"
+	dataDir    = "data"
+	logFile    = "dendrite.log"
+)
+
+// errAddrInUse marks a start that failed because the port was taken.
+var errAddrInUse = errors.New("dendrite: address already in use")
+
+// Options configures Start. The zero value is a usable default.
+type Options struct {
+	// ServerName is the Matrix server name; default "localhost".
+	ServerName string
+	// RegistrationFiles are application service registration files for
+	// app_service_api.config_files; may be empty.
+	RegistrationFiles []string
+	// Dir holds keys, config, databases and the default log. Default: a new temporary
+	// directory that Stop removes. Created if missing; a Dir that already holds a config
+	// is reused (same keys and data).
+	Dir string
+	// Port to listen on at 127.0.0.1; 0 picks a free one.
+	Port int
+	// Logger receives Dendrite's stdout and stderr; default Dir/dendrite.log.
+	Logger io.Writer
+	// LogLevel of Dendrite (trace, debug, info, warn, error); default "info".
+	LogLevel string
+}
+
+// Server is a running Dendrite. Its methods are safe for concurrent use.
+type Server struct {
+	// URL is the client-server API base URL, http://127.0.0.1:PORT. Immutable.
+	URL string
+	// ServerName is the Matrix server name (the part after the colon). Immutable.
+	ServerName string
+	// Dir holds keys, config and data. Immutable.
+	Dir string
+	// RegistrationSharedSecret enables /_synapse/admin/v1/register (see RegisterAdmin).
+	// Immutable; never log it.
+	RegistrationSharedSecret string
+
+	binDir string      // immutable
+	addr   string      // host:port, immutable after the first successful start
+	ownDir bool        // Dir was created by Start and is removed by Stop
+	out    io.Writer   // Dendrite's stdout/stderr: the log plus tail
+	tail   *tailBuffer // last bytes Dendrite wrote
+	file   *os.File    // default log file; may be nil
+
+	mu      sync.Mutex
+	proc    *process // guarded by mu; nil when not running
+	stopped bool     // guarded by mu; Stop was called
+}
+
+// process is one run of the dendrite binary.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	err  error         // exit error, written before done closes
+}
+
+// StartTest starts a Dendrite for t and stops it when t ends; Dir defaults to t.TempDir().
+// It skips t when Dendrite cannot be built here, unless SWITCHBOARD_REQUIRE_PEERS=1 (set by
+// scripts/test), in which case t fails instead. On failure of t the log tail is logged.
+func StartTest(t testing.TB, opts Options) *Server {
+	t.Helper()
+	skipUnlessAvailable(t)
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // includes a first build
+	defer cancel()
+	srv, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("failed to start dendrite: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("failed to stop dendrite: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("dendrite log tail (%s):\n%s", srv.Dir, srv.LogTail(60))
+		}
+	})
+	return srv
+}
+
+// skipUnlessAvailable skips t when Dendrite cannot be built here, or fails it when
+// SWITCHBOARD_REQUIRE_PEERS=1.
+func skipUnlessAvailable(t testing.TB) {
+	t.Helper()
+	if err := Available(); err != nil {
+		if os.Getenv("SWITCHBOARD_REQUIRE_PEERS") == "1" {
+			t.Fatalf("dendrite unavailable and SWITCHBOARD_REQUIRE_PEERS=1: %v", err)
+		}
+		t.Skipf("dendrite unavailable: %v", err)
+	}
+}
+
+// Start builds Dendrite if needed, writes its keys and config into opts.Dir and starts it,
+// returning once the client-server API answers (at most 60 s after the build). ctx bounds
+// the build and the start only; the server runs until Stop.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	binDir, err := Build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ServerName: opts.ServerName, Dir: opts.Dir, binDir: binDir, tail: newTailBuffer(64 << 10)}
+	if s.ServerName == "" {
+		s.ServerName = "localhost"
+	}
+	if s.Dir == "" {
+		if s.Dir, err = os.MkdirTemp("", "dendrite-"); err != nil {
+			return nil, fmt.Errorf("dendrite: failed to create dir: %w", err)
+		}
+		s.ownDir = true
+	}
+	if s.Dir, err = filepath.Abs(s.Dir); err != nil {
+		s.cleanupDir()
+		return nil, fmt.Errorf("dendrite: failed to resolve dir: %w", err)
+	}
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("dendrite: failed to create dir: %w", err)
+	}
+	if err := s.configure(ctx, opts); err != nil {
+		s.cleanupDir()
+		return nil, err
+	}
+	dest := opts.Logger
+	if dest == nil {
+		s.file, err = os.OpenFile(filepath.Join(s.Dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			s.cleanupDir()
+			return nil, fmt.Errorf("dendrite: failed to open log: %w", err)
+		}
+		dest = s.file
+	}
+	s.out = io.MultiWriter(dest, s.tail)
+
+	for attempt := 1; ; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				_ = s.Stop()
+				return nil, err
+			}
+		}
+		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.URL = "http://" + s.addr
+		err = s.start(ctx)
+		if err == nil {
+			return s, nil
+		}
+		// Another process may have taken the free port between our probe and Dendrite's bind.
+		if opts.Port != 0 || attempt == 3 || !errors.Is(err, errAddrInUse) {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
+}
+
+// configure writes keys and config into s.Dir; an existing config is patched, not replaced.
+func (s *Server) configure(ctx context.Context, opts Options) error {
+	keyPath := filepath.Join(s.Dir, keyFile)
+	if _, err := os.Stat(keyPath); errors.Is(err, os.ErrNotExist) {
+		if _, err := s.runTool(ctx, nil, binGenerateKeys, "--private-key", keyPath); err != nil {
+			return err
+		}
+	}
+	cfgPath := filepath.Join(s.Dir, configFile)
+	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
+		out, err := s.runTool(ctx, nil, binGenerateConfig, "-ci", "-dir", filepath.Join(s.Dir, dataDir), "-server", s.ServerName)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(cfgPath, out, 0o600); err != nil {
+			return fmt.Errorf("dendrite: failed to write config: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, dataDir), 0o755); err != nil {
+		return fmt.Errorf("dendrite: failed to create data dir: %w", err)
+	}
+
+	secret := make([]byte, 24)
+	if _, err := rand.Read(secret); err != nil {
+		return fmt.Errorf("dendrite: failed to make a secret: %w", err)
+	}
+	s.RegistrationSharedSecret = hex.EncodeToString(secret)
+	level := opts.LogLevel
+	if level == "" {
+		level = "info"
+	}
+	args := []string{
+		"-private-key", keyPath,
+		"-log-level", level,
+		"-set", "app_service_api.disable_tls_validation=true",
+	}
+	if len(opts.RegistrationFiles) == 0 {
+		args = append(args, "-set", "app_service_api.config_files=[]")
+	}
+	for _, f := range opts.RegistrationFiles {
+		args = append(args, "-appservice", f)
+	}
+	args = append(args, cfgPath)
+	env := []string{"DENDRITE_REGISTRATION_SHARED_SECRET=" + s.RegistrationSharedSecret}
+	_, err := s.runTool(ctx, env, binDendriteConfig, args...)
+	return err
+}
+
+// runTool runs one of the helper binaries and returns its stdout.
+func (s *Server) runTool(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.binDir, name), args...)
+	cmd.Dir = s.Dir
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("dendrite: %s failed: %w\n%s", name, err, tail(stderr.Bytes(), 20))
+	}
+	return stdout.Bytes(), nil
+}
+
+// start launches the dendrite process and waits until it answers.
+func (s *Server) start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return errors.New("dendrite: server was stopped")
+	}
+	if s.proc != nil {
+		s.mu.Unlock()
+		return errors.New("dendrite: already running")
+	}
+	cmd := exec.Command(filepath.Join(s.binDir, binDendrite),
+		"--config", filepath.Join(s.Dir, configFile),
+		"--http-bind-address", s.addr,
+		"--really-enable-open-registration")
+	cmd.Dir = s.Dir
+	cmd.Stdout = s.out
+	cmd.Stderr = s.out
+	cmd.SysProcAttr = sysProcAttr()
+	fmt.Fprintf(s.tail, "--- switchboard test harness: starting dendrite on %s ---\n", s.addr)
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("dendrite: failed to start: %w", err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	s.proc = p
+	s.mu.Unlock()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+
+	if err := s.waitReady(ctx, p); err != nil {
+		s.mu.Lock()
+		if s.proc == p {
+			s.proc = nil
+		}
+		s.mu.Unlock()
+		_ = stopProcess(p)
+		return err
+	}
+	return nil
+}
+
+// waitReady polls GET /_matrix/client/versions until it answers 200.
+func (s *Server) waitReady(ctx context.Context, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	url := s.URL + "/_matrix/client/versions"
+	var lastErr error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("dendrite: %w", err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		lastErr = err
+		select {
+		case <-p.done:
+			log := s.LogTail(40)
+			if bytes.Contains([]byte(log), []byte("address already in use")) {
+				return fmt.Errorf("%w: %s (%v)\n%s", errAddrInUse, s.addr, p.err, log)
+			}
+			return fmt.Errorf("dendrite: exited during start (%v); log tail:\n%s", p.err, log)
+		case <-ctx.Done():
+			return fmt.Errorf("dendrite: not ready at %s: %w (last: %v); log tail:\n%s", s.URL, ctx.Err(), lastErr, s.LogTail(40))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop stops Dendrite (SIGTERM, then SIGKILL after 10 s) and removes Dir if Start created
+// it. It reports an error if Dendrite had died on its own. Stop is final and idempotent.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	already := s.stopped
+	s.stopped = true
+	s.mu.Unlock()
+	if already {
+		return nil
+	}
+	var err error
+	if p != nil {
+		err = stopProcess(p)
+	}
+	if s.file != nil {
+		s.file.Close()
+	}
+	s.cleanupDir()
+	return err
+}
+
+// Restart stops Dendrite and starts it again with the same config, data and port.
+func (s *Server) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	var stopErr error
+	if p != nil {
+		stopErr = stopProcess(p)
+	}
+	return errors.Join(stopErr, s.start(ctx))
+}
+
+// LogTail returns the last n lines Dendrite wrote (at most 64 KiB).
+func (s *Server) LogTail(n int) string {
+	return tail(s.tail.Bytes(), n)
+}
+
+func (s *Server) cleanupDir() {
+	if s.ownDir {
+		_ = os.RemoveAll(s.Dir)
+	}
+}
+
+// stopProcess terminates p's process group and waits for it. It returns an error if the
+// process had already exited on its own.
+func stopProcess(p *process) error {
+	pid := p.cmd.Process.Pid
+	select {
+	case <-p.done:
+		_ = signalGroup(pid, syscall.SIGKILL) // leftovers of the group, if any
+		return fmt.Errorf("dendrite: had exited unexpectedly: %v", p.err)
+	default:
+	}
+	_ = signalGroup(pid, syscall.SIGTERM)
+	timer := time.NewTimer(stopTimeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+		_ = signalGroup(pid, syscall.SIGKILL)
+		<-p.done
+	}
+	_ = signalGroup(pid, syscall.SIGKILL) // anything the group left behind
+	return nil
+}
+
+// freePort asks the kernel for a free loopback TCP port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("dendrite: failed to find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailBuffer keeps the last limit bytes written to it.
+type tailBuffer struct {
+	mu    sync.Mutex
+	buf   []byte // guarded by mu
+	limit int    // immutable
+}
+
+func newTailBuffer(limit int) *tailBuffer { return &tailBuffer{limit: limit} }
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.limit; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf)
+}
