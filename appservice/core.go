@@ -41,6 +41,9 @@ type Options struct {
 	// JournalRetention is how long handled events, sent messages and transaction IDs are
 	// kept; default 30 days (see store.Prune).
 	JournalRetention time.Duration
+	// InDoubtSettle is how long after a start the outbox waits before checking whether a
+	// message whose send was interrupted by a crash reached the homeserver; default 5s.
+	InDoubtSettle time.Duration
 	Version          string // reported by the management bot
 	// Metrics registers the core's metrics; nil means a fresh registry (see Core.Gatherer).
 	Metrics *prometheus.Registry
@@ -67,6 +70,9 @@ func (o *Options) defaults() {
 	}
 	if o.HandlerTime <= 0 {
 		o.HandlerTime = 2 * time.Minute
+	}
+	if o.InDoubtSettle <= 0 {
+		o.InDoubtSettle = 5 * time.Second
 	}
 	if o.JournalRetention <= 0 {
 		o.JournalRetention = 30 * 24 * time.Hour
@@ -99,6 +105,7 @@ type Core struct {
 	started    bool
 	server     *http.Server
 	listenAddr net.Addr
+	startedAt  time.Time // set by Start
 	stopLoops  context.CancelFunc
 	stopWork   context.CancelFunc
 	loops      sync.WaitGroup
@@ -212,6 +219,7 @@ func (c *Core) Start(ctx context.Context) error {
 		return errors.New("appservice: already started")
 	}
 	c.log = zerolog.Ctx(ctx).With().Str("component", "appservice").Logger()
+	c.startedAt = time.Now()
 	c.as.Log = c.log.With().Str("component", "mautrix").Logger()
 
 	ln, err := net.Listen("tcp", c.opts.Listen)

@@ -137,3 +137,18 @@ func TestRestartResumesJournal(t *testing.T) {
 		t.Fatalf("the stopped core handled %d events", len(blocked.got()))
 	}
 }
+
+// TestReusedTxnIDWithMoreEvents: a homeserver that retries a transaction ID with a larger
+// batch (Dendrite does) loses nothing: the new events are journaled and handled, the old
+// ones are not handled twice.
+func TestReusedTxnIDWithMoreEvents(t *testing.T) {
+	env := startCore(t, sqliteStore(t))
+	putPortal(t, env, "!p:test")
+	env.putTxn(t, "T", msgEvent("$1", "!p:test", "1"))
+	env.putTxn(t, "T", msgEvent("$1", "!p:test", "1"), msgEvent("$2", "!p:test", "2"))
+	eventually(t, "both events", func() bool { return len(env.mod.got()) == 2 })
+	time.Sleep(30 * time.Millisecond)
+	if got := env.mod.got(); len(got) != 2 || got[0].ID != "$1" || got[1].ID != "$2" {
+		t.Fatalf("handled %v", got)
+	}
+}

@@ -2,6 +2,8 @@ package appservice
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"strconv"
 	"time"
@@ -19,8 +21,10 @@ type inbox struct {
 	wake    func()       // immutable; wakes the dispatcher
 }
 
-// commit journals txn. Ephemeral events have no event ID; they get one derived from the
-// transaction, so a replayed transaction cannot deliver them twice.
+// commit journals txn. Events are deduplicated by event ID, not by transaction ID (see
+// store.CommitTransaction for why). Ephemeral events have no event ID; they get one derived
+// from the transaction ID, their position and their content, so a replayed transaction
+// cannot deliver them twice and a reused transaction ID with other content loses nothing.
 func (in *inbox) commit(ctx context.Context, txnID string, txn *Transaction) (duplicate bool, inserted int, err error) {
 	start := time.Now()
 	rows := make([]store.InboxEvent, 0, len(txn.Events)+len(txn.Ephemeral))
@@ -29,7 +33,7 @@ func (in *inbox) commit(ctx context.Context, txnID string, txn *Transaction) (du
 	}
 	for i, e := range txn.Ephemeral {
 		rows = append(rows, store.InboxEvent{
-			EventID: "eph:" + in.scope + ":" + txnID + ":" + strconv.Itoa(i),
+			EventID: ephemeralID(in.scope, txnID, i, e.Raw),
 			RoomID:  e.RoomID, Kind: kindEphemeral, Payload: e.Raw,
 		})
 	}
@@ -49,3 +53,10 @@ const (
 	kindTimeline  = "timeline"
 	kindEphemeral = "ephemeral"
 )
+
+func ephemeralID(scope, txnID string, i int, raw []byte) string {
+	h := sha256.New()
+	h.Write([]byte(scope + "\x00" + txnID + "\x00" + strconv.Itoa(i) + "\x00"))
+	h.Write(raw)
+	return "eph:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
+}

@@ -215,6 +215,14 @@ func (o *outbox) depthByModule() map[string]int {
 }
 
 // send sends one outbox row, retrying with backoff, and records the outcome.
+//
+// Every attempt is recorded before the request is made. A row whose earlier attempt may
+// have reached the homeserver (a crash, a timeout, a dropped connection) is "in doubt":
+// before sending it again the outbox looks for it in the room, by the transaction ID it
+// carries in its content. The homeserver's own transaction-ID deduplication covers the
+// common case; the lookup covers homeservers whose deduplication is in memory only or does
+// not hold for a request still in flight (Dendrite), which would otherwise show the user
+// the message twice.
 func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 	c := o.core
 	defer func() {
@@ -224,30 +232,44 @@ func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 	}()
 	log := zerolog.Ctx(ctx).With().Str("module", row.Module).Str("remote_id", row.RemoteID).
 		Str("room_id", row.RoomID).Logger()
-	attempts := row.Attempts
+	attempts, lastErr := row.Attempts, row.LastError
+	inDoubt := row.Attempts > 0
+	if inDoubt {
+		// Give a request of the previous process time to land before looking for it.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(c.startedAt.Add(c.opts.InDoubtSettle))):
+		}
+	}
 	for {
+		if inDoubt {
+			if eventID, found, err := c.findSent(ctx, row); err != nil {
+				log.Warn().Err(err).Msg("Could not check whether an earlier attempt was sent; sending again")
+			} else if found {
+				log.Info().Stringer("event_id", eventID).Msg("An earlier attempt had been sent; not sending again")
+				o.sent(ctx, log, row, eventID)
+				return
+			}
+		}
+		if n, err := c.store.RecordOutboxAttempt(ctx, row.Seq, lastErr); err == nil {
+			attempts = n
+		} else {
+			attempts++
+			log.Error().Err(err).Msg("Failed to record the attempt")
+		}
 		eventID, err := c.sendRow(ctx, row)
 		if err == nil {
-			if err = c.store.MarkOutboxSent(context.WithoutCancel(ctx), row.Seq, eventID.String()); err != nil {
-				// Sent but not recorded: the resend after restart reuses the transaction ID.
-				log.Error().Err(err).Msg("Failed to record sent message")
-			}
-			c.metrics.outboxSent.WithLabelValues(row.Module, "sent").Inc()
-			o.notify(row.Seq, sendResult{eventID: eventID})
+			o.sent(ctx, log, row, eventID)
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		if n, aerr := c.store.RecordOutboxAttempt(ctx, row.Seq, err.Error()); aerr == nil {
-			attempts = n
-		} else {
-			attempts++
-			log.Error().Err(aerr).Msg("Failed to record the attempt")
-		}
+		inDoubt, lastErr = !answered(err), err.Error()
 		if attempts >= c.opts.Retry.Attempts || isPermanentSendError(err) {
 			log.Error().Err(err).Int("attempts", attempts).Msg("Giving up sending message to Matrix")
-			_ = c.store.MarkOutboxFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
+			_ = c.store.MarkOutboxFailed(context.WithoutCancel(ctx), row.Seq, lastErr)
 			c.metrics.outboxSent.WithLabelValues(row.Module, "failed").Inc()
 			res := sendResult{err: fmt.Errorf("%w: %w", ErrSendFailed, err)}
 			o.notify(row.Seq, res)
@@ -271,17 +293,68 @@ func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 	}
 }
 
+func (o *outbox) sent(ctx context.Context, log zerolog.Logger, row store.OutboxMessage, eventID id.EventID) {
+	c := o.core
+	if err := c.store.MarkOutboxSent(context.WithoutCancel(ctx), row.Seq, eventID.String()); err != nil {
+		// Sent but not recorded: the row stays in doubt and is looked up before a resend.
+		log.Error().Err(err).Msg("Failed to record sent message")
+	}
+	c.metrics.outboxSent.WithLabelValues(row.Module, "sent").Inc()
+	o.notify(row.Seq, sendResult{eventID: eventID})
+}
+
+// txnMarkerKey is the content key that carries a message's transaction ID, so that the
+// outbox can recognise its own earlier attempt in the room.
+const txnMarkerKey = "net.switchboard.txn_id"
+
 func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID, error) {
 	intent := c.as.Intent(id.UserID(row.Sender))
 	if err := intent.EnsureRegistered(ctx); err != nil {
 		return "", err
 	}
+	content := json.RawMessage(row.Content)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(row.Content, &fields); err == nil && fields != nil {
+		fields[txnMarkerKey], _ = json.Marshal(row.TxnID)
+		content, _ = json.Marshal(fields)
+	}
 	resp, err := intent.SendMessageEvent(ctx, id.RoomID(row.RoomID), event.Type{Type: row.EventType, Class: event.MessageEventType},
-		json.RawMessage(row.Content), mautrix.ReqSendEvent{TransactionID: row.TxnID, Timestamp: row.TS})
+		content, mautrix.ReqSendEvent{TransactionID: row.TxnID, Timestamp: row.TS})
 	if err != nil {
 		return "", err
 	}
 	return resp.EventID, nil
+}
+
+// findSent looks through the room's recent events from the row's sender for one that
+// carries the row's transaction ID.
+func (c *Core) findSent(ctx context.Context, row store.OutboxMessage) (id.EventID, bool, error) {
+	cli := c.as.Client(id.UserID(row.Sender))
+	filter := &mautrix.FilterPart{Senders: []id.UserID{id.UserID(row.Sender)}, Types: []event.Type{{Type: row.EventType}}}
+	from := ""
+	for page := 0; page < 10; page++ {
+		resp, err := cli.Messages(ctx, id.RoomID(row.RoomID), from, "", mautrix.DirectionBackward, filter, 100)
+		if err != nil {
+			return "", false, err
+		}
+		for _, e := range resp.Chunk {
+			if txn, _ := e.Content.Raw[txnMarkerKey].(string); txn == row.TxnID {
+				return e.ID, true, nil
+			}
+		}
+		if resp.End == "" || len(resp.Chunk) == 0 {
+			break
+		}
+		from = resp.End
+	}
+	return "", false, nil
+}
+
+// answered reports whether the homeserver answered the request with an HTTP status: then
+// it did not create the event. Transport errors leave the outcome in doubt.
+func answered(err error) bool {
+	var httpErr mautrix.HTTPError
+	return errors.As(err, &httpErr) && httpErr.Response != nil
 }
 
 // isPermanentSendError reports errors a retry cannot fix: the homeserver rejected the

@@ -53,7 +53,8 @@ func startInProcess(t *testing.T, st *store.Store, tmCfg testmodule.Config) *inP
 		Registration: reg, HomeserverURL: hs.URL, Domain: domain, Store: st,
 		Modules: []appservice.Module{bot, tm}, BotModule: management.ID, BotDisplayName: "Switchboard",
 		Listen: fmt.Sprintf("127.0.0.1:%d", asPort), Version: "e2e",
-		Retry: appservice.Retry{Attempts: 5, Initial: 100 * time.Millisecond, Max: time.Second},
+		Retry:         appservice.Retry{Attempts: 5, Initial: 100 * time.Millisecond, Max: time.Second},
+		InDoubtSettle: 300 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -101,8 +102,11 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 }
 
 // roomMessages returns every m.room.message in the room, oldest first, as the user sees it.
+// Events are deduplicated by event ID, as clients do: Dendrite's pagination may return an
+// event at a page boundary twice, which is not a second event.
 func roomMessages(ctx context.Context, cli *mautrix.Client, roomID id.RoomID) ([]*event.Event, error) {
 	var out []*event.Event
+	seen := map[id.EventID]bool{}
 	from := ""
 	for {
 		resp, err := cli.Messages(ctx, roomID, from, "", mautrix.DirectionBackward, nil, 500)
@@ -110,7 +114,8 @@ func roomMessages(ctx context.Context, cli *mautrix.Client, roomID id.RoomID) ([
 			return nil, err
 		}
 		for _, e := range resp.Chunk {
-			if e.Type == event.EventMessage {
+			if e.Type == event.EventMessage && !seen[e.ID] {
+				seen[e.ID] = true
 				_ = e.Content.ParseRaw(e.Type)
 				out = append(out, e)
 			}

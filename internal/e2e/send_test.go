@@ -42,41 +42,52 @@ func TestGhostsAndExactlyOnceSend(t *testing.T) {
 		if _, err := alice.JoinRoomByID(ctx, room); err != nil {
 			t.Fatal(err)
 		}
-		msg := appservice.Message{RoomID: room, Sender: bob.UserID(), RemoteID: "remote-once",
-			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "sent exactly once"}}
-		first, err := host.Send(ctx, msg)
-		if err != nil {
-			t.Fatal(err)
+		// Two messages, each sent and then forgotten as if Switchboard had crashed right
+		// after the homeserver accepted it: "dedup" as if the crash came before the attempt
+		// was recorded (the homeserver's transaction-ID deduplication must catch the
+		// resend), "lookup" as if it came after (the outbox finds the event in the room).
+		first := map[string]id.EventID{}
+		for _, rid := range []string{"dedup", "lookup"} {
+			msg := appservice.Message{RoomID: room, Sender: bob.UserID(), RemoteID: rid,
+				Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "sent exactly once: " + rid}}
+			if first[rid], err = host.Send(ctx, msg); err != nil {
+				t.Fatal(err)
+			}
 		}
 		p.stop(t)
-
-		// Forget that the send succeeded, as if Switchboard had crashed right after it.
-		if _, err := st.DB().ExecContext(ctx, `UPDATE outbox SET state = 'pending', event_id = '' WHERE module = $1 AND remote_id = $2`, testmodule.ID, "remote-once"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.DB().ExecContext(ctx, `DELETE FROM message_map WHERE module = $1 AND remote_id = $2`, testmodule.ID, "remote-once"); err != nil {
-			t.Fatal(err)
+		for _, q := range []string{
+			`UPDATE outbox SET state = 'pending', event_id = '', attempts = 0 WHERE module = $1 AND remote_id = 'dedup'`,
+			`UPDATE outbox SET state = 'pending', event_id = '' WHERE module = $1 AND remote_id = 'lookup'`,
+			`DELETE FROM message_map WHERE module = $1`,
+		} {
+			if _, err := st.DB().ExecContext(ctx, q, testmodule.ID); err != nil {
+				t.Fatal(err)
+			}
 		}
 		p2 := startInProcess(t, st, testmodule.Config{})
-		var resent id.EventID
-		waitFor(t, 30*time.Second, "the resend", func() (bool, error) {
-			_, eid, err := p2.tm.Host().Store().MessageByRemote(ctx, "remote-once")
-			resent = eid
-			return err == nil, err
-		})
-		if resent != first {
-			t.Errorf("resend got event %s, want the first send's %s", resent, first)
-		}
-		// The module enqueues the same remote message again (a remote redelivery): no new event.
-		if again, err := p2.tm.Host().Send(ctx, msg); err != nil || again != first {
-			t.Errorf("repeated Send = %s, %v; want %s", again, err, first)
+		for _, rid := range []string{"dedup", "lookup"} {
+			var resent id.EventID
+			waitFor(t, 30*time.Second, "the resend of "+rid, func() (bool, error) {
+				_, eid, err := p2.tm.Host().Store().MessageByRemote(ctx, rid)
+				resent = eid
+				return err == nil, err
+			})
+			if resent != first[rid] {
+				t.Errorf("%s: resend recorded event %s, want the first send's %s", rid, resent, first[rid])
+			}
+			// The module sends the same remote message again (a remote redelivery): no new event.
+			again, err := p2.tm.Host().Send(ctx, appservice.Message{RoomID: room, Sender: bob.UserID(), RemoteID: rid,
+				Content: &event.MessageEventContent{MsgType: event.MsgText, Body: "sent exactly once: " + rid}})
+			if err != nil || again != first[rid] {
+				t.Errorf("%s: repeated Send = %s, %v; want %s", rid, again, err, first[rid])
+			}
 		}
 		msgs, err := roomMessages(ctx, alice, room)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := bodies(msgs, bob.UserID()); len(got) != 1 || got[0] != "sent exactly once" {
-			t.Fatalf("the user sees %q, want the message exactly once", got)
+		if got := bodies(msgs, bob.UserID()); len(got) != 2 || got[0] != "sent exactly once: dedup" || got[1] != "sent exactly once: lookup" {
+			t.Fatalf("the user sees %q, want each message exactly once", got)
 		}
 	})
 }

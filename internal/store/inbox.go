@@ -25,8 +25,11 @@ type InboxEvent struct {
 const inboxRowsPerInsert = 200
 
 // CommitTransaction journals a homeserver transaction atomically: the (scope, txnID) pair
-// and every event whose EventID is not yet in the inbox (done or not). duplicate is true,
-// with nothing written, when the pair was committed before. inserted counts new events.
+// and every event whose EventID is not yet in the inbox (done or not). duplicate is true when
+// the pair was committed before; its events are journaled all the same, because a
+// homeserver may reuse a transaction ID for a retried batch that holds more events
+// (Dendrite derives the ID from the first event's timestamp), and skipping them would lose
+// them. Deduplication is by event ID. inserted counts new events.
 func (s *Store) CommitTransaction(ctx context.Context, scope, txnID string, events []InboxEvent) (duplicate bool, inserted int, err error) {
 	now := time.Now().UnixMilli()
 	err = s.inTx(ctx, lockInbox, func(tx *sql.Tx) error {
@@ -40,7 +43,6 @@ func (s *Store) CommitTransaction(ctx context.Context, scope, txnID string, even
 			return err
 		} else if n == 0 {
 			duplicate = true
-			return errRollback
 		}
 		for start := 0; start < len(events); start += inboxRowsPerInsert {
 			chunk := events[start:min(start+inboxRowsPerInsert, len(events))]
@@ -55,10 +57,7 @@ func (s *Store) CommitTransaction(ctx context.Context, scope, txnID string, even
 	if err != nil {
 		return false, 0, fmt.Errorf("store: commit transaction %s: %w", txnID, err)
 	}
-	if duplicate {
-		return true, 0, nil
-	}
-	return false, inserted, nil
+	return duplicate, inserted, nil
 }
 
 // insertInboxChunk inserts events with one statement; rows get their seq in slice order.

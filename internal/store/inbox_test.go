@@ -64,12 +64,20 @@ func TestCommitTransaction(t *testing.T) {
 			wantPending: []string{"$c", "$a", "$b"},
 		},
 		{
-			name: "duplicate transaction writes nothing",
+			name: "replayed transaction inserts nothing twice",
 			txns: []txn{
 				{"as", "t1", []string{"$a", "$b"}, false, 2},
-				{"as", "t1", []string{"$c"}, true, 0},
+				{"as", "t1", []string{"$a", "$b"}, true, 0},
 			},
 			wantPending: []string{"$a", "$b"},
+		},
+		{
+			name: "reused transaction id with more events keeps the new ones",
+			txns: []txn{
+				{"as", "t1", []string{"$a", "$b"}, false, 2},
+				{"as", "t1", []string{"$a", "$b", "$c"}, true, 1},
+			},
+			wantPending: []string{"$a", "$b", "$c"},
 		},
 		{
 			name: "same transaction id in another scope is new",
@@ -96,7 +104,7 @@ func TestCommitTransaction(t *testing.T) {
 			name: "empty transaction is journaled",
 			txns: []txn{
 				{"as", "t1", nil, false, 0},
-				{"as", "t1", []string{"$a"}, true, 0},
+				{"as", "t1", nil, true, 0},
 			},
 			wantPending: []string{},
 		},

@@ -137,7 +137,7 @@ func TestReopen(t *testing.T) {
 			if got := versionRows(t, s); got != applied {
 				t.Errorf("migrations ran again: version rows %q, before %q", got, applied)
 			}
-			if dup, _, err := s.CommitTransaction(ctx, "as", "t1", events("$c")); err != nil || !dup {
+			if dup, _, err := s.CommitTransaction(ctx, "as", "t1", events("$a")); err != nil || !dup {
 				t.Errorf("recommit after reopen = duplicate %v, %v; want true", dup, err)
 			}
 			if got := pendingIDs(t, s); len(got) != 2 || got[0] != "$a" || got[1] != "$b" {
