@@ -258,8 +258,10 @@ func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 			attempts++
 			log.Error().Err(err).Msg("Failed to record the attempt")
 		}
+		log.Debug().Int("attempt", attempts).Bool("in_doubt", inDoubt).Msg("Sending to Matrix")
 		eventID, err := c.sendRow(ctx, row)
 		if err == nil {
+			log.Debug().Stringer("event_id", eventID).Msg("Sent to Matrix")
 			o.sent(ctx, log, row, eventID)
 			return
 		}
@@ -326,29 +328,43 @@ func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID
 	return resp.EventID, nil
 }
 
-// findSent looks through the room's recent events from the row's sender for one that
-// carries the row's transaction ID.
+// findSent looks back through the room, newest first, for an event from the row's sender
+// that carries the row's transaction ID: at most findSentPages pages, and not past events
+// older than findSentHorizon. (Server-side /messages filters are not used: Dendrite
+// ignores sender filters.)
 func (c *Core) findSent(ctx context.Context, row store.OutboxMessage) (id.EventID, bool, error) {
 	cli := c.as.Client(id.UserID(row.Sender))
-	filter := &mautrix.FilterPart{Senders: []id.UserID{id.UserID(row.Sender)}, Types: []event.Type{{Type: row.EventType}}}
-	from := ""
-	for page := 0; page < 10; page++ {
-		resp, err := cli.Messages(ctx, id.RoomID(row.RoomID), from, "", mautrix.DirectionBackward, filter, 100)
+	horizon := time.Now().Add(-findSentHorizon).UnixMilli()
+	from, scanned := "", 0
+	defer func() {
+		zerolog.Ctx(ctx).Debug().Str("remote_id", row.RemoteID).Int("scanned", scanned).Msg("Looked for an earlier attempt")
+	}()
+	for page := 0; page < findSentPages; page++ {
+		resp, err := cli.Messages(ctx, id.RoomID(row.RoomID), from, "", mautrix.DirectionBackward, nil, 100)
 		if err != nil {
 			return "", false, err
 		}
+		scanned += len(resp.Chunk)
 		for _, e := range resp.Chunk {
+			if e.Sender != id.UserID(row.Sender) {
+				continue
+			}
 			if txn, _ := e.Content.Raw[txnMarkerKey].(string); txn == row.TxnID {
 				return e.ID, true, nil
 			}
 		}
-		if resp.End == "" || len(resp.Chunk) == 0 {
+		if resp.End == "" || len(resp.Chunk) == 0 || resp.Chunk[len(resp.Chunk)-1].Timestamp < horizon {
 			break
 		}
 		from = resp.End
 	}
 	return "", false, nil
 }
+
+const (
+	findSentPages   = 30
+	findSentHorizon = time.Hour
+)
 
 // answered reports whether the homeserver answered the request with an HTTP status: then
 // it did not create the event. Transport errors leave the outcome in doubt.

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -295,10 +296,19 @@ func TestCrashKill9(t *testing.T) {
 			case n > 1:
 				remoteDoubled += n - 1
 				t.Logf("doubled %s: events %v", rid, seen[rid])
+				if out, err := os.ReadFile(logFile.Name()); err == nil {
+					for _, line := range strings.Split(string(out), "\n") {
+						if strings.Contains(line, `"`+rid+`"`) {
+							t.Logf("  log: %s", line)
+						}
+					}
+				}
 			}
 		}
-		t.Logf("%s: %d kills; Matrix->module: %d events, %d lost, %d doubled (%d redelivered after a kill, deduplicated by event ID); remote->Matrix: %d messages, %d lost, %d doubled",
-			dialect, kills, len(sent), lost, doubled, redelivered, crashRemote, remoteLost, remoteDoubled)
+		logText, _ := os.ReadFile(logFile.Name())
+		found := strings.Count(string(logText), "An earlier attempt had been sent")
+		t.Logf("%s: %d kills; Matrix->module: %d events, %d lost, %d doubled (%d redelivered after a kill, deduplicated by event ID); remote->Matrix: %d messages, %d lost, %d doubled (%d interrupted sends found in the room instead of resent)",
+			dialect, kills, len(sent), lost, doubled, redelivered, crashRemote, remoteLost, remoteDoubled, found)
 		if lost != 0 || doubled != 0 || remoteLost != 0 || remoteDoubled != 0 {
 			t.Fatalf("lost or doubled: events lost %d doubled %d; remote lost %d doubled %d", lost, doubled, remoteLost, remoteDoubled)
 		}
