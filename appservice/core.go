@@ -44,7 +44,7 @@ type Options struct {
 	// InDoubtSettle is how long after a start the outbox waits before checking whether a
 	// message whose send was interrupted by a crash reached the homeserver; default 5s.
 	InDoubtSettle time.Duration
-	Version          string // reported by the management bot
+	Version       string // reported by the management bot
 	// Metrics registers the core's metrics; nil means a fresh registry (see Core.Gatherer).
 	Metrics *prometheus.Registry
 }
