@@ -24,6 +24,10 @@ type InboxEvent struct {
 // stays under SQLite's smallest variable limit (999) and far under PostgreSQL's (65535).
 const inboxRowsPerInsert = 200
 
+// sqliteRowsPerInsert is smaller: binding a parameter in modernc's SQLite scans the list of
+// parameter names, so the cost of a statement grows with the square of its parameters.
+const sqliteRowsPerInsert = 25
+
 // CommitTransaction journals a homeserver transaction atomically: the (scope, txnID) pair
 // and every event whose EventID is not yet in the inbox (done or not). duplicate is true when
 // the pair was committed before; its events are journaled all the same, because a
@@ -44,9 +48,13 @@ func (s *Store) CommitTransaction(ctx context.Context, scope, txnID string, even
 		} else if n == 0 {
 			duplicate = true
 		}
-		for start := 0; start < len(events); start += inboxRowsPerInsert {
-			chunk := events[start:min(start+inboxRowsPerInsert, len(events))]
-			n, err := insertInboxChunk(ctx, tx, now, chunk)
+		perInsert := inboxRowsPerInsert
+		if s.dialect == SQLite {
+			perInsert = sqliteRowsPerInsert
+		}
+		for start := 0; start < len(events); start += perInsert {
+			chunk := events[start:min(start+perInsert, len(events))]
+			n, err := insertInboxChunk(ctx, tx, s.dialect, now, chunk)
 			if err != nil {
 				return err
 			}
@@ -61,7 +69,13 @@ func (s *Store) CommitTransaction(ctx context.Context, scope, txnID string, even
 }
 
 // insertInboxChunk inserts events with one statement; rows get their seq in slice order.
-func insertInboxChunk(ctx context.Context, tx *sql.Tx, receivedAt int64, events []InboxEvent) (int, error) {
+// SQLite gets numbered "?NNN" parameters: it treats "$N" as a name and looks every one up,
+// which costs more than the insert itself in a statement with hundreds of parameters.
+func insertInboxChunk(ctx context.Context, tx *sql.Tx, dialect Dialect, receivedAt int64, events []InboxEvent) (int, error) {
+	p := "$"
+	if dialect == SQLite {
+		p = "?"
+	}
 	var q strings.Builder
 	q.Grow(100 + len(events)*24)
 	q.WriteString(`INSERT INTO inbox (event_id, room_id, kind, payload, received_at) VALUES `)
@@ -72,15 +86,18 @@ func insertInboxChunk(ctx context.Context, tx *sql.Tx, receivedAt int64, events 
 			q.WriteByte(',')
 		}
 		n := len(args)
-		q.WriteString("($")
-		q.WriteString(strconv.Itoa(n + 1))
-		q.WriteString(",$")
-		q.WriteString(strconv.Itoa(n + 2))
-		q.WriteString(",$")
-		q.WriteString(strconv.Itoa(n + 3))
-		q.WriteString(",$")
-		q.WriteString(strconv.Itoa(n + 4))
-		q.WriteString(",$1)")
+		for j := 1; j <= 4; j++ {
+			if j == 1 {
+				q.WriteByte('(')
+			} else {
+				q.WriteByte(',')
+			}
+			q.WriteString(p)
+			q.WriteString(strconv.Itoa(n + j))
+		}
+		q.WriteString(",")
+		q.WriteString(p)
+		q.WriteString("1)")
 		args = append(args, e.EventID, e.RoomID, e.Kind, nonNil(e.Payload))
 	}
 	q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
@@ -123,6 +140,41 @@ func (s *Store) MarkEventDone(ctx context.Context, seq int64) error {
 	}
 	return nil
 }
+
+// MarkEventsDone records that the events with these seqs were handled, in one database
+// transaction (the dispatcher batches completions so that one fsync covers many events).
+func (s *Store) MarkEventsDone(ctx context.Context, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	err := s.inTx(ctx, 0, func(tx *sql.Tx) error {
+		for start := 0; start < len(seqs); start += doneSeqsPerUpdate {
+			chunk := seqs[start:min(start+doneSeqsPerUpdate, len(seqs))]
+			var q strings.Builder
+			q.WriteString(`UPDATE inbox SET state = 'done' WHERE state = 'pending' AND seq IN (`)
+			args := make([]any, len(chunk))
+			for i, seq := range chunk {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				fmt.Fprintf(&q, "$%d", i+1)
+				args[i] = seq
+			}
+			q.WriteByte(')')
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: mark %d events done: %w", len(seqs), err)
+	}
+	return nil
+}
+
+// doneSeqsPerUpdate keeps one UPDATE under SQLite's smallest variable limit (999).
+const doneSeqsPerUpdate = 500
 
 // RecordEventAttempt increments the attempt counter of seq and stores the (secret-free)
 // error text; it returns the new attempt count.
