@@ -1,4 +1,4 @@
-// Command switchboard-test is switchboard with the test module wired in, for the
+// Package main is switchboard-test: switchboard with the test module wired in, for the
 // end-to-end and kill -9 crash tests. It is never shipped.
 package main
 

@@ -1,4 +1,4 @@
-// Command dendrite-config patches, in place, a Dendrite config file written by
+// Package main is dendrite-config, which patches, in place, a Dendrite config file written by
 // generate-config, so that Switchboard's test harness and demo script need neither yq nor
 // python.
 //
