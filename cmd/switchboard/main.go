@@ -1,6 +1,6 @@
-// Package main is the switchboard command. It runs the Switchboard Matrix application service with its bridges and
-// bots. Flags: -c config, -r registration, -g generate the registration, -e print the
-// example config.
+// Package main is the switchboard command. It runs the Switchboard Matrix application
+// service with its bridges and bots. Flags: -c config, -r registration, -g generate the
+// registration, -e print the example config.
 package main
 
 import (
