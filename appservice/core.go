@@ -338,7 +338,11 @@ func (c *Core) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		c.log.Warn().Msg("Shutdown deadline passed; cancelling in-flight work (it stays journaled)")
 		c.stopWork()
-		<-done
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			c.log.Error().Msg("Handlers ignore cancellation; stopping without them")
+		}
 	}
 	c.stopWork()
 	for i := len(c.order) - 1; i >= 0; i-- {

@@ -107,17 +107,27 @@ type testEnv struct {
 
 func startCore(t *testing.T, st *store.Store, mods ...Module) *testEnv {
 	t.Helper()
+	return startCoreWith(t, st, nil, mods...)
+}
+
+// startCoreWith is startCore with a chance to change the options before New.
+func startCoreWith(t *testing.T, st *store.Store, tweak func(*Options), mods ...Module) *testEnv {
+	t.Helper()
 	hs := newFakeHomeserver(t)
 	mod := &recModule{id: "rec", fail: map[id.EventID]int{}}
 	if len(mods) == 0 {
 		mods = []Module{mod}
 	}
 	reg := &mas.Registration{ID: "sbtest", URL: "http://127.0.0.1:1", AppToken: "as-token", ServerToken: testHSToken, SenderLocalpart: "bot"}
-	c, err := New(Options{
+	opts := Options{
 		Registration: reg, HomeserverURL: hs.URL, Domain: "test", Store: st, Modules: mods,
 		Listen: "127.0.0.1:0", Retry: Retry{Attempts: 3, Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond},
 		Version: "test",
-	})
+	}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	c, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,6 +135,8 @@ func (d *dispatcher) finish(seq int64) {
 }
 
 // handle delivers one journaled event, retrying with backoff, and records the outcome.
+// When the core stops while the event is unfinished, it returns without recording anything:
+// the event stays pending and is delivered after the next start.
 func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 	defer d.finish(row.Seq)
 	c := d.core
@@ -145,21 +147,23 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 		_ = c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
 		return
 	}
-	targets := c.route(ctx, evt, row.Kind)
-	if len(targets) == 0 {
-		c.metrics.handled.WithLabelValues("", "ignored").Inc()
-		d.markDone(ctx, log, row.Seq)
-		return
-	}
 	attempts := row.Attempts
 	for {
-		err = d.deliver(ctx, log, targets, evt, row.Kind)
+		targets, err := c.route(ctx, evt, row.Kind)
+		if err == nil && len(targets) == 0 {
+			c.metrics.handled.WithLabelValues("", "ignored").Inc()
+			d.markDone(row.Seq)
+			return
+		}
 		if err == nil {
-			d.markDone(ctx, log, row.Seq)
+			err = d.deliver(ctx, log, targets, evt, row.Kind)
+		}
+		if err == nil {
+			d.markDone(row.Seq)
 			return
 		}
 		if ctx.Err() != nil {
-			return // shutting down: the event stays pending and is delivered after restart
+			return
 		}
 		if n, aerr := c.store.RecordEventAttempt(ctx, row.Seq, err.Error()); aerr == nil {
 			attempts = n
@@ -169,24 +173,24 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 		}
 		if attempts >= c.opts.Retry.Attempts || errors.Is(err, ErrPermanent) {
 			log.Error().Err(err).Int("attempts", attempts).Msg("Giving up on event")
-			if ferr := c.store.MarkEventFailed(ctx, row.Seq, err.Error()); ferr != nil {
+			// Report first: the reports are idempotent by event ID, and a crash between the
+			// two steps must not leave the sender uninformed.
+			d.reportFailure(ctx, targets, evt, row.Kind, err)
+			if ferr := c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error()); ferr != nil {
 				log.Error().Err(ferr).Msg("Failed to mark event failed")
 			}
-			d.reportFailure(ctx, targets, evt, row.Kind, err)
 			return
 		}
 		wait := c.opts.Retry.backoff(attempts)
 		log.Warn().Err(err).Int("attempts", attempts).Dur("retry_in", wait).Msg("Handler failed; retrying")
-		select {
-		case <-ctx.Done():
+		if !d.queue.pause(ctx, wait) {
 			return
-		case <-time.After(wait):
 		}
 	}
 }
 
 // markDone queues the completion of seq for the next batch.
-func (d *dispatcher) markDone(_ context.Context, _ zerolog.Logger, seq int64) {
+func (d *dispatcher) markDone(seq int64) {
 	d.done <- seq
 }
 
@@ -254,17 +258,34 @@ func (d *dispatcher) deliver(ctx context.Context, log zerolog.Logger, targets []
 	return errors.Join(errs...)
 }
 
+// UserError is implemented by errors whose text is meant for the people in the room (for
+// example "the recipient's mailbox is full"). Other handler errors are not shown in the
+// room: they may name internal hosts or carry remote URLs; they are logged and kept in the
+// journal instead.
+type UserError interface {
+	error
+	UserMessage() string
+}
+
 // reportFailure tells the sender of a message that it was not delivered: a
 // com.beeper.message_send_status event (which clients such as Beeper and Element X show on
 // the message) and a short notice in reply, both sent by the bot through the outbox.
 func (d *dispatcher) reportFailure(ctx context.Context, targets []Module, evt *event.Event, kind string, cause error) {
+	network := "switchboard"
 	for _, m := range targets {
 		d.core.metrics.handled.WithLabelValues(m.ID(), "failed").Inc()
+	}
+	if len(targets) > 0 {
+		network = targets[0].ID()
 	}
 	if kind != kindTimeline || evt.StateKey != nil || evt.ID == "" {
 		return
 	}
-	network := targets[0].ID()
+	reason := "the " + network + " bridge could not deliver it"
+	var ue UserError
+	if errors.As(cause, &ue) {
+		reason = ue.UserMessage()
+	}
 	status := map[string]any{
 		"network": network,
 		"m.relates_to": map[string]any{
@@ -272,12 +293,12 @@ func (d *dispatcher) reportFailure(ctx context.Context, targets []Module, evt *e
 		},
 		"status":  "FAIL_PERMANENT",
 		"reason":  "m_foreign_network_error",
-		"error":   cause.Error(),
-		"message": "Switchboard could not deliver this message to " + network + ".",
+		"error":   reason,
+		"message": "Not delivered: " + reason + ".",
 	}
 	notice := event.MessageEventContent{
 		MsgType: event.MsgNotice,
-		Body:    "⚠️ Your message was not delivered to " + network + ": " + cause.Error(),
+		Body:    "⚠️ Your message was not delivered: " + reason + ".",
 	}
 	notice.SetReply(evt)
 	bot := d.core.reg.SenderLocalpart

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/switchboard-matrix/switchboard/internal/store"
@@ -23,17 +22,18 @@ type inbox struct {
 
 // commit journals txn. Events are deduplicated by event ID, not by transaction ID (see
 // store.CommitTransaction for why). Ephemeral events have no event ID; they get one derived
-// from the transaction ID, their position and their content, so a replayed transaction
-// cannot deliver them twice and a reused transaction ID with other content loses nothing.
+// from the transaction ID and their content (not their position, which changes when a
+// homeserver retries a transaction ID with a larger batch), so a replayed transaction cannot
+// deliver them twice and a reused transaction ID with other content loses nothing.
 func (in *inbox) commit(ctx context.Context, txnID string, txn *Transaction) (duplicate bool, inserted int, err error) {
 	start := time.Now()
 	rows := make([]store.InboxEvent, 0, len(txn.Events)+len(txn.Ephemeral))
 	for _, e := range txn.Events {
 		rows = append(rows, store.InboxEvent{EventID: e.EventID, RoomID: e.RoomID, Kind: kindTimeline, Payload: e.Raw})
 	}
-	for i, e := range txn.Ephemeral {
+	for _, e := range txn.Ephemeral {
 		rows = append(rows, store.InboxEvent{
-			EventID: ephemeralID(in.scope, txnID, i, e.Raw),
+			EventID: ephemeralID(in.scope, txnID, e.Raw),
 			RoomID:  e.RoomID, Kind: kindEphemeral, Payload: e.Raw,
 		})
 	}
@@ -54,9 +54,9 @@ const (
 	kindEphemeral = "ephemeral"
 )
 
-func ephemeralID(scope, txnID string, i int, raw []byte) string {
+func ephemeralID(scope, txnID string, raw []byte) string {
 	h := sha256.New()
-	h.Write([]byte(scope + "\x00" + txnID + "\x00" + strconv.Itoa(i) + "\x00"))
+	h.Write([]byte(scope + "\x00" + txnID + "\x00"))
 	h.Write(raw)
 	return "eph:" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
 }

@@ -3,19 +3,21 @@ package appservice
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // keyedQueue runs items in order per key (a room) and keys in parallel, with at most
 // `workers` items running at once. It is the scheduling shared by the inbox dispatcher and
 // the outbox: both load rows from the store in sequence order and push them here.
 type keyedQueue[T any] struct {
-	handle func(ctx context.Context, item T) // called for each item, in order per key
-	sem    chan struct{}                     // bounds the items running at once
+	handle  func(ctx context.Context, item T) // called for each item, in order per key
+	sem     chan struct{}                     // bounds the items running at once
+	closing chan struct{}                     // closed by close
 
 	mu      sync.Mutex
-	queues  map[string][]T // guarded by mu; waiting items per key
-	running map[string]bool
-	closed  bool // guarded by mu; runners take no new items
+	queues  map[string][]T  // guarded by mu; waiting items per key
+	running map[string]bool // guarded by mu
+	closed  bool            // guarded by mu; runners take no new items
 	wg      sync.WaitGroup
 }
 
@@ -23,13 +25,13 @@ func newKeyedQueue[T any](workers int, handle func(ctx context.Context, item T))
 	if workers < 1 {
 		workers = 1
 	}
-	q := &keyedQueue[T]{
+	return &keyedQueue[T]{
 		handle:  handle,
 		sem:     make(chan struct{}, workers),
+		closing: make(chan struct{}),
 		queues:  make(map[string][]T),
 		running: make(map[string]bool),
 	}
-	return q
 }
 
 // push appends item to key's queue and starts a runner for the key if none runs. ctx is
@@ -67,17 +69,51 @@ func (q *keyedQueue[T]) run(ctx context.Context, key string) {
 		case <-ctx.Done():
 			continue
 		}
+		if ctx.Err() != nil || q.stopping() {
+			<-q.sem
+			continue
+		}
 		q.handle(ctx, item)
 		<-q.sem
 	}
 }
 
-// close makes the runners stop after the item each is handling; queued items are dropped
-// (they are still pending in the store and are loaded again after a restart).
+// pause is for a handler that waits before retrying: it gives its worker slot to other
+// keys for d (its own key stays blocked, which keeps the order), then takes a slot again.
+// It returns false, without waiting out d, when ctx ends or the queue is closing; the
+// handler should then leave its item for the next start.
+func (q *keyedQueue[T]) pause(ctx context.Context, d time.Duration) bool {
+	<-q.sem
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-q.closing:
+	}
+	q.sem <- struct{}{} // the runner releases it after the handler returns
+	return ctx.Err() == nil && !q.stopping()
+}
+
+func (q *keyedQueue[T]) stopping() bool {
+	select {
+	case <-q.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// close makes the runners stop after the item each is handling, and wakes handlers that
+// pause; queued items are dropped (they are still pending in the store and are loaded again
+// after a restart).
 func (q *keyedQueue[T]) close() {
 	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.closing)
+	}
 }
 
 // wait blocks until every runner has returned.

@@ -45,6 +45,7 @@ type outbox struct {
 	mu       sync.Mutex
 	inflight map[int64]string              // guarded by mu; seq -> module
 	waiters  map[int64][]chan<- sendResult // guarded by mu
+	stopped  bool                          // guarded by mu; the send loop has ended
 }
 
 func newOutbox(c *Core) *outbox {
@@ -123,6 +124,10 @@ func (c *Core) sendAndWait(ctx context.Context, module string, msg Message) (id.
 	}
 	o := c.outbox
 	o.mu.Lock()
+	if o.stopped {
+		o.mu.Unlock()
+		return "", fmt.Errorf("message %s is queued but not sent yet: %w", msg.RemoteID, ErrStopping)
+	}
 	o.waiters[row.Seq] = append(o.waiters[row.Seq], ch)
 	o.mu.Unlock()
 	// The row may have been sent between enqueue and registering the waiter.
@@ -142,6 +147,20 @@ func resultOf(row store.OutboxMessage) sendResult {
 		return sendResult{eventID: id.EventID(row.EventID)}
 	}
 	return sendResult{err: fmt.Errorf("%w: %s", ErrSendFailed, row.LastError)}
+}
+
+// stop ends every wait for a send: what is unsent stays queued for the next start.
+func (o *outbox) stop() {
+	o.mu.Lock()
+	o.stopped = true
+	waiters := o.waiters
+	o.waiters = map[int64][]chan<- sendResult{}
+	o.mu.Unlock()
+	for _, chans := range waiters {
+		for _, ch := range chans {
+			ch <- sendResult{err: fmt.Errorf("queued but not sent yet: %w", ErrStopping)}
+		}
+	}
 }
 
 func (o *outbox) notify(seq int64, res sendResult) {
@@ -175,6 +194,7 @@ func (o *outbox) run(stop, work context.Context) {
 		case <-stop.Done():
 			o.queue.close()
 			o.queue.wait()
+			o.stop()
 			return
 		case <-o.wake:
 		case <-tick.C:
@@ -229,68 +249,81 @@ func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 		o.mu.Lock()
 		delete(o.inflight, row.Seq)
 		o.mu.Unlock()
+		o.poke() // room for more rows
 	}()
 	log := zerolog.Ctx(ctx).With().Str("module", row.Module).Str("remote_id", row.RemoteID).
 		Str("room_id", row.RoomID).Logger()
 	attempts, lastErr := row.Attempts, row.LastError
 	inDoubt := row.Attempts > 0
-	if inDoubt {
-		// Give a request of the previous process time to land before looking for it.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Until(c.startedAt.Add(c.opts.InDoubtSettle))):
-		}
+	// Give a request of the previous process time to land before looking for it.
+	if inDoubt && !o.queue.pause(ctx, time.Until(c.startedAt.Add(c.opts.InDoubtSettle))) {
+		return
 	}
+	lookupFailures := 0
 	for {
+		var wait time.Duration
 		if inDoubt {
-			if eventID, found, err := c.findSent(ctx, row); err != nil {
-				log.Warn().Err(err).Msg("Could not check whether an earlier attempt was sent; sending again")
-			} else if found {
+			eventID, found, err := c.findSent(ctx, row)
+			switch {
+			case found:
 				log.Info().Stringer("event_id", eventID).Msg("An earlier attempt had been sent; not sending again")
 				o.sent(ctx, log, row, eventID)
 				return
+			case err != nil && lookupFailures < 3:
+				lookupFailures++
+				wait = c.opts.Retry.backoff(lookupFailures)
+				log.Warn().Err(err).Dur("retry_in", wait).Msg("Could not check whether an earlier attempt was sent")
+			case err != nil:
+				log.Warn().Err(err).Msg("Could not check whether an earlier attempt was sent; sending again")
 			}
 		}
-		if n, err := c.store.RecordOutboxAttempt(ctx, row.Seq, lastErr); err == nil {
-			attempts = n
-		} else {
-			attempts++
-			log.Error().Err(err).Msg("Failed to record the attempt")
-		}
-		log.Debug().Int("attempt", attempts).Bool("in_doubt", inDoubt).Msg("Sending to Matrix")
-		eventID, err := c.sendRow(ctx, row)
-		if err == nil {
-			log.Debug().Stringer("event_id", eventID).Msg("Sent to Matrix")
-			o.sent(ctx, log, row, eventID)
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		inDoubt, lastErr = !answered(err), err.Error()
-		if attempts >= c.opts.Retry.Attempts || isPermanentSendError(err) {
-			log.Error().Err(err).Int("attempts", attempts).Msg("Giving up sending message to Matrix")
-			_ = c.store.MarkOutboxFailed(context.WithoutCancel(ctx), row.Seq, lastErr)
-			c.metrics.outboxSent.WithLabelValues(row.Module, "failed").Inc()
-			res := sendResult{err: fmt.Errorf("%w: %w", ErrSendFailed, err)}
-			o.notify(row.Seq, res)
-			c.reportSendFailure(ctx, row, res.err)
-			return
-		}
-		c.metrics.outboxSent.WithLabelValues(row.Module, "retry").Inc()
-		wait := c.opts.Retry.backoff(attempts)
-		var rateLimited mautrix.HTTPError
-		if errors.As(err, &rateLimited) && rateLimited.RespError != nil && rateLimited.RespError.ErrCode == mautrix.MLimitExceeded.ErrCode {
-			if ms, ok := rateLimited.RespError.ExtraData["retry_after_ms"].(float64); ok && ms > 0 {
-				wait = max(wait, time.Duration(ms)*time.Millisecond)
+		if wait == 0 {
+			if n, err := c.store.RecordOutboxAttempt(ctx, row.Seq, lastErr); err != nil {
+				// Never send what could not be recorded: after a crash it would not be
+				// known to be in doubt.
+				wait = c.opts.Retry.backoff(attempts + 1)
+				log.Error().Err(err).Dur("retry_in", wait).Msg("Failed to record the attempt; not sending yet")
+			} else {
+				attempts = n
 			}
 		}
-		log.Warn().Err(err).Int("attempts", attempts).Dur("retry_in", wait).Msg("Send to Matrix failed; retrying")
-		select {
-		case <-ctx.Done():
+		if wait == 0 {
+			log.Debug().Int("attempt", attempts).Bool("in_doubt", inDoubt).Msg("Sending to Matrix")
+			eventID, err := c.sendRow(ctx, row)
+			if err == nil {
+				log.Debug().Stringer("event_id", eventID).Msg("Sent to Matrix")
+				o.sent(ctx, log, row, eventID)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			inDoubt, lastErr = !answered(err), err.Error()
+			if attempts >= c.opts.Retry.Attempts || isPermanentSendError(err) {
+				log.Error().Err(err).Int("attempts", attempts).Msg("Giving up sending message to Matrix")
+				_ = c.store.MarkOutboxFailed(context.WithoutCancel(ctx), row.Seq, lastErr)
+				c.metrics.outboxSent.WithLabelValues(row.Module, "failed").Inc()
+				res := sendResult{err: fmt.Errorf("%w: %w", ErrSendFailed, err)}
+				o.notify(row.Seq, res)
+				c.reportSendFailure(ctx, row, res.err)
+				return
+			}
+			c.metrics.outboxSent.WithLabelValues(row.Module, "retry").Inc()
+			wait = c.opts.Retry.backoff(attempts)
+			var rateLimited mautrix.HTTPError
+			if errors.As(err, &rateLimited) && rateLimited.RespError != nil && rateLimited.RespError.ErrCode == mautrix.MLimitExceeded.ErrCode {
+				if ms, ok := rateLimited.RespError.ExtraData["retry_after_ms"].(float64); ok && ms > 0 {
+					wait = max(wait, time.Duration(ms)*time.Millisecond)
+				}
+			}
+			if inDoubt {
+				// The request may still be running at the homeserver: let it land first.
+				wait = max(wait, c.opts.InDoubtSettle)
+			}
+			log.Warn().Err(err).Int("attempts", attempts).Dur("retry_in", wait).Msg("Send to Matrix failed; retrying")
+		}
+		if !o.queue.pause(ctx, wait) {
 			return
-		case <-time.After(wait):
 		}
 	}
 }
@@ -320,7 +353,9 @@ func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID
 		fields[txnMarkerKey], _ = json.Marshal(row.TxnID)
 		content, _ = json.Marshal(fields)
 	}
-	resp, err := intent.SendMessageEvent(ctx, id.RoomID(row.RoomID), event.Type{Type: row.EventType, Class: event.MessageEventType},
+	// No retries inside the HTTP client: a retry of its own would bypass the record of the
+	// attempt and the in-doubt lookup.
+	resp, err := intent.SendMessageEvent(mautrix.WithMaxRetries(ctx, 0), id.RoomID(row.RoomID), event.Type{Type: row.EventType, Class: event.MessageEventType},
 		content, mautrix.ReqSendEvent{TransactionID: row.TxnID, Timestamp: row.TS})
 	if err != nil {
 		return "", err
@@ -330,11 +365,10 @@ func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID
 
 // findSent looks back through the room, newest first, for an event from the row's sender
 // that carries the row's transaction ID: at most findSentPages pages, and not past events
-// older than findSentHorizon. (Server-side /messages filters are not used: Dendrite
+// that arrived more than findSentHorizon ago. (Server-side /messages filters are not used: Dendrite
 // ignores sender filters.)
 func (c *Core) findSent(ctx context.Context, row store.OutboxMessage) (id.EventID, bool, error) {
 	cli := c.as.Client(id.UserID(row.Sender))
-	horizon := time.Now().Add(-findSentHorizon).UnixMilli()
 	from, scanned := "", 0
 	defer func() {
 		zerolog.Ctx(ctx).Debug().Str("remote_id", row.RemoteID).Int("scanned", scanned).Msg("Looked for an earlier attempt")
@@ -343,6 +377,9 @@ func (c *Core) findSent(ctx context.Context, row store.OutboxMessage) (id.EventI
 		resp, err := cli.Messages(ctx, id.RoomID(row.RoomID), from, "", mautrix.DirectionBackward, nil, 100)
 		if err != nil {
 			return "", false, err
+		}
+		if len(resp.Chunk) == 0 {
+			break
 		}
 		scanned += len(resp.Chunk)
 		for _, e := range resp.Chunk {
@@ -353,7 +390,9 @@ func (c *Core) findSent(ctx context.Context, row store.OutboxMessage) (id.EventI
 				return e.ID, true, nil
 			}
 		}
-		if resp.End == "" || len(resp.Chunk) == 0 || resp.Chunk[len(resp.Chunk)-1].Timestamp < horizon {
+		// Stop at events older than the horizon by their age on this homeserver (unsigned.age),
+		// not by origin_server_ts, which "ts massaging" of bridged history sets in the past.
+		if last := resp.Chunk[len(resp.Chunk)-1]; resp.End == "" || last.Unsigned.Age > findSentHorizon.Milliseconds() {
 			break
 		}
 		from = resp.End

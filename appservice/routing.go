@@ -2,11 +2,14 @@ package appservice
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/registration"
 )
 
@@ -47,7 +50,9 @@ func (c *Core) isOurs(userID id.UserID) bool {
 //   - events in a portal go to the module that owns the portal;
 //   - membership events about the bot go to the bot module, about a ghost to the ghost's
 //     module (this is how invites to a DM arrive).
-func (c *Core) route(ctx context.Context, evt *event.Event, kind string) []Module {
+//
+// An error (the store could not be asked) is not "nowhere": the caller retries.
+func (c *Core) route(ctx context.Context, evt *event.Event, kind string) ([]Module, error) {
 	if kind == kindEphemeral {
 		var out []Module
 		for _, m := range c.order {
@@ -55,37 +60,43 @@ func (c *Core) route(ctx context.Context, evt *event.Event, kind string) []Modul
 				out = append(out, m)
 			}
 		}
-		return out
+		return out, nil
 	}
 	if c.isOurs(evt.Sender) {
-		return nil
+		return nil, nil
 	}
-	if m := c.portalOwner(ctx, evt.RoomID); m != nil {
-		return []Module{m}
+	if m, err := c.portalOwner(ctx, evt.RoomID); err != nil || m != nil {
+		if err != nil {
+			return nil, fmt.Errorf("failed to look up the portal of %s: %w", evt.RoomID, err)
+		}
+		return []Module{m}, nil
 	}
 	if evt.Type == event.StateMember && evt.StateKey != nil {
 		target := id.UserID(*evt.StateKey)
 		if target == c.as.BotMXID() && c.opts.BotModule != "" {
-			return []Module{c.modules[c.opts.BotModule]}
+			return []Module{c.modules[c.opts.BotModule]}, nil
 		}
 		if m := c.router.moduleForUser(target); m != nil {
-			return []Module{m}
+			return []Module{m}, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
-func (c *Core) portalOwner(ctx context.Context, roomID id.RoomID) Module {
+// portalOwner returns the module that owns the room as a portal, nil when none does.
+func (c *Core) portalOwner(ctx context.Context, roomID id.RoomID) (Module, error) {
 	if v, ok := c.router.portals.Load(roomID); ok {
-		return v.(Module)
+		return v.(Module), nil
 	}
 	mid, _, err := c.store.PortalByRoom(ctx, roomID.String())
-	if err != nil {
-		return nil
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
 	}
 	m := c.modules[mid]
 	if m != nil {
 		c.router.portals.Store(roomID, m)
 	}
-	return m
+	return m, nil
 }

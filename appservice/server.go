@@ -89,7 +89,10 @@ func (c *Core) authenticated(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := "", false
 		if h := r.Header.Get("Authorization"); h != "" {
-			token, ok = strings.CutPrefix(h, "Bearer ")
+			// The scheme is case-insensitive (RFC 9110, section 11.1).
+			if scheme, rest, found := strings.Cut(h, " "); found && strings.EqualFold(scheme, "Bearer") {
+				token, ok = strings.TrimSpace(rest), true
+			}
 		} else if q := r.URL.Query(); q.Has("access_token") {
 			token, ok = q.Get("access_token"), true
 		}
@@ -197,8 +200,12 @@ func (c *Core) postPing(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(http.MaxBytesReader(w, r.Body, 64*1024))
 	if len(strings.TrimSpace(string(body))) > 0 {
+		if !json.Valid(body) {
+			writeError(w, http.StatusBadRequest, "M_NOT_JSON", "body is not JSON")
+			return
+		}
 		if err := json.Unmarshal(body, &req); err != nil {
-			writeError(w, http.StatusBadRequest, "M_NOT_JSON", "body is not a JSON object")
+			writeError(w, http.StatusBadRequest, "M_BAD_JSON", "body is not a JSON object with a string transaction_id")
 			return
 		}
 	}

@@ -162,6 +162,11 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		return err
 	}
 	defer st.Close()
+	release, err := st.LockInstance(ctx, 15*time.Second)
+	if err != nil {
+		return err
+	}
+	defer release()
 	modules, err := buildModules(cfg, specs, st)
 	if err != nil {
 		return err
@@ -192,7 +197,9 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		ops = &http.Server{Handler: core.OpsHandler(), ReadHeaderTimeout: 10 * time.Second}
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
-			_ = core.Stop(context.WithoutCancel(ctx))
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.AppService.ShutdownTimeout.Std())
+			defer cancel()
+			_ = core.Stop(sctx)
 			return fmt.Errorf("failed to listen for metrics on %s: %w", cfg.Metrics.Listen, err)
 		}
 		go func() { _ = ops.Serve(ln) }()

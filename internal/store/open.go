@@ -53,6 +53,9 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		}
 	}
 	s := &Store{db: db, dialect: dialect}
+	if dialect == SQLite {
+		s.path = target
+	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s database: %w", dialect, err)

@@ -32,6 +32,7 @@ const (
 type Store struct {
 	db      *sql.DB // immutable
 	dialect Dialect // immutable
+	path    string  // immutable; the SQLite file, empty for PostgreSQL
 }
 
 // Close closes the database.
