@@ -76,55 +76,24 @@ func (d *dispatcher) poke() {
 // run loads pending events until stop ends, then lets in-flight handlers finish (they run
 // with work, which the core cancels when the shutdown deadline passes).
 func (d *dispatcher) run(stop, work context.Context) {
-	log := zerolog.Ctx(work)
 	completed := make(chan struct{})
 	go func() { defer close(completed); d.complete(work) }()
-	var lastSeq int64
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		for {
-			n, err := d.load(work, &lastSeq)
-			if err != nil {
-				log.Error().Err(err).Msg("Failed to load pending events")
-				break
-			}
-			if n == 0 {
-				break
-			}
-		}
-		select {
-		case <-stop.Done():
-			d.queue.close()
-			d.queue.wait()
-			close(d.done)
-			<-completed
-			return
-		case <-d.wake:
-		case <-tick.C:
-		}
-	}
+	pump(stop, work, d.queue, d.wake, "pending events", d.room, d.core.store.PendingEvents,
+		func(e store.InboxEvent) (int64, string) {
+			d.mu.Lock()
+			d.inflight[e.Seq] = true
+			d.mu.Unlock()
+			return e.Seq, e.RoomID
+		})
+	close(d.done)
+	<-completed
 }
 
-func (d *dispatcher) load(ctx context.Context, lastSeq *int64) (int, error) {
+// room says how many more events may be loaded into memory.
+func (d *dispatcher) room() int {
 	d.mu.Lock()
-	room := maxLoaded - len(d.inflight)
-	d.mu.Unlock()
-	if room <= 0 {
-		return 0, nil
-	}
-	events, err := d.core.store.PendingEvents(ctx, *lastSeq, room)
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range events {
-		*lastSeq = e.Seq
-		d.mu.Lock()
-		d.inflight[e.Seq] = true
-		d.mu.Unlock()
-		d.queue.push(ctx, e.RoomID, e)
-	}
-	return len(events), nil
+	defer d.mu.Unlock()
+	return maxLoaded - len(d.inflight)
 }
 
 func (d *dispatcher) finish(seq int64) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // keyedQueue runs items in order per key (a room) and keys in parallel, with at most
@@ -118,3 +120,42 @@ func (q *keyedQueue[T]) close() {
 
 // wait blocks until every runner has returned.
 func (q *keyedQueue[T]) wait() { q.wg.Wait() }
+
+// pump moves pending journal rows into q, in sequence order, until stop ends; then it closes
+// q and waits for its runners (which work with work, cancelled only at the shutdown
+// deadline). It loads when woken and every few seconds, at most room() rows at a time;
+// admit records a loaded row as in flight and returns its sequence number and queue key.
+// The dispatcher and the outbox both run on it.
+func pump[T any](stop, work context.Context, q *keyedQueue[T], wake <-chan struct{}, what string,
+	room func() int, fetch func(ctx context.Context, afterSeq int64, limit int) ([]T, error),
+	admit func(T) (seq int64, key string)) {
+	log := zerolog.Ctx(work)
+	var lastSeq int64
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		for n := room(); n > 0; n = room() {
+			rows, err := fetch(work, lastSeq, n)
+			if err != nil {
+				log.Error().Err(err).Msg("Failed to load " + what)
+				break
+			}
+			for _, r := range rows {
+				seq, key := admit(r)
+				lastSeq = seq
+				q.push(work, key, r)
+			}
+			if len(rows) == 0 {
+				break
+			}
+		}
+		select {
+		case <-stop.Done():
+			q.close()
+			q.wait()
+			return
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}

@@ -175,52 +175,21 @@ func (o *outbox) notify(seq int64, res sendResult) {
 
 // run loads pending rows until stop ends (see dispatcher.run).
 func (o *outbox) run(stop, work context.Context) {
-	log := zerolog.Ctx(work)
-	var lastSeq int64
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		for {
-			n, err := o.load(work, &lastSeq)
-			if err != nil {
-				log.Error().Err(err).Msg("Failed to load outbox")
-				break
-			}
-			if n == 0 {
-				break
-			}
-		}
-		select {
-		case <-stop.Done():
-			o.queue.close()
-			o.queue.wait()
-			o.stop()
-			return
-		case <-o.wake:
-		case <-tick.C:
-		}
-	}
+	pump(stop, work, o.queue, o.wake, "the outbox", o.room, o.core.store.PendingOutboxAfter,
+		func(r store.OutboxMessage) (int64, string) {
+			o.mu.Lock()
+			o.inflight[r.Seq] = r.Module
+			o.mu.Unlock()
+			return r.Seq, r.RoomID
+		})
+	o.stop()
 }
 
-func (o *outbox) load(ctx context.Context, lastSeq *int64) (int, error) {
+// room says how many more rows may be loaded into memory.
+func (o *outbox) room() int {
 	o.mu.Lock()
-	room := maxLoaded - len(o.inflight)
-	o.mu.Unlock()
-	if room <= 0 {
-		return 0, nil
-	}
-	rows, err := o.core.store.PendingOutboxAfter(ctx, *lastSeq, room)
-	if err != nil {
-		return 0, err
-	}
-	for _, r := range rows {
-		*lastSeq = r.Seq
-		o.mu.Lock()
-		o.inflight[r.Seq] = r.Module
-		o.mu.Unlock()
-		o.queue.push(ctx, r.RoomID, r)
-	}
-	return len(rows), nil
+	defer o.mu.Unlock()
+	return maxLoaded - len(o.inflight)
 }
 
 // depthByModule counts loaded, unsent messages per module.
