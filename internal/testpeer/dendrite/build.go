@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -103,7 +104,7 @@ func BinDir() string {
 // Available reports why Dendrite cannot be built or run here, or nil if it can. Tests call it
 // to skip with a clear message.
 func Available() error {
-	if err := platformSupported(); err != nil {
+	if err := peerproc.Supported(); err != nil {
 		return err
 	}
 	dir, err := ToolDir()
@@ -141,7 +142,7 @@ func goCommand() (string, error) {
 // file of the tool module. Concurrent calls, also from other processes, build only once.
 // The first build takes a minute or two.
 func Build(ctx context.Context) (binDir string, err error) {
-	if err := platformSupported(); err != nil {
+	if err := peerproc.Supported(); err != nil {
 		return "", err
 	}
 	binDir = BinDir()
@@ -200,7 +201,7 @@ func build(ctx context.Context, toolDir, binDir string) error {
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("dendrite: go build in %s failed: %w\n%s", toolDir, err, tail(out.Bytes(), 40))
+		return fmt.Errorf("dendrite: go build in %s failed: %w\n%s", toolDir, err, peerproc.Tail(out.Bytes(), 40))
 	}
 
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
@@ -254,14 +255,4 @@ func newestSource(toolDir string) time.Time {
 		return nil
 	})
 	return newest
-}
-
-// tail returns the last n lines of b.
-func tail(b []byte, n int) string {
-	s := strings.TrimRight(string(b), "\n")
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

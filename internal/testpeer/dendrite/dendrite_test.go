@@ -186,36 +186,6 @@ func TestStopLeavesNothing(t *testing.T) {
 	}
 }
 
-func TestTail(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		n    int
-		want string
-	}{
-		{"empty", "", 3, ""},
-		{"fewer lines", "a\nb\n", 3, "a\nb"},
-		{"more lines", "a\nb\nc\nd\n", 2, "c\nd"},
-		{"no final newline", "a\nb", 1, "b"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tail([]byte(tt.in), tt.n); got != tt.want {
-				t.Errorf("tail(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestTailBufferKeepsTheEnd(t *testing.T) {
-	b := newTailBuffer(8)
-	fmt.Fprint(b, "0123456789")
-	fmt.Fprint(b, "ab")
-	if got := string(b.Bytes()); got != "456789ab" {
-		t.Errorf("tail buffer = %q, want %q", got, "456789ab")
-	}
-}
-
 func TestCacheDir(t *testing.T) {
 	t.Setenv("SWITCHBOARD_CACHE", "")
 	t.Setenv("XDG_CACHE_HOME", "/xdg")
@@ -238,7 +208,7 @@ func (s *Server) pid() int {
 	if s.proc == nil {
 		return 0
 	}
-	return s.proc.cmd.Process.Pid
+	return s.proc.Pid()
 }
 
 func processAlive(pid int) bool {

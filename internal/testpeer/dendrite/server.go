@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"io"
 	"net"
 	"net/http"
@@ -24,7 +25,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -77,23 +77,16 @@ type Server struct {
 	// Immutable; never log it.
 	RegistrationSharedSecret string
 
-	binDir string      // immutable
-	addr   string      // host:port, immutable after the first successful start
-	ownDir bool        // Dir was created by Start and is removed by Stop
-	out    io.Writer   // Dendrite's stdout/stderr: the log plus tail
-	tail   *tailBuffer // last bytes Dendrite wrote
-	file   *os.File    // default log file; may be nil
+	binDir string               // immutable
+	addr   string               // host:port, immutable after the first successful start
+	ownDir bool                 // Dir was created by Start and is removed by Stop
+	out    io.Writer            // Dendrite's stdout/stderr: the log plus tail
+	tail   *peerproc.TailBuffer // last bytes Dendrite wrote
+	file   *os.File             // default log file; may be nil
 
 	mu      sync.Mutex
-	proc    *process // guarded by mu; nil when not running
-	stopped bool     // guarded by mu; Stop was called
-}
-
-// process is one run of the dendrite binary.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // exit error, written before done closes
+	proc    *peerproc.Process // guarded by mu; nil when not running
+	stopped bool              // guarded by mu; Stop was called
 }
 
 // StartTest starts a Dendrite for t and stops it when t ends; Dir defaults to t.TempDir().
@@ -142,7 +135,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{ServerName: opts.ServerName, Dir: opts.Dir, binDir: binDir, tail: newTailBuffer(64 << 10)}
+	s := &Server{ServerName: opts.ServerName, Dir: opts.Dir, binDir: binDir, tail: peerproc.NewTailBuffer(64 << 10)}
 	if s.ServerName == "" {
 		s.ServerName = "localhost"
 	}
@@ -177,7 +170,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
 		if port == 0 {
-			if port, err = freePort(); err != nil {
+			if port, err = peerproc.FreePort(); err != nil {
 				_ = s.Stop()
 				return nil, err
 			}
@@ -253,7 +246,7 @@ func (s *Server) runTool(ctx context.Context, env []string, name string, args ..
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("dendrite: %s failed: %w\n%s", name, err, tail(stderr.Bytes(), 20))
+		return nil, fmt.Errorf("dendrite: %s failed: %w\n%s", name, err, peerproc.Tail(stderr.Bytes(), 20))
 	}
 	return stdout.Bytes(), nil
 }
@@ -276,19 +269,14 @@ func (s *Server) start(ctx context.Context) error {
 	cmd.Dir = s.Dir
 	cmd.Stdout = s.out
 	cmd.Stderr = s.out
-	cmd.SysProcAttr = sysProcAttr()
 	fmt.Fprintf(s.tail, "--- switchboard test harness: starting dendrite on %s ---\n", s.addr)
-	if err := cmd.Start(); err != nil {
+	p, err := peerproc.Start(cmd)
+	if err != nil {
 		s.mu.Unlock()
-		return fmt.Errorf("dendrite: failed to start: %w", err)
+		return fmt.Errorf("dendrite: %w", err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
 	s.proc = p
 	s.mu.Unlock()
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 
 	if err := s.waitReady(ctx, p); err != nil {
 		s.mu.Lock()
@@ -296,14 +284,14 @@ func (s *Server) start(ctx context.Context) error {
 			s.proc = nil
 		}
 		s.mu.Unlock()
-		_ = stopProcess(p)
+		_ = p.Stop(stopTimeout)
 		return err
 	}
 	return nil
 }
 
 // waitReady polls GET /_matrix/client/versions until it answers 200.
-func (s *Server) waitReady(ctx context.Context, p *process) error {
+func (s *Server) waitReady(ctx context.Context, p *peerproc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -325,12 +313,12 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 		}
 		lastErr = err
 		select {
-		case <-p.done:
+		case <-p.Done():
 			log := s.LogTail(40)
 			if bytes.Contains([]byte(log), []byte("address already in use")) {
-				return fmt.Errorf("%w: %s (%v)\n%s", errAddrInUse, s.addr, p.err, log)
+				return fmt.Errorf("%w: %s (%v)\n%s", errAddrInUse, s.addr, p.Err(), log)
 			}
-			return fmt.Errorf("dendrite: exited during start (%v); log tail:\n%s", p.err, log)
+			return fmt.Errorf("dendrite: exited during start (%v); log tail:\n%s", p.Err(), log)
 		case <-ctx.Done():
 			return fmt.Errorf("dendrite: not ready at %s: %w (last: %v); log tail:\n%s", s.URL, ctx.Err(), lastErr, s.LogTail(40))
 		case <-time.After(100 * time.Millisecond):
@@ -352,7 +340,7 @@ func (s *Server) Stop() error {
 	}
 	var err error
 	if p != nil {
-		err = stopProcess(p)
+		err = p.Stop(stopTimeout)
 	}
 	if s.file != nil {
 		s.file.Close()
@@ -369,76 +357,18 @@ func (s *Server) Restart(ctx context.Context) error {
 	s.mu.Unlock()
 	var stopErr error
 	if p != nil {
-		stopErr = stopProcess(p)
+		stopErr = p.Stop(stopTimeout)
 	}
 	return errors.Join(stopErr, s.start(ctx))
 }
 
 // LogTail returns the last n lines Dendrite wrote (at most 64 KiB).
 func (s *Server) LogTail(n int) string {
-	return tail(s.tail.Bytes(), n)
+	return peerproc.Tail(s.tail.Bytes(), n)
 }
 
 func (s *Server) cleanupDir() {
 	if s.ownDir {
 		_ = os.RemoveAll(s.Dir)
 	}
-}
-
-// stopProcess terminates p's process group and waits for it. It returns an error if the
-// process had already exited on its own.
-func stopProcess(p *process) error {
-	pid := p.cmd.Process.Pid
-	select {
-	case <-p.done:
-		_ = signalGroup(pid, syscall.SIGKILL) // leftovers of the group, if any
-		return fmt.Errorf("dendrite: had exited unexpectedly: %v", p.err)
-	default:
-	}
-	_ = signalGroup(pid, syscall.SIGTERM)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-		_ = signalGroup(pid, syscall.SIGKILL)
-		<-p.done
-	}
-	_ = signalGroup(pid, syscall.SIGKILL) // anything the group left behind
-	return nil
-}
-
-// freePort asks the kernel for a free loopback TCP port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("dendrite: failed to find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last limit bytes written to it.
-type tailBuffer struct {
-	mu    sync.Mutex
-	buf   []byte // guarded by mu
-	limit int    // immutable
-}
-
-func newTailBuffer(limit int) *tailBuffer { return &tailBuffer{limit: limit} }
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.limit; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf)
 }

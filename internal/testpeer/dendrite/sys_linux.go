@@ -8,8 +8,6 @@ import (
 	"time"
 )
 
-func platformSupported() error { return nil }
-
 // lockFile takes an exclusive flock on path, polling so that ctx can cancel the wait.
 func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
@@ -35,15 +33,4 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-// sysProcAttr puts Dendrite into its own process group, and asks the kernel to kill it when
-// the process that started it dies (a killed or timed-out test).
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
-
-// signalGroup sends sig to the process group led by pid.
-func signalGroup(pid int, sig syscall.Signal) error {
-	return syscall.Kill(-pid, sig)
 }
