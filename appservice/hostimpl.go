@@ -70,6 +70,7 @@ func (s *moduleStore) PutPortal(ctx context.Context, remoteKey string, roomID id
 	if err := s.core.store.PutPortal(ctx, s.module, remoteKey, roomID.String()); err != nil {
 		return err
 	}
+	s.core.router.portalGen.Add(1) // before the delete: a lookup racing this one is not cached
 	s.core.router.portals.Delete(roomID)
 	return nil
 }

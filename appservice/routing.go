@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -16,9 +17,10 @@ import (
 // router maps Matrix IDs to the module whose namespace holds them (the same anchored
 // expressions as the registration file), and caches which module owns a portal room.
 type router struct {
-	ids     *registration.Router // immutable
-	modules map[string]Module    // immutable
-	portals sync.Map             // room ID -> Module
+	ids       *registration.Router // immutable
+	modules   map[string]Module    // immutable
+	portals   sync.Map             // room ID -> Module
+	portalGen atomic.Int64         // bumped by every PutPortal, so a lookup racing it is not cached
 }
 
 func newRouter(domain string, namespaces map[string]registration.Namespaces, modules map[string]Module) (*router, error) {
@@ -88,6 +90,7 @@ func (c *Core) portalOwner(ctx context.Context, roomID id.RoomID) (Module, error
 	if v, ok := c.router.portals.Load(roomID); ok {
 		return v.(Module), nil
 	}
+	gen := c.router.portalGen.Load()
 	mid, _, err := c.store.PortalByRoom(ctx, roomID.String())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -95,7 +98,7 @@ func (c *Core) portalOwner(ctx context.Context, roomID id.RoomID) (Module, error
 		return nil, err
 	}
 	m := c.modules[mid]
-	if m != nil {
+	if m != nil && c.router.portalGen.Load() == gen {
 		c.router.portals.Store(roomID, m)
 	}
 	return m, nil
