@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -100,20 +98,9 @@ type chat struct {
 // delivers its messages on the returned channel.
 func login(ctx context.Context, t *testing.T, srv *prosody.Server, user, password string) (*xmpp.Session, <-chan chat) {
 	t.Helper()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", srv.C2SAddr)
+	sess, err := srv.DialClient(ctx, user, password)
 	if err != nil {
-		t.Fatalf("dial c2s port: %v", err)
-	}
-	origin := jid.MustParse(user + "@" + srv.Domain)
-	sess, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, xmpp.Secure, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
-		return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
-			xmpp.SASL("", password, sasl.Plain),
-			xmpp.BindResource(),
-		}}
-	}))
-	if err != nil {
-		conn.Close()
-		t.Fatalf("log in as %s: %v", origin, err)
+		t.Fatal(err)
 	}
 	msgs := make(chan chat, 64)
 	go func() {

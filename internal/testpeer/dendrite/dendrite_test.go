@@ -202,14 +202,7 @@ func TestCacheDir(t *testing.T) {
 }
 
 // pid returns the pid of the running dendrite, or 0.
-func (s *Server) pid() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return 0
-	}
-	return s.proc.Pid()
-}
+func (s *Server) pid() int { return s.peer.Pid() }
 
 func processAlive(pid int) bool {
 	return pid > 0 && syscall.Kill(pid, 0) == nil

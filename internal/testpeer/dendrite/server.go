@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -77,16 +76,9 @@ type Server struct {
 	// Immutable; never log it.
 	RegistrationSharedSecret string
 
-	binDir string               // immutable
-	addr   string               // host:port, immutable after the first successful start
-	ownDir bool                 // Dir was created by Start and is removed by Stop
-	out    io.Writer            // Dendrite's stdout/stderr: the log plus tail
-	tail   *peerproc.TailBuffer // last bytes Dendrite wrote
-	file   *os.File             // default log file; may be nil
-
-	mu      sync.Mutex
-	proc    *peerproc.Process // guarded by mu; nil when not running
-	stopped bool              // guarded by mu; Stop was called
+	binDir string         // immutable
+	addr   string         // host:port, immutable after the first successful start
+	peer   *peerproc.Peer // immutable; directory, log and process
 }
 
 // StartTest starts a Dendrite for t and stops it when t ends; Dir defaults to t.TempDir().
@@ -135,37 +127,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{ServerName: opts.ServerName, Dir: opts.Dir, binDir: binDir, tail: peerproc.NewTailBuffer(64 << 10)}
+	peer, err := peerproc.Open("dendrite", opts.Dir, logFile, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ServerName: opts.ServerName, Dir: peer.Dir(), binDir: binDir, peer: peer}
 	if s.ServerName == "" {
 		s.ServerName = "localhost"
 	}
-	if s.Dir == "" {
-		if s.Dir, err = os.MkdirTemp("", "dendrite-"); err != nil {
-			return nil, fmt.Errorf("dendrite: failed to create dir: %w", err)
-		}
-		s.ownDir = true
-	}
-	if s.Dir, err = filepath.Abs(s.Dir); err != nil {
-		s.cleanupDir()
-		return nil, fmt.Errorf("dendrite: failed to resolve dir: %w", err)
-	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("dendrite: failed to create dir: %w", err)
-	}
 	if err := s.configure(ctx, opts); err != nil {
-		s.cleanupDir()
+		_ = peer.Stop(stopTimeout)
 		return nil, err
 	}
-	dest := opts.Logger
-	if dest == nil {
-		s.file, err = os.OpenFile(filepath.Join(s.Dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			s.cleanupDir()
-			return nil, fmt.Errorf("dendrite: failed to open log: %w", err)
-		}
-		dest = s.file
-	}
-	s.out = io.MultiWriter(dest, s.tail)
 
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
@@ -253,38 +226,18 @@ func (s *Server) runTool(ctx context.Context, env []string, name string, args ..
 
 // start launches the dendrite process and waits until it answers.
 func (s *Server) start(ctx context.Context) error {
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return errors.New("dendrite: server was stopped")
-	}
-	if s.proc != nil {
-		s.mu.Unlock()
-		return errors.New("dendrite: already running")
-	}
 	cmd := exec.Command(filepath.Join(s.binDir, binDendrite),
 		"--config", filepath.Join(s.Dir, configFile),
 		"--http-bind-address", s.addr,
 		"--really-enable-open-registration")
 	cmd.Dir = s.Dir
-	cmd.Stdout = s.out
-	cmd.Stderr = s.out
-	fmt.Fprintf(s.tail, "--- switchboard test harness: starting dendrite on %s ---\n", s.addr)
-	p, err := peerproc.Start(cmd)
+	s.peer.Note("starting dendrite on " + s.addr)
+	p, err := s.peer.Launch(cmd)
 	if err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("dendrite: %w", err)
+		return err
 	}
-	s.proc = p
-	s.mu.Unlock()
-
 	if err := s.waitReady(ctx, p); err != nil {
-		s.mu.Lock()
-		if s.proc == p {
-			s.proc = nil
-		}
-		s.mu.Unlock()
-		_ = p.Stop(stopTimeout)
+		s.peer.Abandon(p, stopTimeout)
 		return err
 	}
 	return nil
@@ -328,47 +281,12 @@ func (s *Server) waitReady(ctx context.Context, p *peerproc.Process) error {
 
 // Stop stops Dendrite (SIGTERM, then SIGKILL after 10 s) and removes Dir if Start created
 // it. It reports an error if Dendrite had died on its own. Stop is final and idempotent.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	p := s.proc
-	s.proc = nil
-	already := s.stopped
-	s.stopped = true
-	s.mu.Unlock()
-	if already {
-		return nil
-	}
-	var err error
-	if p != nil {
-		err = p.Stop(stopTimeout)
-	}
-	if s.file != nil {
-		s.file.Close()
-	}
-	s.cleanupDir()
-	return err
-}
+func (s *Server) Stop() error { return s.peer.Stop(stopTimeout) }
 
 // Restart stops Dendrite and starts it again with the same config, data and port.
 func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	p := s.proc
-	s.proc = nil
-	s.mu.Unlock()
-	var stopErr error
-	if p != nil {
-		stopErr = p.Stop(stopTimeout)
-	}
-	return errors.Join(stopErr, s.start(ctx))
+	return errors.Join(s.peer.Halt(stopTimeout), s.start(ctx))
 }
 
 // LogTail returns the last n lines Dendrite wrote (at most 64 KiB).
-func (s *Server) LogTail(n int) string {
-	return peerproc.Tail(s.tail.Bytes(), n)
-}
-
-func (s *Server) cleanupDir() {
-	if s.ownDir {
-		_ = os.RemoveAll(s.Dir)
-	}
-}
+func (s *Server) LogTail(n int) string { return s.peer.LogTail(n) }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/component"
@@ -65,24 +64,12 @@ func connectComponent(ctx context.Context, t *testing.T, srv *prosody.Server, ms
 	return sess, ch
 }
 
-// login opens a client session as user@Domain with SASL PLAIN over plain TCP. The
-// connection is declared Secure so that mellium offers PLAIN; it is loopback only.
+// login logs user in and serves the session until the test ends.
 func login(ctx context.Context, t *testing.T, srv *prosody.Server, user, password string) *xmpp.Session {
 	t.Helper()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", srv.C2SAddr)
+	sess, err := srv.DialClient(ctx, user, password)
 	if err != nil {
-		t.Fatalf("dial c2s port: %v", err)
-	}
-	origin := jid.MustParse(user + "@" + srv.Domain)
-	sess, err := xmpp.NewSession(ctx, origin.Domain(), origin, conn, xmpp.Secure, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
-		return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
-			xmpp.SASL("", password, sasl.Plain),
-			xmpp.BindResource(),
-		}}
-	}))
-	if err != nil {
-		conn.Close()
-		t.Fatalf("log in as %s: %v", origin, err)
+		t.Fatal(err)
 	}
 	go func() { _ = sess.Serve(nil) }()
 	t.Cleanup(func() { sess.Close() })

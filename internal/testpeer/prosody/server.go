@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -89,18 +88,11 @@ type Server struct {
 	// Dir holds config and data. Immutable.
 	Dir string
 
-	prosody    string               // path of the prosody binary, immutable
-	prosodyctl string               // path of prosodyctl, immutable
-	ownDir     bool                 // Dir was created by Start and is removed by Stop
-	out        io.Writer            // Prosody's stdout/stderr: the log plus tail
-	tail       *peerproc.TailBuffer // last bytes Prosody wrote
-	file       *os.File             // default log file; may be nil
+	prosody    string         // path of the prosody binary, immutable
+	prosodyctl string         // path of prosodyctl, immutable
+	peer       *peerproc.Peer // directory, log and process; set by Start
 
 	c2sPort, componentPort, httpPort int // immutable after the first successful start
-
-	mu      sync.Mutex
-	proc    *peerproc.Process // guarded by mu; nil when not running
-	stopped bool              // guarded by mu; Stop was called
 }
 
 // Available reports why Prosody cannot run here, or nil if it can.
@@ -176,8 +168,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		MUCDomain:       opts.MUCDomain,
 		ComponentDomain: opts.ComponentDomain,
 		ComponentSecret: opts.ComponentSecret,
-		Dir:             opts.Dir,
-		tail:            peerproc.NewTailBuffer(64 << 10),
 	}
 	s.prosody, s.prosodyctl, _ = binaries()
 	if s.Domain == "" {
@@ -199,30 +189,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.ComponentSecret = hex.EncodeToString(secret)
 	}
-	var err error
-	if s.Dir == "" {
-		if s.Dir, err = os.MkdirTemp("", "prosody-"); err != nil {
-			return nil, fmt.Errorf("prosody: failed to create dir: %w", err)
-		}
-		s.ownDir = true
+	peer, err := peerproc.Open("prosody", opts.Dir, logFile, opts.Logger)
+	if err != nil {
+		return nil, err
 	}
-	if s.Dir, err = filepath.Abs(s.Dir); err != nil {
-		s.cleanupDir()
-		return nil, fmt.Errorf("prosody: failed to resolve dir: %w", err)
-	}
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("prosody: failed to create dir: %w", err)
-	}
-	dest := opts.Logger
-	if dest == nil {
-		s.file, err = os.OpenFile(filepath.Join(s.Dir, logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			s.cleanupDir()
-			return nil, fmt.Errorf("prosody: failed to open log: %w", err)
-		}
-		dest = s.file
-	}
-	s.out = io.MultiWriter(dest, s.tail)
+	s.peer, s.Dir = peer, peer.Dir()
 
 	fixed := opts.C2SPort != 0 && opts.ComponentPort != 0 && (!opts.EnableUpload || opts.HTTPPort != 0)
 	for attempt := 1; ; attempt++ {
@@ -298,36 +269,16 @@ func (s *Server) Register(ctx context.Context, user, password string) error {
 
 // start launches prosody and waits until it listens.
 func (s *Server) start(ctx context.Context) error {
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return errors.New("prosody: server was stopped")
-	}
-	if s.proc != nil {
-		s.mu.Unlock()
-		return errors.New("prosody: already running")
-	}
 	cmd := exec.Command(s.prosody, "--config", filepath.Join(s.Dir, configFile), "-F")
 	cmd.Dir = s.Dir
-	cmd.Stdout = s.out
-	cmd.Stderr = s.out
-	fmt.Fprintf(s.tail, "--- switchboard test harness: starting prosody (c2s %s, component %s) ---\n", s.C2SAddr, s.ComponentAddr)
-	mark := s.tail.Written()
-	p, err := peerproc.Start(cmd)
+	s.peer.Note(fmt.Sprintf("starting prosody (c2s %s, component %s)", s.C2SAddr, s.ComponentAddr))
+	mark := s.peer.Tail().Written()
+	p, err := s.peer.Launch(cmd)
 	if err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("prosody: %w", err)
+		return err
 	}
-	s.proc = p
-	s.mu.Unlock()
-
 	if err := s.waitReady(ctx, p, mark); err != nil {
-		s.mu.Lock()
-		if s.proc == p {
-			s.proc = nil
-		}
-		s.mu.Unlock()
-		_ = p.Stop(stopTimeout)
+		s.peer.Abandon(p, stopTimeout)
 		return err
 	}
 	return nil
@@ -343,7 +294,7 @@ func (s *Server) waitReady(ctx context.Context, p *peerproc.Process, mark int64)
 	var lastErr error
 	for {
 		lastErr = nil
-		log := string(s.tail.Since(mark))
+		log := string(s.peer.Tail().Since(mark))
 		if strings.Contains(log, "Failed to open server port") {
 			return fmt.Errorf("%w: %v\n%s", errAddrInUse, s.listeners(), peerproc.Tail([]byte(log), 40))
 		}
@@ -376,48 +327,13 @@ func (s *Server) waitReady(ctx context.Context, p *peerproc.Process, mark int64)
 
 // Stop stops Prosody (SIGTERM, then SIGKILL after 10 s) and removes Dir if Start created
 // it. It reports an error if Prosody had died on its own. Stop is final and idempotent.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	p := s.proc
-	s.proc = nil
-	already := s.stopped
-	s.stopped = true
-	s.mu.Unlock()
-	if already {
-		return nil
-	}
-	var err error
-	if p != nil {
-		err = p.Stop(stopTimeout)
-	}
-	if s.file != nil {
-		s.file.Close()
-	}
-	s.cleanupDir()
-	return err
-}
+func (s *Server) Stop() error { return s.peer.Stop(stopTimeout) }
 
 // Restart stops Prosody and starts it again with the same config, data and ports. Open
 // client and component streams are closed by the stop.
 func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	p := s.proc
-	s.proc = nil
-	s.mu.Unlock()
-	var stopErr error
-	if p != nil {
-		stopErr = p.Stop(stopTimeout)
-	}
-	return errors.Join(stopErr, s.start(ctx))
+	return errors.Join(s.peer.Halt(stopTimeout), s.start(ctx))
 }
 
 // LogTail returns the last n lines Prosody wrote (at most 64 KiB).
-func (s *Server) LogTail(n int) string {
-	return peerproc.Tail(s.tail.Bytes(), n)
-}
-
-func (s *Server) cleanupDir() {
-	if s.ownDir {
-		_ = os.RemoveAll(s.Dir)
-	}
-}
+func (s *Server) LogTail(n int) string { return s.peer.LogTail(n) }
