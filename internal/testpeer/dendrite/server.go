@@ -96,14 +96,7 @@ func StartTest(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("failed to start dendrite: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Errorf("failed to stop dendrite: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("dendrite log tail (%s):\n%s", srv.Dir, srv.LogTail(60))
-		}
-	})
+	srv.peer.StopAtEnd(t, stopTimeout)
 	return srv
 }
 
@@ -111,12 +104,7 @@ func StartTest(t testing.TB, opts Options) *Server {
 // SWITCHBOARD_REQUIRE_PEERS=1.
 func skipUnlessAvailable(t testing.TB) {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("SWITCHBOARD_REQUIRE_PEERS") == "1" {
-			t.Fatalf("dendrite unavailable and SWITCHBOARD_REQUIRE_PEERS=1: %v", err)
-		}
-		t.Skipf("dendrite unavailable: %v", err)
-	}
+	peerproc.RequireOrSkip(t, "dendrite", Available())
 }
 
 // Start builds Dendrite if needed, writes its keys and config into opts.Dir and starts it,

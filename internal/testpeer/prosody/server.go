@@ -130,12 +130,7 @@ func binaries() (prosody, prosodyctl string, err error) {
 // scripts/test), in which case t fails instead. On failure of t the log tail is logged.
 func StartTest(t testing.TB, opts Options) *Server {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("SWITCHBOARD_REQUIRE_PEERS") == "1" {
-			t.Fatalf("prosody unavailable and SWITCHBOARD_REQUIRE_PEERS=1: %v", err)
-		}
-		t.Skipf("prosody unavailable: %v", err)
-	}
+	peerproc.RequireOrSkip(t, "prosody", Available())
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
@@ -145,14 +140,7 @@ func StartTest(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("failed to start prosody: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Errorf("failed to stop prosody: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("prosody log tail (%s):\n%s", srv.Dir, srv.LogTail(60))
-		}
-	})
+	srv.peer.StopAtEnd(t, stopTimeout)
 	return srv
 }
 
