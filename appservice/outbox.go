@@ -87,7 +87,8 @@ func (c *Core) enqueueRow(ctx context.Context, module string, msg Message) (stor
 	if msg.Type.Type == "" {
 		msg.Type = event.EventMessage
 	}
-	content, err := json.Marshal(msg.Content)
+	txnID := TxnIDFor(module, msg.RemoteID)
+	content, err := contentWithTxnID(msg.Content, txnID)
 	if err != nil {
 		return store.OutboxMessage{}, fmt.Errorf("appservice: failed to encode message %s: %w", msg.RemoteID, err)
 	}
@@ -98,7 +99,7 @@ func (c *Core) enqueueRow(ctx context.Context, module string, msg Message) (stor
 	row, existing, err := c.store.EnqueueOutbox(ctx, store.OutboxMessage{
 		Module: module, RemoteID: msg.RemoteID, RoomID: msg.RoomID.String(),
 		Sender: msg.Sender.String(), EventType: msg.Type.Type, Content: content, TS: ts,
-		TxnID: TxnIDFor(module, msg.RemoteID), State: "pending",
+		TxnID: txnID, State: "pending",
 	})
 	if err != nil {
 		return store.OutboxMessage{}, fmt.Errorf("appservice: failed to queue message %s: %w", msg.RemoteID, err)
@@ -307,6 +308,21 @@ func (o *outbox) sent(ctx context.Context, log zerolog.Logger, row store.OutboxM
 	o.notify(row.Seq, sendResult{eventID: eventID})
 }
 
+// contentWithTxnID encodes content with the transaction ID under txnMarkerKey, once, when
+// the message is recorded: every attempt then sends the same bytes.
+func contentWithTxnID(content any, txnID string) ([]byte, error) {
+	raw, err := json.Marshal(content)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return nil, errors.New("content is not a JSON object")
+	}
+	fields[txnMarkerKey], _ = json.Marshal(txnID)
+	return json.Marshal(fields)
+}
+
 // txnMarkerKey is the content key that carries a message's transaction ID, so that the
 // outbox can recognise its own earlier attempt in the room.
 const txnMarkerKey = "net.switchboard.txn_id"
@@ -316,12 +332,7 @@ func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID
 	if err := intent.EnsureRegistered(ctx); err != nil {
 		return "", err
 	}
-	content := json.RawMessage(row.Content)
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(row.Content, &fields); err == nil && fields != nil {
-		fields[txnMarkerKey], _ = json.Marshal(row.TxnID)
-		content, _ = json.Marshal(fields)
-	}
+	content := json.RawMessage(row.Content) // carries the transaction ID since enqueueRow
 	// No retries inside the HTTP client: a retry of its own would bypass the record of the
 	// attempt and the in-doubt lookup.
 	resp, err := intent.SendMessageEvent(mautrix.WithMaxRetries(ctx, 0), id.RoomID(row.RoomID), event.Type{Type: row.EventType, Class: event.MessageEventType},
