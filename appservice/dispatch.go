@@ -255,10 +255,19 @@ func (d *dispatcher) reportFailure(ctx context.Context, targets []Module, evt *e
 	if errors.As(cause, &ue) {
 		reason = ue.UserMessage()
 	}
+	if err := d.core.reportFailure(ctx, network, evt.RoomID, evt.ID, reason); err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Stringer("event_id", evt.ID).Msg("Failed to queue failure report")
+	}
+}
+
+// reportFailure queues, as the bot, a com.beeper.message_send_status event on the message
+// (clients such as Beeper and Element X show it) and a short notice in reply. Both are
+// keyed by the event ID, so reporting twice sends them once.
+func (c *Core) reportFailure(ctx context.Context, network string, roomID id.RoomID, eventID id.EventID, reason string) error {
 	status := map[string]any{
 		"network": network,
 		"m.relates_to": map[string]any{
-			"rel_type": "m.reference", "event_id": evt.ID,
+			"rel_type": "m.reference", "event_id": eventID,
 		},
 		"status":  "FAIL_PERMANENT",
 		"reason":  "m_foreign_network_error",
@@ -266,20 +275,20 @@ func (d *dispatcher) reportFailure(ctx context.Context, targets []Module, evt *e
 		"message": "Not delivered: " + reason + ".",
 	}
 	notice := event.MessageEventContent{
-		MsgType: event.MsgNotice,
-		Body:    "⚠️ Your message was not delivered: " + reason + ".",
+		MsgType:   event.MsgNotice,
+		Body:      "⚠️ Your message was not delivered: " + reason + ".",
+		RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: eventID}},
 	}
-	notice.SetReply(evt)
-	bot := d.core.reg.SenderLocalpart
+	bot := id.NewUserID(c.reg.SenderLocalpart, c.opts.Domain)
+	var errs []error
 	for _, msg := range []Message{
-		{RoomID: evt.RoomID, RemoteID: "status:" + evt.ID.String(), Type: event.BeeperMessageStatus, Content: status},
-		{RoomID: evt.RoomID, RemoteID: "notice:" + evt.ID.String(), Content: &notice},
+		{RoomID: roomID, RemoteID: "status:" + eventID.String(), Type: event.BeeperMessageStatus, Content: status},
+		{RoomID: roomID, RemoteID: "notice:" + eventID.String(), Content: &notice},
 	} {
-		msg.Sender = id.NewUserID(bot, d.core.opts.Domain)
-		if err := d.core.enqueue(context.WithoutCancel(ctx), coreModuleID, msg); err != nil {
-			zerolog.Ctx(ctx).Error().Err(err).Stringer("event_id", evt.ID).Msg("Failed to queue failure report")
-		}
+		msg.Sender = bot
+		errs = append(errs, c.enqueue(context.WithoutCancel(ctx), coreModuleID, msg))
 	}
+	return errors.Join(errs...)
 }
 
 // decodeEvent turns a journaled payload into a mautrix event with parsed content.

@@ -38,6 +38,11 @@ type Host interface {
 	// with the room's other messages. A module acknowledges its remote side after Enqueue
 	// returns nil.
 	Enqueue(ctx context.Context, msg Message) error
+	// ReportFailure tells the sender of a Matrix event that the remote network refused it
+	// after the module had handled it (for example a bounce that arrived later): a failure
+	// status on the event and a notice in reply, sent once per event. reason is shown in
+	// the room: it must not contain secrets.
+	ReportFailure(ctx context.Context, roomID id.RoomID, eventID id.EventID, reason string) error
 	// Store is the module's view of the shared store (portals, message map, key-value).
 	Store() ModuleStore
 	// Report is the state of the core and of every module (for status commands).

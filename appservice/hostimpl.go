@@ -25,6 +25,10 @@ func (h *host) Report(ctx context.Context) Report {
 	return h.core.Report(ctx)
 }
 
+func (h *host) ReportFailure(ctx context.Context, roomID id.RoomID, eventID id.EventID, reason string) error {
+	return h.core.reportFailure(ctx, h.module, roomID, eventID, reason)
+}
+
 func (h *host) Ghost(localpart string) (*Intent, error) {
 	userID := id.NewUserID(localpart, h.core.opts.Domain)
 	if m := h.core.router.moduleForUser(userID); m == nil || m.ID() != h.module {

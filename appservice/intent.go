@@ -177,3 +177,28 @@ func isUnsupportedEndpoint(err error) bool {
 	}
 	return httpErr.RespError == nil || httpErr.RespError.ErrCode == mautrix.MUnrecognized.ErrCode
 }
+
+// Kick removes userID from the room with a reason.
+func (in *Intent) Kick(ctx context.Context, roomID id.RoomID, userID id.UserID, reason string) error {
+	_, err := in.api.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: userID, Reason: reason})
+	return err
+}
+
+// Ban bans userID from the room with a reason.
+func (in *Intent) Ban(ctx context.Context, roomID id.RoomID, userID id.UserID, reason string) error {
+	_, err := in.api.BanUser(ctx, roomID, &mautrix.ReqBanUser{UserID: userID, Reason: reason})
+	return err
+}
+
+// Profile returns a user's display name and avatar. A user the homeserver does not know
+// is ErrNotFound.
+func (in *Intent) Profile(ctx context.Context, userID id.UserID) (string, id.ContentURI, error) {
+	resp, err := in.api.GetProfile(ctx, userID)
+	if errors.Is(err, mautrix.MNotFound) {
+		return "", id.ContentURI{}, fmt.Errorf("profile of %s: %w", userID, ErrNotFound)
+	}
+	if err != nil {
+		return "", id.ContentURI{}, err
+	}
+	return resp.DisplayName, resp.AvatarURL, nil
+}

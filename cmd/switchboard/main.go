@@ -6,6 +6,9 @@ package main
 import (
 	"os"
 
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
+	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/daemon"
 )
 
@@ -14,7 +17,16 @@ var Version = "0.1.0-dev"
 
 // modules is the explicit list of bridges and bots this binary can host; each is enabled by
 // its section under modules: in the config. The management bot is always on.
-var modules = []daemon.ModuleSpec{}
+var modules = []daemon.ModuleSpec{{
+	ID: xmpp.ID,
+	New: func(section config.ModuleConfig, _ daemon.Deps) (appservice.Module, error) {
+		cfg, err := xmpp.ParseConfig(section)
+		if err != nil {
+			return nil, err
+		}
+		return xmpp.New(cfg)
+	},
+}}
 
 func main() {
 	os.Exit(daemon.Main(Version, modules, os.Args[1:], os.Stdout, os.Stderr))

@@ -117,13 +117,22 @@ func (c *Conn) deliver(ctx context.Context, it item) {
 	if !needsReply || it.from == "" {
 		return
 	}
-	if err := c.sendNoConfirm(ctx, errorReply(it)); err != nil {
+	if err := c.sendNoConfirm(ctx, errorReply(it, err)); err != nil {
 		log.Warn().Err(err).Str("kind", it.kind).Str("id", it.id).Msg("could not send a stanza error to the sender")
 	}
 }
 
-// errorReply builds a <kind type='error'> answer with a 'wait' internal-server-error.
-func errorReply(it item) []xml.Token {
+// StanzaError is implemented by Handler errors that choose the stanza error the sender
+// gets: its type ("cancel", "modify", "wait", "auth"), its defined condition (RFC 6120
+// section 8.3.3, such as "bad-request") and a human-readable text ("" for none). Other
+// errors are answered with a "wait" internal-server-error and no text.
+type StanzaError interface {
+	error
+	StanzaError() (typ, condition, text string)
+}
+
+// errorReply builds a <kind type='error'> answer for the handler's error.
+func errorReply(it item, err error) []xml.Token {
 	start := xml.StartElement{Name: xml.Name{Local: it.kind}, Attr: []xml.Attr{
 		{Name: xml.Name{Local: "type"}, Value: "error"},
 		{Name: xml.Name{Local: "to"}, Value: it.from},
@@ -135,6 +144,14 @@ func errorReply(it item) []xml.Token {
 		start.Attr = append(start.Attr, xml.Attr{Name: xml.Name{Local: "id"}, Value: it.id})
 	}
 	e := stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
+	var se StanzaError
+	if errors.As(err, &se) {
+		typ, cond, text := se.StanzaError()
+		e = stanza.Error{Type: stanza.ErrorType(typ), Condition: stanza.Condition(cond)}
+		if text != "" {
+			e.Text = map[string]string{"": text}
+		}
+	}
 	toks, _ := readAll(xmlstream.Wrap(e.TokenReader(), start))
 	return toks
 }
@@ -333,4 +350,15 @@ func normalize(toks []xml.Token, stripRoot bool) []xml.Token {
 		}
 	}
 	return out
+}
+
+// StanzaTokens checks that raw is exactly one message, presence or iq element and returns
+// its tokens ready to write on an XMPP stream with mellium (Session.Send), with namespace
+// declarations normalised. It is for clients in tests and tools that hold raw stanzas.
+func StanzaTokens(raw []byte) (xml.TokenReader, error) {
+	toks, _, _, err := parseStanza(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &sliceReader{toks: toks}, nil
 }

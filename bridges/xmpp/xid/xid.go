@@ -57,6 +57,17 @@ func encodeBare(j jid.JID) (string, error) {
 	return id.EncodeUserLocalpart(bare), nil
 }
 
+// OccupantUserID is the ghost of a MUC occupant whose real JID is hidden: the occupant
+// JID (room@service/nick) encoded like a bare JID. Such ghosts do not map back (they
+// cannot be messaged directly).
+func (m Mapper) OccupantUserID(occupant jid.JID) (id.UserID, error) {
+	s := occupant.String()
+	if again, err := jid.Parse(s); err != nil || !again.Equal(occupant) || occupant.Resourcepart() == "" {
+		return "", fmt.Errorf("xid: %q is not an occupant JID", s)
+	}
+	return id.NewUserID(m.Prefix+id.EncodeUserLocalpart(s), m.Homeserver), nil
+}
+
 // JIDForGhost is the bare JID that a ghost user ID stands for.
 func (m Mapper) JIDForGhost(userID id.UserID) (jid.JID, error) {
 	localpart, server, err := userID.Parse()

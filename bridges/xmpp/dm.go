@@ -1,0 +1,157 @@
+package xmpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/jid"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/iq"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/vcard"
+)
+
+// createDM opens a Matrix DM for a message from peer to user: the peer's ghost creates
+// the room and invites the user.
+//
+// A crash between the room's creation and the portal's record leaves an empty room
+// behind and a second one is made for the resent message; Matrix has no idempotent room
+// creation to prevent that.
+func (b *Bridge) createDM(ctx context.Context, user id.UserID, peer jid.JID, ghost id.UserID) (id.RoomID, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	chat := dmChat(user, peer)
+	if room, err := b.host.Store().PortalByKey(ctx, chat); err == nil {
+		return room, nil
+	}
+	if _, _, err := b.host.Bot().Profile(ctx, user); errors.Is(err, appservice.ErrNotFound) {
+		return "", refusal{"cancel", "item-not-found", "There is no Matrix user " + user.String() + "."}
+	}
+	in, err := b.setupGhost(ctx, ghost, peer, "")
+	if err != nil {
+		return "", err
+	}
+	room, err := in.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{user},
+	})
+	if err != nil {
+		var httpErr mautrix.HTTPError
+		if errors.As(err, &httpErr) && httpErr.RespError != nil && httpErr.RespError.ErrCode == "M_NOT_FOUND" {
+			return "", refusal{"cancel", "item-not-found", "There is no Matrix user " + user.String() + "."}
+		}
+		return "", fmt.Errorf("xmpp: open a DM with %s: %w", user, err)
+	}
+	if err := b.host.Store().PutPortal(ctx, chat, room); err != nil {
+		return "", err
+	}
+	zerolog.Ctx(ctx).Info().Stringer("room_id", room).Stringer("user_id", user).Msg("Opened a DM for an XMPP user")
+	return room, nil
+}
+
+// setupGhost registers the ghost of j and sets its display name (the nick when known,
+// else the bare JID); its avatar follows from the vCard in the background.
+func (b *Bridge) setupGhost(ctx context.Context, ghost id.UserID, j jid.JID, nick string) (*appservice.Intent, error) {
+	in, err := b.host.Ghost(ghost.Localpart())
+	if err != nil {
+		return nil, err
+	}
+	name := nick
+	if name == "" {
+		name = j.Bare().String()
+	}
+	if err := in.SetDisplayName(ctx, name); err != nil {
+		return nil, err
+	}
+	if j.Resourcepart() == "" {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.refreshAvatar(context.WithoutCancel(ctx), in, j)
+		}()
+	}
+	return in, nil
+}
+
+// refreshAvatar fetches j's vCard (XEP-0054) and sets the photo as the ghost's avatar,
+// once per photo (its hash is remembered).
+func (b *Bridge) refreshAvatar(ctx context.Context, ghost *appservice.Intent, j jid.JID) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := b.query(ctx, "get", j.Bare(), vcard.Request())
+	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("No vCard for an XMPP user")
+		return
+	}
+	card, err := vcard.Parse(res.Inner)
+	if err != nil || len(card.Photo) == 0 {
+		return
+	}
+	hash := vcard.PhotoHash(card.Photo)
+	key := "avatar:" + j.Bare().String()
+	if old, _ := b.host.Store().GetKV(ctx, key); old == hash {
+		return
+	}
+	uri, err := ghost.UploadMedia(ctx, card.Photo, card.PhotoType, "avatar")
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not upload an XMPP avatar")
+		return
+	}
+	if err := ghost.SetAvatarURL(ctx, uri); err == nil {
+		_ = b.host.Store().PutKV(ctx, key, hash)
+	}
+}
+
+// query sends an iq from the component and waits for the answer. It must not be called
+// from the stanza handler (the answer is delivered by it).
+func (b *Bridge) query(ctx context.Context, typ string, to jid.JID, payload []byte) (*iq.IQ, error) {
+	qid := b.iqs.NewID()
+	p := b.iqs.Expect(qid, to)
+	defer p.Cancel()
+	if err := b.send(ctx, iq.Build(typ, qid, b.componentJID(), to, payload)); err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+// QueryUser implements appservice.QueryHandler: every well-formed ghost exists.
+func (b *Bridge) QueryUser(ctx context.Context, userID id.UserID) (bool, error) {
+	j, err := b.mapper.JIDForGhost(userID)
+	if err != nil {
+		return false, nil
+	}
+	if _, err := b.setupGhost(ctx, userID, j, ""); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// inviteToGhost handles an invite of a ghost to a room that is no portal yet: the ghost
+// joins, and a DM invite (or a room with just the two) becomes the inviter's DM portal
+// with that XMPP user.
+func (b *Bridge) inviteToGhost(ctx context.Context, evt *event.Event) error {
+	mem := evt.Content.AsMember()
+	if mem.Membership != event.MembershipInvite || evt.StateKey == nil {
+		return nil
+	}
+	ghost := id.UserID(*evt.StateKey)
+	peer, err := b.mapper.JIDForGhost(ghost)
+	if err != nil {
+		return nil // an occupant ghost or a malformed one: not invitable
+	}
+	in, err := b.setupGhost(ctx, ghost, peer, "")
+	if err != nil {
+		return err
+	}
+	if err := in.JoinRoom(ctx, evt.RoomID); err != nil {
+		return fmt.Errorf("xmpp: join %s: %w", evt.RoomID, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.host.Store().PutPortal(ctx, dmChat(evt.Sender, peer), evt.RoomID)
+}

@@ -1,0 +1,164 @@
+package xmpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"mellium.im/xmpp/jid"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/upload"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
+)
+
+// userError is a failure whose text is shown in the Matrix room.
+type userError struct {
+	msg       string
+	permanent bool
+}
+
+func (e userError) Error() string       { return e.msg }
+func (e userError) UserMessage() string { return e.msg }
+func (e userError) Is(target error) bool {
+	return e.permanent && target == appservice.ErrPermanent
+}
+
+// attachmentToXMPP puts a Matrix file on the XMPP server's HTTP upload service (XEP-0363)
+// and sends its link as body and XEP-0066 OOB. The homeserver's media URL is never sent:
+// it needs a Matrix access token and would leak the file's ID. The upload is remembered
+// per event, so a redelivery sends the same link.
+func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *event.Event, c *event.MessageEventContent) error {
+	name := c.FileName
+	if name == "" {
+		name = c.Body
+	}
+	if c.File != nil {
+		return userError{"encrypted files cannot be bridged to XMPP", true}
+	}
+	kvKey := "upload:" + evt.ID.String()
+	getURL, err := b.host.Store().GetKV(ctx, kvKey)
+	if err != nil && !errors.Is(err, appservice.ErrNotFound) {
+		return err
+	}
+	if getURL == "" {
+		if b.cfg.Component.UploadService == "" {
+			return userError{"files cannot be sent to XMPP: the bridge has no upload service configured", true}
+		}
+		uri, err := c.URL.Parse()
+		if err != nil {
+			return userError{"the file has no valid media URL", true}
+		}
+		data, err := b.host.Bot().DownloadMedia(ctx, uri, b.cfg.Media.MaxBytes)
+		if err != nil {
+			if strings.Contains(err.Error(), "larger than") {
+				return userError{fmt.Sprintf("the file is larger than the bridge's limit of %d bytes", b.cfg.Media.MaxBytes), true}
+			}
+			return err
+		}
+		mimeType := "application/octet-stream"
+		if c.Info != nil && c.Info.MimeType != "" {
+			mimeType = c.Info.MimeType
+		}
+		service, err := jid.Parse(b.cfg.Component.UploadService)
+		if err != nil {
+			return fmt.Errorf("%w: upload_service: %v", appservice.ErrPermanent, err)
+		}
+		res, err := b.query(ctx, "get", service, upload.Request(name, int64(len(data)), mimeType))
+		if err != nil {
+			return fmt.Errorf("xmpp: upload slot: %w", err)
+		}
+		slot, err := upload.ParseSlot(res.Inner)
+		if err != nil {
+			return fmt.Errorf("xmpp: upload slot: %w", err)
+		}
+		if err := upload.Put(ctx, b.http, slot, data, mimeType); err != nil {
+			return fmt.Errorf("xmpp: upload: %w", err)
+		}
+		getURL = slot.GetURL
+		if err := b.host.Store().PutKV(ctx, kvKey, getURL); err != nil {
+			return err
+		}
+	}
+	m.Body = getURL
+	m.OOB = []xmsg.OOB{{URL: getURL}}
+	if c.FileName != "" && c.Body != "" && c.Body != c.FileName {
+		m.OOB[0].Desc = c.Body // a caption
+	}
+	return nil
+}
+
+// attachmentsToMatrix downloads the message's OOB links (XEP-0066; http and https only,
+// size-capped, no private addresses unless configured) and uploads them to Matrix as
+// files of the sender's ghost. A link that cannot be fetched is sent as text, so nothing
+// is lost. When the message had no text, the first file takes the message's key.
+func (b *Bridge) attachmentsToMatrix(ctx context.Context, in *inbound, firstIsMain bool) error {
+	for i, oob := range in.msg.OOB {
+		key := in.key + "|oob" + strconv.Itoa(i)
+		if i == 0 && firstIsMain {
+			key = in.key
+		}
+		if _, _, err := b.host.Store().MessageByRemote(ctx, key); err == nil {
+			continue // bridged before a crash or a resend
+		}
+		content, err := b.fetchToMatrix(ctx, in, oob.URL)
+		if err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not bridge an XMPP file; sending its link")
+			content = &event.MessageEventContent{MsgType: event.MsgText,
+				Body: oob.URL + "\n(the file could not be bridged: " + publicReason(err) + ")"}
+		}
+		if err := b.enqueue(ctx, in, key, content); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bridge) fetchToMatrix(ctx context.Context, in *inbound, url string) (*event.MessageEventContent, error) {
+	f, err := b.fetch.Get(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	ghost, err := b.host.Ghost(in.ghost.Localpart())
+	if err != nil {
+		return nil, err
+	}
+	ctype := f.ContentType
+	if mt, _, err := mime.ParseMediaType(ctype); err == nil {
+		ctype = mt
+	} else {
+		ctype = "application/octet-stream"
+	}
+	uri, err := ghost.UploadMedia(ctx, f.Data, ctype, f.FileName)
+	if err != nil {
+		return nil, err
+	}
+	msgType := event.MsgFile
+	switch {
+	case strings.HasPrefix(ctype, "image/"):
+		msgType = event.MsgImage
+	case strings.HasPrefix(ctype, "video/"):
+		msgType = event.MsgVideo
+	case strings.HasPrefix(ctype, "audio/"):
+		msgType = event.MsgAudio
+	}
+	return &event.MessageEventContent{MsgType: msgType, Body: f.FileName, FileName: f.FileName,
+		URL: uri.CUString(), Info: &event.FileInfo{MimeType: ctype, Size: len(f.Data)}}, nil
+}
+
+// publicReason is the part of a fetch error that may be shown in the room.
+func publicReason(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "too large"), strings.Contains(msg, "larger"):
+		return "it is larger than the bridge's limit"
+	case strings.Contains(msg, "address"), strings.Contains(msg, "scheme"):
+		return "the link's address is not allowed"
+	}
+	return "it could not be downloaded"
+}

@@ -1,0 +1,215 @@
+package xmpp
+
+import (
+	"context"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/jid"
+
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/stanza"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
+)
+
+// handlePresence routes a presence: MUC occupants, or a contact's presence and
+// subscription requests to a puppet.
+func (b *Bridge) handlePresence(ctx context.Context, st *stanza.Stanza) error {
+	p, err := xmsg.ParsePresence(st.Raw)
+	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Ignored a malformed presence")
+		return nil // presence errors are never answered (RFC 6120 8.3.1)
+	}
+	if p.From.Resourcepart() != "" && (b.isMUCPortal(ctx, p.From.Bare()) || b.isJoining(p.From)) {
+		return b.occupantPresence(ctx, p)
+	}
+	return b.contactPresence(ctx, p)
+}
+
+func (b *Bridge) isJoining(occ jid.JID) bool {
+	b.muc.mu.Lock()
+	defer b.muc.mu.Unlock()
+	_, ok := b.muc.waiters[occ.String()]
+	return ok
+}
+
+// occupantPresence follows a MUC occupant: our puppets' joins are confirmed, other
+// occupants' ghosts join, leave, are kicked or banned in the portal room.
+func (b *Bridge) occupantPresence(ctx context.Context, p *xmsg.Presence) error {
+	occ := p.From.String()
+	b.muc.mu.Lock()
+	wait := b.muc.waiters[occ]
+	_, ours := b.muc.occupants[occ]
+	b.muc.mu.Unlock()
+	if p.Type == "error" {
+		if wait != nil {
+			e := p.Error
+			if e == nil {
+				e = &xmsg.StanzaError{Type: "cancel", Condition: "undefined-condition"}
+			}
+			wait <- e
+		}
+		return nil
+	}
+	self := p.MUCUser != nil && p.MUCUser.Has(110)
+	if ours || self {
+		if wait != nil && p.Type == "" {
+			wait <- nil
+		}
+		if p.Type == "unavailable" {
+			b.puppetGone(ctx, p)
+		}
+		return nil
+	}
+	if p.MUCUser != nil && p.MUCUser.JID.Domainpart() == b.cfg.Component.Domain {
+		return nil // another of our puppets, seen by this one
+	}
+	roomID, err := b.host.Store().PortalByKey(ctx, mucChat(p.From.Bare()))
+	if err != nil {
+		return nil
+	}
+	ghostID := b.occupantGhost(p.From, p.MUCUser)
+	ghost, err := b.host.Ghost(ghostID.Localpart())
+	if err != nil {
+		return nil
+	}
+	roomKey := roomID.String() + "|" + ghostID.String()
+	if p.Type == "unavailable" {
+		b.muc.mu.Lock()
+		delete(b.muc.inRoom, roomKey)
+		b.muc.mu.Unlock()
+		reason := ""
+		if p.MUCUser != nil {
+			reason = p.MUCUser.Reason
+		}
+		switch {
+		case p.MUCUser != nil && p.MUCUser.Has(303):
+			return nil // a nick change: the new nick's presence follows
+		case p.MUCUser != nil && p.MUCUser.Has(301):
+			return b.host.Bot().Ban(ctx, roomID, ghostID, reason)
+		case p.MUCUser != nil && p.MUCUser.Has(307):
+			return b.host.Bot().Kick(ctx, roomID, ghostID, reason)
+		}
+		if err := ghost.LeaveRoom(ctx, roomID); err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("Ghost could not leave")
+		}
+		return nil
+	}
+	return b.ghostInRoom(ctx, roomID, ghostID, p.From, p.MUCUser)
+}
+
+// occupantGhost is the ghost of an occupant: its real JID's when the room shows it, else
+// one for the occupant JID.
+func (b *Bridge) occupantGhost(occ jid.JID, u *xmsg.MUCUser) id.UserID {
+	b.muc.mu.Lock()
+	defer b.muc.mu.Unlock()
+	real, known := b.muc.realJID[occ.String()]
+	if u != nil && u.JID.Domainpart() != "" {
+		real, known = u.JID.Bare(), true
+		b.muc.realJID[occ.String()] = real
+	}
+	if known {
+		if g, err := b.mapper.GhostUserID(real); err == nil {
+			return g
+		}
+	}
+	g, _ := b.mapper.OccupantUserID(occ)
+	return g
+}
+
+// ghostInRoom makes the occupant's ghost a member of the portal with its nick as the
+// room display name.
+func (b *Bridge) ghostInRoom(ctx context.Context, roomID id.RoomID, ghostID id.UserID, occ jid.JID, u *xmsg.MUCUser) error {
+	nick := occ.Resourcepart()
+	key := roomID.String() + "|" + ghostID.String()
+	b.muc.mu.Lock()
+	same := b.muc.inRoom[key] == nick
+	b.muc.mu.Unlock()
+	if same {
+		return nil
+	}
+	real := occ
+	if u != nil && u.JID.Domainpart() != "" {
+		real = u.JID.Bare()
+	}
+	ghost, err := b.setupGhost(ctx, ghostID, real, nick)
+	if err != nil {
+		return err
+	}
+	if err := ghost.EnsureJoined(ctx, roomID); err != nil {
+		return err
+	}
+	if _, err := ghost.SendState(ctx, roomID, event.StateMember, ghostID.String(), &event.MemberEventContent{
+		Membership: event.MembershipJoin, Displayname: nick,
+	}); err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not set the ghost's nick in the room")
+	}
+	b.muc.mu.Lock()
+	b.muc.inRoom[key] = nick
+	b.muc.mu.Unlock()
+	return nil
+}
+
+// puppetGone notes that a puppet left or was removed from a MUC; the next message of its
+// user rejoins it.
+func (b *Bridge) puppetGone(ctx context.Context, p *xmsg.Presence) {
+	b.muc.mu.Lock()
+	user := b.muc.occupants[p.From.String()]
+	delete(b.muc.occupants, p.From.String())
+	delete(b.muc.puppets, mucChat(p.From.Bare())+"|"+user.String())
+	b.muc.mu.Unlock()
+	if p.MUCUser != nil && (p.MUCUser.Has(307) || p.MUCUser.Has(301)) {
+		zerolog.Ctx(ctx).Info().Str("muc", p.From.Bare().String()).Stringer("user_id", user).Msg("A puppet was kicked or banned from the MUC")
+	}
+}
+
+// contactPresence answers subscription requests to puppets (always accepted: a Matrix
+// user is reachable by anyone the homeserver federates with) and mirrors a contact's
+// availability as its ghost's Matrix presence.
+func (b *Bridge) contactPresence(ctx context.Context, p *xmsg.Presence) error {
+	if _, err := b.mapper.UserIDForPuppet(p.To); err != nil {
+		return nil
+	}
+	reply := func(typ string) error {
+		raw, err := (&xmsg.Presence{From: p.To.Bare(), To: p.From.Bare(), Type: typ}).Marshal()
+		if err != nil {
+			return err
+		}
+		if typ == "" {
+			raw = withCaps(raw)
+		}
+		return b.send(ctx, raw)
+	}
+	switch p.Type {
+	case "subscribe":
+		if err := reply("subscribed"); err != nil {
+			return err
+		}
+		return reply("")
+	case "probe":
+		return reply("")
+	case "", "unavailable":
+		if !*b.cfg.Presence {
+			return nil
+		}
+		ghostID, err := b.mapper.GhostUserID(p.From.Bare())
+		if err != nil {
+			return nil
+		}
+		ghost, err := b.host.Ghost(ghostID.Localpart())
+		if err != nil {
+			return nil
+		}
+		state := event.PresenceOnline
+		switch {
+		case p.Type == "unavailable":
+			state = event.PresenceOffline
+		case p.Show == "away" || p.Show == "xa" || p.Show == "dnd":
+			state = event.PresenceUnavailable
+		}
+		if err := ghost.SetPresence(ctx, state, p.Status); err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not set a ghost's presence")
+		}
+	}
+	return nil
+}

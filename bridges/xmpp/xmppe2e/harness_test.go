@@ -1,0 +1,117 @@
+package xmppe2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/management"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+)
+
+var counter atomic.Int64
+
+// unique returns a name unique in the test run (users and rooms outlive single tests).
+func unique(prefix string) string {
+	return fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1e6, counter.Add(1))
+}
+
+// newMatrixUser registers a real Matrix user with a display name.
+func newMatrixUser(t *testing.T, prefix string) *mautrix.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := unique(prefix)
+	cli, err := hs.RegisterUser(ctx, name, "password-"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.SetDisplayName(ctx, prefix+" M"); err != nil {
+		t.Fatal(err)
+	}
+	return cli
+}
+
+// running is a Switchboard core with the XMPP bridge, inside the test.
+type running struct {
+	core   *appservice.Core
+	bridge *xmpp.Bridge
+	st     *store.Store
+}
+
+// startBridge starts Switchboard with the bridge on st (a fresh SQLite store when nil) and
+// waits until the component is connected.
+func startBridge(t *testing.T, st *store.Store) *running {
+	t.Helper()
+	if st == nil {
+		st = storetest.Open(t, store.SQLite)
+	}
+	bot, err := management.New(management.Config{Admins: []string{"*:" + domain}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridge, err := xmpp.New(bridgeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := appservice.New(appservice.Options{
+		Registration: reg, HomeserverURL: hs.URL, Domain: domain, Store: st,
+		Modules: []appservice.Module{bot, bridge}, BotModule: management.ID, BotDisplayName: "Switchboard",
+		Listen: fmt.Sprintf("127.0.0.1:%d", asPort), Version: "xmppe2e",
+		Retry:         appservice.Retry{Attempts: 4, Initial: 200 * time.Millisecond, Max: time.Second},
+		InDoubtSettle: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := zerolog.New(zerolog.NewTestWriter(t)).Level(logLevel()).WithContext(context.Background())
+	if err := core.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := &running{core: core, bridge: bridge, st: st}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := core.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	matrixtest.WaitFor(t, 20*time.Second, "the component to connect", func() (bool, error) {
+		return bridge.Status(ctx).Connected, nil
+	})
+	return r
+}
+
+func logLevel() zerolog.Level {
+	if l, err := zerolog.ParseLevel(getenv("SWITCHBOARD_XMPPE2E_LOG", "info")); err == nil {
+		return l
+	}
+	return zerolog.InfoLevel
+}
+
+// ghostOf is the Matrix ghost of an XMPP user.
+func ghostOf(t *testing.T, bare string) id.UserID {
+	t.Helper()
+	return id.UserID("@_xmpp_" + id.EncodeUserLocalpart(bare) + ":" + domain)
+}
+
+// portOf is the port of a host:port address.
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
