@@ -32,7 +32,7 @@ func (s *Server) writeConfig() error {
 	kv("c2s_require_encryption", "false")
 	kv("allow_unencrypted_plain_auth", "true")
 	kv("modules_disabled", luaList("s2s", "posix"))
-	modules := []string{"roster", "saslauth", "disco", "ping", "mam", "carbons"}
+	modules := []string{"roster", "saslauth", "disco", "ping", "mam", "carbons", "offline", "vcard_legacy", "pep"}
 	if s.UploadDomain != "" {
 		modules = append(modules, "http")
 		kv("http_ports", "{"+strconv.Itoa(s.httpPort)+"}")
