@@ -21,7 +21,7 @@ func mapper() xid.Mapper {
 }
 
 // puppetOf is the JID of a Matrix user in XMPP.
-func puppetOf(t *testing.T, user id.UserID) jid.JID {
+func puppetOf(t testing.TB, user id.UserID) jid.JID {
 	t.Helper()
 	j, err := mapper().PuppetJID(user)
 	if err != nil {
@@ -32,7 +32,7 @@ func puppetOf(t *testing.T, user id.UserID) jid.JID {
 
 // openDM has the Matrix user open a DM with the XMPP user's ghost and waits for the ghost
 // to join.
-func openDM(t *testing.T, cli *mautrix.Client, peer jid.JID) id.RoomID {
+func openDM(t testing.TB, cli *mautrix.Client, peer jid.JID) id.RoomID {
 	t.Helper()
 	ctx := context.Background()
 	ghost := ghostOf(t, peer.Bare().String())

@@ -28,7 +28,7 @@ func unique(prefix string) string {
 }
 
 // newMatrixUser registers a real Matrix user with a display name.
-func newMatrixUser(t *testing.T, prefix string) *mautrix.Client {
+func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -52,7 +52,7 @@ type running struct {
 
 // startBridge starts Switchboard with the bridge on st (a fresh SQLite store when nil) and
 // waits until the component is connected.
-func startBridge(t *testing.T, st *store.Store) *running {
+func startBridge(t testing.TB, st *store.Store) *running {
 	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
@@ -101,7 +101,7 @@ func logLevel() zerolog.Level {
 }
 
 // ghostOf is the Matrix ghost of an XMPP user.
-func ghostOf(t *testing.T, bare string) id.UserID {
+func ghostOf(t testing.TB, bare string) id.UserID {
 	t.Helper()
 	return id.UserID("@_xmpp_" + id.EncodeUserLocalpart(bare) + ":" + domain)
 }

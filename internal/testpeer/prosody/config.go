@@ -50,8 +50,8 @@ func (s *Server) writeConfig() error {
 	fmt.Fprintf(&b, "\nVirtualHost %s\n", luaString(s.Domain))
 	fmt.Fprintf(&b, "\nComponent %s %s\n", luaString(s.MUCDomain), luaString("muc"))
 	kv("\tmodules_enabled", luaList("muc_mam"))
-	kv("\tmuc_room_locking", "false")              // rooms are usable at once, no configuration form
-	kv("\tmuc_room_default_public_jids", "true")   // occupants' real JIDs are visible (non-anonymous)
+	kv("\tmuc_room_locking", "false")               // rooms are usable at once, no configuration form
+	kv("\tmuc_room_default_public_jids", "true")    // occupants' real JIDs are visible (non-anonymous)
 	kv("\tmuc_room_default_change_subject", "true") // occupants may change the subject
 	fmt.Fprintf(&b, "\nComponent %s\n", luaString(s.ComponentDomain))
 	kv("\tcomponent_secret", luaString(s.ComponentSecret))
