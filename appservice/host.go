@@ -73,6 +73,9 @@ type Message struct {
 // ModuleStore is a module's slice of the shared store: every key is scoped to the module.
 type ModuleStore interface {
 	PutPortal(ctx context.Context, remoteKey string, roomID id.RoomID) error
+	// ClaimPortal is PutPortal for a room that may belong to another module's portal
+	// (such as the management bot's command room): the room is taken over.
+	ClaimPortal(ctx context.Context, remoteKey string, roomID id.RoomID) error
 	PortalByKey(ctx context.Context, remoteKey string) (id.RoomID, error)
 	PortalByRoom(ctx context.Context, roomID id.RoomID) (remoteKey string, err error)
 	PutMessage(ctx context.Context, remoteID string, roomID id.RoomID, eventID id.EventID) error

@@ -79,6 +79,15 @@ func (s *moduleStore) PutPortal(ctx context.Context, remoteKey string, roomID id
 	return nil
 }
 
+func (s *moduleStore) ClaimPortal(ctx context.Context, remoteKey string, roomID id.RoomID) error {
+	if err := s.core.store.ClaimPortal(ctx, s.module, remoteKey, roomID.String()); err != nil {
+		return err
+	}
+	s.core.router.portalGen.Add(1)
+	s.core.router.portals.Delete(roomID)
+	return nil
+}
+
 func (s *moduleStore) PortalByKey(ctx context.Context, remoteKey string) (id.RoomID, error) {
 	r, err := s.core.store.PortalByKey(ctx, s.module, remoteKey)
 	return id.RoomID(r), err

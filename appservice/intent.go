@@ -202,3 +202,16 @@ func (in *Intent) Profile(ctx context.Context, userID id.UserID) (string, id.Con
 	}
 	return resp.DisplayName, resp.AvatarURL, nil
 }
+
+// JoinedMembers returns the room's joined members with their display names.
+func (in *Intent) JoinedMembers(ctx context.Context, roomID id.RoomID) (map[id.UserID]string, error) {
+	resp, err := in.api.JoinedMembers(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the members of %s: %w", roomID, err)
+	}
+	out := make(map[id.UserID]string, len(resp.Joined))
+	for user, m := range resp.Joined {
+		out[user] = m.DisplayName
+	}
+	return out, nil
+}

@@ -136,6 +136,49 @@ func (b *Bridge) linkMUC(ctx context.Context, chat string, roomID id.RoomID) err
 	return b.updateJSON(ctx, "mucs", func(v map[string]string) { v[chat] = roomID.String() })
 }
 
+// linkExisting links a Matrix room that exists already (the management bot's room, where
+// the link command was given) to a MUC, and has its members join the MUC as puppets.
+func (b *Bridge) linkExisting(ctx context.Context, chat string, room jid.JID, roomID id.RoomID) error {
+	if err := b.host.Store().ClaimPortal(ctx, chat, roomID); err != nil {
+		return err
+	}
+	if err := b.updateJSON(ctx, "mucs", func(v map[string]string) { v[chat] = roomID.String() }); err != nil {
+		return err
+	}
+	members, err := b.host.Bot().JoinedMembers(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	err = b.updateJSON(ctx, "members:"+chat, func(v map[string]string) {
+		for user, name := range members {
+			if user == b.host.BotUserID() || b.isGhost(user.String()) {
+				continue
+			}
+			if name == "" {
+				name = user.Localpart()
+			}
+			v[user.String()] = name
+		}
+	})
+	if err != nil {
+		return err
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ctx := context.WithoutCancel(ctx)
+		for user := range members {
+			if user == b.host.BotUserID() || b.isGhost(user.String()) {
+				continue
+			}
+			if _, err := b.ensureJoined(ctx, chat, room, user); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("A member of a linked room could not join the MUC")
+			}
+		}
+	}()
+	return nil
+}
+
 // updateJSON changes a JSON map kept in the store.
 func (b *Bridge) updateJSON(ctx context.Context, key string, f func(map[string]string)) error {
 	v, err := b.loadJSON(ctx, key)
@@ -451,10 +494,10 @@ func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (str
 		if key, err := b.host.Store().PortalByRoom(ctx, cmd.RoomID); err == nil {
 			return fmt.Sprintf("This room is already linked (%s).", key), nil
 		}
-		if err := b.linkMUC(ctx, mucChat(room), cmd.RoomID); err != nil {
+		if err := b.linkExisting(ctx, mucChat(room), room, cmd.RoomID); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("Linked to %s. Members join it when they next change their membership or when the bridge reconnects.", room), nil
+		return fmt.Sprintf("Linked this room to %s. Its members are joining it; management commands now go to a direct chat with me.", room), nil
 	}
 	return "Unknown command; try: xmpp link <room JID>", nil
 }

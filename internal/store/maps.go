@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -50,6 +51,26 @@ func (s *Store) PutPortal(ctx context.Context, module, remoteKey, roomID string)
 		module, remoteKey, roomID)
 	if err != nil {
 		return fmt.Errorf("store: put portal %s/%s: %w", module, remoteKey, err)
+	}
+	return nil
+}
+
+// ClaimPortal maps a module's remote chat key to a Matrix room like PutPortal, taking the
+// room over from any other portal it belonged to (such as a management bot's command
+// room that is being linked to a remote chat), in one transaction.
+func (s *Store) ClaimPortal(ctx context.Context, module, remoteKey, roomID string) error {
+	err := s.inTx(ctx, 0, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM portal WHERE room_id = $1`, roomID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO portal (module, remote_key, room_id) VALUES ($1, $2, $3)
+			 ON CONFLICT (module, remote_key) DO UPDATE SET room_id = excluded.room_id`,
+			module, remoteKey, roomID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: claim portal %s/%s: %w", module, remoteKey, err)
 	}
 	return nil
 }

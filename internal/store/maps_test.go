@@ -174,3 +174,28 @@ func TestKV(t *testing.T) {
 		}
 	})
 }
+
+func TestClaimPortal(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		if err := s.PutPortal(ctx, "management", "room:!r", "!r"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutPortal(ctx, "xmpp", "muc:a@c", "!r"); err == nil {
+			t.Fatal("PutPortal took over a room of another portal")
+		}
+		if err := s.ClaimPortal(ctx, "xmpp", "muc:a@c", "!r"); err != nil {
+			t.Fatal(err)
+		}
+		mod, key, err := s.PortalByRoom(ctx, "!r")
+		if err != nil || mod != "xmpp" || key != "muc:a@c" {
+			t.Errorf("PortalByRoom = %s, %s, %v; want xmpp, muc:a@c", mod, key, err)
+		}
+		if _, err := s.PortalByKey(ctx, "management", "room:!r"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the management portal is still there: %v", err)
+		}
+		if err := s.ClaimPortal(ctx, "xmpp", "muc:a@c", "!r"); err != nil {
+			t.Errorf("claiming again: %v", err)
+		}
+	})
+}
