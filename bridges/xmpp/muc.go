@@ -231,6 +231,10 @@ func (b *Bridge) ensureJoined(ctx context.Context, chat string, room jid.JID, us
 		}
 		zerolog.Ctx(ctx).Debug().Int("attempt", attempt).Msg("Nick taken in the MUC; trying another")
 	}
+	var se *xmsg.StanzaError
+	if errors.As(last, &se) && se.Type != "wait" {
+		return jid.JID{}, userError{fmt.Sprintf("the group chat %s did not let you in (%s)", room, se.Condition), true}
+	}
 	return jid.JID{}, last
 }
 
@@ -245,15 +249,8 @@ func (b *Bridge) joinAs(ctx context.Context, chat string, room jid.JID, user id.
 		return jid.JID{}, err
 	}
 	full, _ := puppet.WithResource(puppetResource)
-	join := &xmsg.MUCJoin{}
+	join := b.historyRequest(ctx, chat)
 	b.muc.mu.Lock()
-	zero := 0
-	join.MaxStanzas = &zero
-	if !b.muc.history[chat] {
-		n := *b.cfg.MUCHistory
-		join.MaxStanzas = &n
-		b.muc.history[chat] = true
-	}
 	wait := make(chan error, 1)
 	b.muc.waiters[occ.String()] = wait
 	b.muc.occupants[occ.String()] = user
@@ -289,6 +286,33 @@ func (b *Bridge) joinAs(ctx context.Context, chat string, room jid.JID, user id.
 	b.muc.puppets[chat+"|"+user.String()] = occ
 	b.muc.mu.Unlock()
 	return occ, nil
+}
+
+// maxCatchUp bounds the history asked for after a reconnect.
+const maxCatchUp = 1000
+
+// historyRequest is the history part of a puppet's join: none, except for the first
+// puppet to join the room since the component connected, which asks for what the bridge
+// has missed: everything since the last bridged message (up to maxCatchUp), or the last
+// muc_history messages for a new portal. What was bridged already is recognised by its
+// message key and skipped.
+func (b *Bridge) historyRequest(ctx context.Context, chat string) *xmsg.MUCJoin {
+	zero := 0
+	b.muc.mu.Lock()
+	first := !b.muc.history[chat]
+	b.muc.history[chat] = true
+	b.muc.mu.Unlock()
+	if !first {
+		return &xmsg.MUCJoin{MaxStanzas: &zero}
+	}
+	if raw, err := b.host.Store().GetKV(ctx, "muc-last:"+chat); err == nil {
+		if last, err := time.Parse(time.RFC3339Nano, raw); err == nil {
+			n := maxCatchUp
+			return &xmsg.MUCJoin{MaxStanzas: &n, Since: last.Add(-time.Second)}
+		}
+	}
+	n := *b.cfg.MUCHistory
+	return &xmsg.MUCJoin{MaxStanzas: &n}
 }
 
 // leaveMUC sends the puppet's unavailable presence.

@@ -3,6 +3,7 @@ package xmpp
 import (
 	"context"
 	"errors"
+	"time"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -80,5 +81,13 @@ func (b *Bridge) fromOccupant(ctx context.Context, m *xmsg.Message, chat string,
 		return err
 	}
 	in := &inbound{msg: m, chat: chat, room: roomID, sender: m.From, ghost: ghostID, groupchat: true}
-	return b.toMatrix(ctx, in)
+	if err := b.toMatrix(ctx, in); err != nil {
+		return err
+	}
+	// Where the next catch-up starts (see historyRequest).
+	at := m.Delay
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return b.host.Store().PutKV(ctx, "muc-last:"+chat, at.UTC().Format(time.RFC3339Nano))
 }
