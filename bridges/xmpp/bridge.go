@@ -183,9 +183,15 @@ type refusal struct{ typ, condition, text string }
 func (r refusal) Error() string                         { return r.condition + ": " + r.text }
 func (r refusal) StanzaError() (string, string, string) { return r.typ, r.condition, r.text }
 
-// send sends one stanza and waits for the server's confirmation.
+// send sends one stanza and waits for the server's confirmation, for at most the
+// configured send timeout (which includes waiting for the connection).
 func (b *Bridge) send(ctx context.Context, raw []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.Component.SendTimeout.Std())
+	defer cancel()
 	if err := b.conn.Send(ctx, raw); err != nil {
+		if !b.conn.Connected() {
+			return userError{msg: "the XMPP server cannot be reached", cause: err}
+		}
 		return fmt.Errorf("xmpp: %w", err)
 	}
 	return nil

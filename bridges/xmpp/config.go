@@ -49,6 +49,10 @@ type ComponentConfig struct {
 	// MinBackoff and MaxBackoff bound the reconnect delay; defaults 500ms and 30s.
 	MinBackoff config.Duration `yaml:"min_backoff"`
 	MaxBackoff config.Duration `yaml:"max_backoff"`
+	// SendTimeout bounds one attempt to deliver a stanza, including the wait for the
+	// connection; a failed attempt is retried with the appservice's backoff, and when the
+	// retries are exhausted the Matrix sender is told. Default 30s.
+	SendTimeout config.Duration `yaml:"send_timeout"`
 }
 
 // MediaConfig limits media.
@@ -65,6 +69,7 @@ const (
 	DefaultMaxStanzaBytes = 256 << 10
 	DefaultMaxMediaBytes  = 100 << 20
 	DefaultMUCHistory     = 20
+	DefaultSendTimeout    = 30 * time.Second
 )
 
 // ParseConfig decodes and validates a modules.xmpp section.
@@ -94,6 +99,9 @@ func (c *Config) defaults() {
 	if c.MUCHistory == nil {
 		n := DefaultMUCHistory
 		c.MUCHistory = &n
+	}
+	if c.Component.SendTimeout <= 0 {
+		c.Component.SendTimeout = config.Duration(DefaultSendTimeout)
 	}
 	if c.Component.ServerDomain == "" {
 		if _, rest, ok := strings.Cut(c.Component.Domain, "."); ok {

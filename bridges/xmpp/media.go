@@ -17,13 +17,20 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 )
 
-// userError is a failure whose text is shown in the Matrix room.
+// userError is a failure whose text (msg, without the cause) is shown in the Matrix room.
 type userError struct {
 	msg       string
 	permanent bool
+	cause     error
 }
 
-func (e userError) Error() string       { return e.msg }
+func (e userError) Error() string {
+	if e.cause != nil {
+		return e.msg + ": " + e.cause.Error()
+	}
+	return e.msg
+}
+func (e userError) Unwrap() error       { return e.cause }
 func (e userError) UserMessage() string { return e.msg }
 func (e userError) Is(target error) bool {
 	return e.permanent && target == appservice.ErrPermanent
@@ -39,7 +46,7 @@ func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *eve
 		name = c.Body
 	}
 	if c.File != nil {
-		return userError{"encrypted files cannot be bridged to XMPP", true}
+		return userError{msg: "encrypted files cannot be bridged to XMPP", permanent: true}
 	}
 	kvKey := "upload:" + evt.ID.String()
 	getURL, err := b.host.Store().GetKV(ctx, kvKey)
@@ -48,16 +55,16 @@ func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *eve
 	}
 	if getURL == "" {
 		if b.cfg.Component.UploadService == "" {
-			return userError{"files cannot be sent to XMPP: the bridge has no upload service configured", true}
+			return userError{msg: "files cannot be sent to XMPP: the bridge has no upload service configured", permanent: true}
 		}
 		uri, err := c.URL.Parse()
 		if err != nil {
-			return userError{"the file has no valid media URL", true}
+			return userError{msg: "the file has no valid media URL", permanent: true}
 		}
 		data, err := b.host.Bot().DownloadMedia(ctx, uri, b.cfg.Media.MaxBytes)
 		if err != nil {
 			if strings.Contains(err.Error(), "larger than") {
-				return userError{fmt.Sprintf("the file is larger than the bridge's limit of %d bytes", b.cfg.Media.MaxBytes), true}
+				return userError{msg: fmt.Sprintf("the file is larger than the bridge's limit of %d bytes", b.cfg.Media.MaxBytes), permanent: true}
 			}
 			return err
 		}

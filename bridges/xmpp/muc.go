@@ -233,7 +233,7 @@ func (b *Bridge) ensureJoined(ctx context.Context, chat string, room jid.JID, us
 	}
 	var se *xmsg.StanzaError
 	if errors.As(last, &se) && se.Type != "wait" {
-		return jid.JID{}, userError{fmt.Sprintf("the group chat %s did not let you in (%s)", room, se.Condition), true}
+		return jid.JID{}, userError{msg: fmt.Sprintf("the group chat %s did not let you in (%s)", room, se.Condition), permanent: true}
 	}
 	return jid.JID{}, last
 }
@@ -242,7 +242,7 @@ func (b *Bridge) ensureJoined(ctx context.Context, chat string, room jid.JID, us
 func (b *Bridge) joinAs(ctx context.Context, chat string, room jid.JID, user id.UserID, nick string) (jid.JID, error) {
 	occ, err := room.WithResource(nick)
 	if err != nil {
-		return jid.JID{}, userError{fmt.Sprintf("the nick %q is not valid in XMPP", nick), true}
+		return jid.JID{}, userError{msg: fmt.Sprintf("the nick %q is not valid in XMPP", nick), permanent: true}
 	}
 	puppet, err := b.mapper.PuppetJID(user)
 	if err != nil {
@@ -402,7 +402,7 @@ func (b *Bridge) moderateGhost(ctx context.Context, chat string, room jid.JID, m
 	if mem.Membership == event.MembershipBan {
 		real, err := b.mapper.JIDForGhost(ghost)
 		if err != nil {
-			return userError{"this occupant's address is hidden by the room, so it cannot be banned", true}
+			return userError{msg: "this occupant's address is hidden by the room, so it cannot be banned", permanent: true}
 		}
 		item = `<item jid="` + xmlEscape(real.String()) + `" affiliation="outcast"><reason>` + xmlEscape(mem.Reason) + `</reason></item>`
 	}
@@ -422,7 +422,7 @@ func (b *Bridge) moderateGhost(ctx context.Context, chat string, room jid.JID, m
 		return err
 	}
 	if _, err := p.Wait(ctx); err != nil {
-		return userError{"the XMPP room refused the kick or ban: " + err.Error(), true}
+		return userError{msg: "the XMPP room refused the kick or ban: " + err.Error(), permanent: true}
 	}
 	return nil
 }
