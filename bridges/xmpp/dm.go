@@ -27,7 +27,7 @@ func (b *Bridge) createDM(ctx context.Context, user id.UserID, peer jid.JID, gho
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	chat := dmChat(user, peer)
-	if room, err := b.host.Store().PortalByKey(ctx, chat); err == nil {
+	if room, err := b.host.Store().PortalByKey(ctx, chat); err == nil && !b.dmGone(ctx, chat, room) {
 		return room, nil
 	}
 	if _, _, err := b.host.Bot().Profile(ctx, user); errors.Is(err, appservice.ErrNotFound) {
@@ -129,6 +129,32 @@ func (b *Bridge) QueryUser(ctx context.Context, userID id.UserID) (bool, error) 
 		return false, err
 	}
 	return true, nil
+}
+
+// dmMemberChange notes that the Matrix user of a DM left it: the next message from XMPP
+// opens a new DM instead of going to a room nobody reads.
+func (b *Bridge) dmMemberChange(ctx context.Context, chat string, owner id.UserID, evt *event.Event) error {
+	mem := evt.Content.AsMember()
+	if id.UserID(*evt.StateKey) != owner || (mem.Membership != event.MembershipLeave && mem.Membership != event.MembershipBan) {
+		return nil
+	}
+	if err := b.host.Store().PutKV(ctx, "dm-gone:"+chat, evt.RoomID.String()); err != nil {
+		return err
+	}
+	if _, peer, ok := parseDMChat(chat); ok {
+		if ghostID, err := b.mapper.GhostUserID(peer); err == nil {
+			if ghost, err := b.host.Ghost(ghostID.Localpart()); err == nil {
+				_ = ghost.LeaveRoom(ctx, evt.RoomID) // best effort: nobody is left to read it
+			}
+		}
+	}
+	return nil
+}
+
+// dmGone reports whether the user left the DM portal room.
+func (b *Bridge) dmGone(ctx context.Context, chat string, room id.RoomID) bool {
+	left, err := b.host.Store().GetKV(ctx, "dm-gone:"+chat)
+	return err == nil && left == room.String()
 }
 
 // inviteToGhost handles an invite of a ghost to a room that is no portal yet: the ghost

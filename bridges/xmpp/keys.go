@@ -36,7 +36,7 @@ func mucChat(room jid.JID) string { return "muc:" + room.Bare().String() }
 
 func ownKey(chat, stanzaID string) string { return chat + "|m:" + stanzaID }
 func remoteKey(chat string, sender jid.JID, msgID string) string {
-	return chat + "|x:" + url.PathEscape(sender.String()) + ":" + url.PathEscape(msgID)
+	return chat + "|x:" + url.QueryEscape(sender.String()) + ":" + url.QueryEscape(msgID)
 }
 
 // stanzaIDFor is the stable stanza id (and origin-id) of a Matrix event sent to XMPP.
@@ -51,6 +51,7 @@ type ref struct {
 	ID   string    `json:"id"`            // id attribute / origin-id
 	SID  string    `json:"sid,omitempty"` // the MUC's stanza-id
 	From string    `json:"from"`          // sender: bare JID (1:1) or occupant JID (MUC)
+	Full string    `json:"full,omitempty"` // the sender's full JID (for errors, which bare JIDs drop)
 	Room id.RoomID `json:"room"`
 }
 

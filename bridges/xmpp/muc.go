@@ -340,8 +340,11 @@ func (b *Bridge) leaveMUC(ctx context.Context, chat string, user id.UserID) erro
 // as puppets with their display name as nick and leave with them; kicks and bans of
 // ghosts by a Matrix moderator become MUC kicks and bans.
 func (b *Bridge) memberToXMPP(ctx context.Context, chat string, evt *event.Event) error {
-	if _, _, ok := parseDMChat(chat); ok || evt.StateKey == nil {
+	if evt.StateKey == nil {
 		return nil
+	}
+	if owner, _, ok := parseDMChat(chat); ok {
+		return b.dmMemberChange(ctx, chat, owner, evt)
 	}
 	room, err := jid.Parse(strings.TrimPrefix(chat, "muc:"))
 	if err != nil {

@@ -73,6 +73,9 @@ func (b *Bridge) fromDirect(ctx context.Context, m *xmsg.Message) error {
 	}
 	chat := dmChat(user, peer)
 	room, err := b.host.Store().PortalByKey(ctx, chat)
+	if err == nil && b.dmGone(ctx, chat, room) {
+		err = appservice.ErrNotFound // the user left: a new DM
+	}
 	if errors.Is(err, appservice.ErrNotFound) {
 		if !hasContent(m) {
 			return nil // a chat state or marker for a chat that does not exist in Matrix
@@ -167,7 +170,7 @@ func (b *Bridge) toMatrix(ctx context.Context, in *inbound) error {
 	if err := b.attachmentsToMatrix(ctx, in, content.Body == ""); err != nil {
 		return err
 	}
-	return b.putRef(ctx, in.key, ref{Chat: in.chat, ID: in.msgID, SID: b.roomStanzaID(in), From: in.sender.String(), Room: in.room})
+	return b.putRef(ctx, in.key, ref{Chat: in.chat, ID: in.msgID, SID: b.roomStanzaID(in), From: in.sender.String(), Full: m.From.String(), Room: in.room})
 }
 
 // roomStanzaID is the MUC archive's id of a group chat message.
