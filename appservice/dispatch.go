@@ -255,15 +255,30 @@ func (d *dispatcher) reportFailure(ctx context.Context, targets []Module, evt *e
 	if errors.As(cause, &ue) {
 		reason = ue.UserMessage()
 	}
-	if err := d.core.reportFailure(ctx, network, evt.RoomID, evt.ID, reason); err != nil {
+	var sender id.UserID
+	if len(targets) > 0 {
+		sender = d.core.failureSender(ctx, targets[0], evt.RoomID)
+	}
+	if err := d.core.reportFailure(ctx, network, sender, evt.RoomID, evt.ID, reason); err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Stringer("event_id", evt.ID).Msg("Failed to queue failure report")
 	}
 }
 
-// reportFailure queues, as the bot, a com.beeper.message_send_status event on the message
-// (clients such as Beeper and Element X show it) and a short notice in reply. Both are
-// keyed by the event ID, so reporting twice sends them once.
-func (c *Core) reportFailure(ctx context.Context, network string, roomID id.RoomID, eventID id.EventID, reason string) error {
+// failureSender is who reports failures in a module's room: the user the module names
+// (see FailureSender), else the bot.
+func (c *Core) failureSender(ctx context.Context, m Module, roomID id.RoomID) id.UserID {
+	if fs, ok := m.(FailureSender); ok {
+		if u := fs.FailureSender(ctx, roomID); u != "" && c.router.moduleForUser(u) == m {
+			return u
+		}
+	}
+	return ""
+}
+
+// reportFailure queues, as sender (the bot when empty), a com.beeper.message_send_status
+// event on the message (clients such as Beeper and Element X show it) and a short notice
+// in reply. Both are keyed by the event ID, so reporting twice sends them once.
+func (c *Core) reportFailure(ctx context.Context, network string, sender id.UserID, roomID id.RoomID, eventID id.EventID, reason string) error {
 	status := map[string]any{
 		"network": network,
 		"m.relates_to": map[string]any{
@@ -279,13 +294,15 @@ func (c *Core) reportFailure(ctx context.Context, network string, roomID id.Room
 		Body:      "⚠️ Your message was not delivered: " + reason + ".",
 		RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: eventID}},
 	}
-	bot := id.NewUserID(c.reg.SenderLocalpart, c.opts.Domain)
+	if sender == "" {
+		sender = id.NewUserID(c.reg.SenderLocalpart, c.opts.Domain)
+	}
 	var errs []error
 	for _, msg := range []Message{
 		{RoomID: roomID, RemoteID: "status:" + eventID.String(), Type: event.BeeperMessageStatus, Content: status},
 		{RoomID: roomID, RemoteID: "notice:" + eventID.String(), Content: &notice},
 	} {
-		msg.Sender = bot
+		msg.Sender = sender
 		errs = append(errs, c.enqueue(context.WithoutCancel(ctx), coreModuleID, msg))
 	}
 	return errors.Join(errs...)

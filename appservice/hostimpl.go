@@ -26,7 +26,7 @@ func (h *host) Report(ctx context.Context) Report {
 }
 
 func (h *host) ReportFailure(ctx context.Context, roomID id.RoomID, eventID id.EventID, reason string) error {
-	return h.core.reportFailure(ctx, h.module, roomID, eventID, reason)
+	return h.core.reportFailure(ctx, h.module, h.core.failureSender(ctx, h.core.modules[h.module], roomID), roomID, eventID, reason)
 }
 
 func (h *host) Ghost(localpart string) (*Intent, error) {

@@ -114,3 +114,10 @@ type ThirdPartyUser struct {
 type SendFailureHandler interface {
 	HandleSendFailure(ctx context.Context, remoteID string, roomID id.RoomID, err error)
 }
+
+// FailureSender is implemented by modules whose rooms the bot is not always in (such as
+// DMs between a Matrix user and a ghost): it names the user, one of the module's ghosts
+// in the room, that posts failure reports there. An empty answer means the bot.
+type FailureSender interface {
+	FailureSender(ctx context.Context, roomID id.RoomID) id.UserID
+}

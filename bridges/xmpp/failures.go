@@ -77,3 +77,20 @@ func parseRemoteKey(key string) (chat string, sender jid.JID, msgID string, ok b
 	}
 	return chat, j, m, true
 }
+
+var _ appservice.FailureSender = (*Bridge)(nil)
+
+// FailureSender implements appservice.FailureSender: in a DM the XMPP user's ghost reports
+// failures (the bot is not in the room); in group chats the bot, which made the room.
+func (b *Bridge) FailureSender(ctx context.Context, roomID id.RoomID) id.UserID {
+	chat, err := b.host.Store().PortalByRoom(ctx, roomID)
+	if err != nil {
+		return ""
+	}
+	if _, peer, ok := parseDMChat(chat); ok {
+		if ghost, err := b.mapper.GhostUserID(peer); err == nil {
+			return ghost
+		}
+	}
+	return ""
+}

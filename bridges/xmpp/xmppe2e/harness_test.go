@@ -54,6 +54,13 @@ type running struct {
 // waits until the component is connected.
 func startBridge(t testing.TB, st *store.Store) *running {
 	t.Helper()
+	return startBridgeWith(t, st, bridgeConfig(), true)
+}
+
+// startBridgeWith starts Switchboard with the bridge configured by cfg, and waits for the
+// component's connection when connected is true.
+func startBridgeWith(t testing.TB, st *store.Store, cfg xmpp.Config, connected bool) *running {
+	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
@@ -61,7 +68,7 @@ func startBridge(t testing.TB, st *store.Store) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bridge, err := xmpp.New(bridgeConfig())
+	bridge, err := xmpp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +94,11 @@ func startBridge(t testing.TB, st *store.Store) *running {
 			t.Errorf("stop: %v", err)
 		}
 	})
-	matrixtest.WaitFor(t, 20*time.Second, "the component to connect", func() (bool, error) {
-		return bridge.Status(ctx).Connected, nil
-	})
+	if connected {
+		matrixtest.WaitFor(t, 20*time.Second, "the component to connect", func() (bool, error) {
+			return bridge.Status(ctx).Connected, nil
+		})
+	}
 	return r
 }
 

@@ -2,13 +2,18 @@ package xmppe2e
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+	"mellium.im/xmpp/jid"
 
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
+	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 )
 
@@ -64,5 +69,39 @@ func TestDMLifecycle(t *testing.T) {
 		if m.Error == nil || m.Error.Condition != "remote-server-timeout" {
 			t.Errorf("error %+v, want remote-server-timeout", m.Error)
 		}
+	})
+}
+
+// TestServerUnreachable runs the bridge against a component port where nothing listens:
+// a Matrix message is tried with backoff and then reported to its sender as not delivered,
+// with a notice and a failure status on the message.
+func TestServerUnreachable(t *testing.T) {
+	cfg := bridgeConfig()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Component.Address = fmt.Sprintf("127.0.0.1:%d", port)
+	cfg.Component.SendTimeout = config.Duration(500 * time.Millisecond)
+	startBridgeWith(t, nil, cfg, false)
+	ctx := context.Background()
+	alice := newMatrixUser(t, "alice")
+	peer := jid.MustParse(unique("nobody") + "@" + xs.Domain)
+	room := openDM(t, alice, peer)
+	sent, err := alice.SendText(ctx, room, "is anyone there?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bot is not in the DM: the XMPP user's ghost reports.
+	notice := waitMatrix(t, alice, room, "the failure notice", func(e *event.Event) bool {
+		return e.Sender == ghostOf(t, peer.String()) && e.Content.AsMessage().MsgType == event.MsgNotice
+	})
+	c := notice.Content.AsMessage()
+	if c.RelatesTo == nil || c.RelatesTo.InReplyTo == nil || c.RelatesTo.InReplyTo.EventID != sent.EventID ||
+		!strings.Contains(c.Body, "the XMPP server cannot be reached") {
+		t.Errorf("notice %q in reply to %+v, want a reply to %s saying the server cannot be reached", c.Body, c.RelatesTo, sent.EventID)
+	}
+	waitMatrix(t, alice, room, "the failure status", func(e *event.Event) bool {
+		return e.Type == event.BeeperMessageStatus && e.Content.Raw["status"] == "FAIL_PERMANENT"
 	})
 }
