@@ -54,10 +54,11 @@ type Bridge struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	seen   recent      // groupchat stanzas already handled (each puppet gets a copy)
-	muc    mucState    // the puppets' MUC occupancy
-	typing typingState // who types in which portal
-	mu     sync.Mutex  // serialises portal creation
+	seen     recent      // groupchat stanzas already handled (each puppet gets a copy)
+	muc      mucState    // the puppets' MUC occupancy
+	typing   typingState // who types in which portal
+	presence sync.Map    // Matrix user ID → the last presence sent for them
+	mu       sync.Mutex  // serialises portal creation
 }
 
 var (

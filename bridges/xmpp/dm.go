@@ -50,6 +50,9 @@ func (b *Bridge) createDM(ctx context.Context, user id.UserID, peer jid.JID, gho
 	if err := b.host.Store().PutPortal(ctx, chat, room); err != nil {
 		return "", err
 	}
+	if err := b.addDMPeer(ctx, user, peer); err != nil {
+		return "", err
+	}
 	zerolog.Ctx(ctx).Info().Stringer("room_id", room).Stringer("user_id", user).Msg("Opened a DM for an XMPP user")
 	return room, nil
 }
@@ -179,5 +182,8 @@ func (b *Bridge) inviteToGhost(ctx context.Context, evt *event.Event) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.host.Store().PutPortal(ctx, dmChat(evt.Sender, peer), evt.RoomID)
+	if err := b.host.Store().PutPortal(ctx, dmChat(evt.Sender, peer), evt.RoomID); err != nil {
+		return err
+	}
+	return b.addDMPeer(ctx, evt.Sender, peer)
 }

@@ -22,9 +22,13 @@ type typingState struct {
 }
 
 // HandleEphemeral implements appservice.EphemeralHandler: Matrix typing notifications
-// become XEP-0085 chat states and read receipts XEP-0333 displayed markers. (Homeservers
-// that do not push ephemeral events to appservices, such as Dendrite, send none.)
+// become XEP-0085 chat states, read receipts XEP-0333 displayed markers and presence the
+// puppet's presence. (Homeservers that do not push ephemeral events to appservices, such
+// as Dendrite, send none.)
 func (b *Bridge) HandleEphemeral(ctx context.Context, evt *event.Event) error {
+	if evt.Type == event.EphemeralEventPresence {
+		return b.presenceToXMPP(ctx, evt)
+	}
 	if evt.RoomID == "" {
 		return nil
 	}
