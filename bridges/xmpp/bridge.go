@@ -51,6 +51,7 @@ type Bridge struct {
 	http   *http.Client
 
 	host   appservice.Host
+	runCtx context.Context // ends with Stop; for the bridge's background work
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -106,7 +107,7 @@ func (b *Bridge) Start(ctx context.Context, host appservice.Host) error {
 	b.host = host
 	b.mapper = xid.Mapper{Homeserver: host.Domain(), Component: b.cfg.Component.Domain, Prefix: b.cfg.Prefix}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.cancel = cancel
+	b.runCtx, b.cancel = runCtx, cancel
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()

@@ -75,7 +75,7 @@ func (b *Bridge) setupGhost(ctx context.Context, ghost id.UserID, j jid.JID, nic
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
-			b.refreshAvatar(context.WithoutCancel(ctx), in, j)
+			b.refreshAvatar(zerolog.Ctx(ctx).WithContext(b.runCtx), in, j)
 		}()
 	}
 	return in, nil

@@ -48,9 +48,9 @@ func stanzaIDFor(evt id.EventID, part string) string {
 // ref is how XMPP refers to a bridged message.
 type ref struct {
 	Chat string    `json:"chat"`
-	ID   string    `json:"id"`            // id attribute / origin-id
-	SID  string    `json:"sid,omitempty"` // the MUC's stanza-id
-	From string    `json:"from"`          // sender: bare JID (1:1) or occupant JID (MUC)
+	ID   string    `json:"id"`             // id attribute / origin-id
+	SID  string    `json:"sid,omitempty"`  // the MUC's stanza-id
+	From string    `json:"from"`           // sender: bare JID (1:1) or occupant JID (MUC)
 	Full string    `json:"full,omitempty"` // the sender's full JID (for errors, which bare JIDs drop)
 	Room id.RoomID `json:"room"`
 }

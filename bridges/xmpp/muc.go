@@ -30,16 +30,18 @@ const joinTimeout = 20 * time.Second
 // mucState is the in-memory view of the MUCs the puppets are in.
 type mucState struct {
 	mu        sync.Mutex
-	occupants map[string]id.UserID  // occupant JID of a puppet → its Matrix user
-	puppets   map[string]jid.JID    // chat|user → the puppet's occupant JID (joined)
-	waiters   map[string]chan error // occupant JID → the pending join
-	realJID   map[string]jid.JID    // occupant JID of an XMPP user → real bare JID
-	inRoom    map[string]string     // room|ghost → the nick set in the room
-	history   map[string]bool       // chat → history was asked for since the connect
+	occupants map[string]id.UserID     // occupant JID of a puppet → its Matrix user
+	puppets   map[string]jid.JID       // chat|user → the puppet's occupant JID (joined)
+	waiters   map[string]chan error    // occupant JID → the pending join
+	joining   map[string]chan struct{} // chat|user → closed when a join attempt ends
+	realJID   map[string]jid.JID       // occupant JID of an XMPP user → real bare JID
+	inRoom    map[string]string        // room|ghost → the nick set in the room
+	history   map[string]bool          // chat → history was asked for since the connect
 }
 
 func (s *mucState) init() {
 	s.occupants, s.puppets, s.waiters = map[string]id.UserID{}, map[string]jid.JID{}, map[string]chan error{}
+	s.joining = map[string]chan struct{}{}
 	s.realJID, s.inRoom, s.history = map[string]jid.JID{}, map[string]string{}, map[string]bool{}
 }
 
@@ -166,7 +168,7 @@ func (b *Bridge) linkExisting(ctx context.Context, chat string, room jid.JID, ro
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		ctx := context.WithoutCancel(ctx)
+		ctx := zerolog.Ctx(ctx).WithContext(b.runCtx)
 		for user := range members {
 			if user == b.host.BotUserID() || b.isGhost(user.String()) {
 				continue
@@ -204,12 +206,39 @@ func (b *Bridge) loadJSON(ctx context.Context, key string) (map[string]string, e
 // ensureJoined makes sure that user's puppet is an occupant of room and returns its
 // occupant JID; a nick taken by someone else is retried with a suffix.
 func (b *Bridge) ensureJoined(ctx context.Context, chat string, room jid.JID, user id.UserID) (jid.JID, error) {
-	b.muc.mu.Lock()
-	occ, ok := b.muc.puppets[chat+"|"+user.String()]
-	b.muc.mu.Unlock()
-	if ok {
-		return occ, nil
+	key := chat + "|" + user.String()
+	for {
+		b.muc.mu.Lock()
+		occ, ok := b.muc.puppets[key]
+		busy, joining := b.muc.joining[key]
+		if !ok && !joining {
+			done := make(chan struct{})
+			b.muc.joining[key] = done
+			defer func() {
+				b.muc.mu.Lock()
+				delete(b.muc.joining, key)
+				b.muc.mu.Unlock()
+				close(done)
+			}()
+		}
+		b.muc.mu.Unlock()
+		if ok {
+			return occ, nil
+		}
+		if !joining {
+			break
+		}
+		select { // another caller is joining this puppet: wait for its outcome
+		case <-busy:
+		case <-ctx.Done():
+			return jid.JID{}, ctx.Err()
+		}
 	}
+	return b.join(ctx, chat, room, user)
+}
+
+// join joins user's puppet to room under their nick, or a variant when it is taken.
+func (b *Bridge) join(ctx context.Context, chat string, room jid.JID, user id.UserID) (jid.JID, error) {
 	members, err := b.loadJSON(ctx, "members:"+chat)
 	if err != nil {
 		return jid.JID{}, err

@@ -38,12 +38,6 @@ type stream struct {
 
 const resendAfter = 4 * time.Second
 
-func (s *stream) current() *xclient {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bob[len(s.bob)-1]
-}
-
 // addSession records a new session of the XMPP user (after Prosody restarted).
 func (s *stream) addSession(c *xclient) {
 	s.mu.Lock()
