@@ -59,6 +59,7 @@ type Bridge struct {
 	muc      mucState    // the puppets' MUC occupancy
 	typing   typingState // who types in which portal
 	presence sync.Map    // Matrix user ID → the last presence sent for them
+	avatars  sync.Map    // Matrix avatar URI → its bytes, for puppets' vCards
 	mu       sync.Mutex  // serialises portal creation
 }
 

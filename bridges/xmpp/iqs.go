@@ -3,6 +3,11 @@ package xmpp
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/disco"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/iq"
@@ -77,11 +82,45 @@ func (b *Bridge) handleIQ(ctx context.Context, st *stanza.Stanza) error {
 		answer = iq.Result(q, disco.MarshalItems(nodeOf(q.Inner), nil))
 	case q.Type == "get" && q.Payload.Space == "vcard-temp" && toPuppet:
 		user, _ := b.mapper.UserIDForPuppet(q.To)
-		answer = iq.Result(q, vcard.Card{FullName: user.String(), Nick: user.Localpart()}.Marshal())
+		answer = iq.Result(q, b.puppetCard(ctx, user).Marshal())
 	default:
 		answer = iq.ErrorReply(q, "cancel", "service-unavailable", "")
 	}
 	return b.send(ctx, answer)
+}
+
+// maxAvatarBytes bounds a Matrix avatar put in a puppet's vCard.
+const maxAvatarBytes = 1 << 20
+
+// puppetCard is the vCard of a Matrix user's puppet: their display name and avatar. The
+// avatar's bytes are kept per media URI, so a vCard query downloads each avatar once.
+func (b *Bridge) puppetCard(ctx context.Context, user id.UserID) vcard.Card {
+	card := vcard.Card{FullName: user.String(), Nick: user.Localpart()}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	name, avatar, err := b.host.Bot().Profile(ctx, user)
+	if err != nil {
+		return card
+	}
+	if name != "" {
+		card.FullName, card.Nick = name, name
+	}
+	if avatar.IsEmpty() {
+		return card
+	}
+	if cached, ok := b.avatars.Load(avatar); ok {
+		data := cached.([]byte)
+		card.Photo, card.PhotoType = data, http.DetectContentType(data)
+		return card
+	}
+	data, err := b.host.Bot().DownloadMedia(ctx, avatar, maxAvatarBytes)
+	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("No avatar for a puppet's vCard")
+		return card
+	}
+	b.avatars.Store(avatar, data)
+	card.Photo, card.PhotoType = data, http.DetectContentType(data)
+	return card
 }
 
 // nodeOf reads the node attribute of a disco query.
