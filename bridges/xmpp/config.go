@@ -17,7 +17,8 @@ type Config struct {
 	Component ComponentConfig `yaml:"component"`
 	// Prefix of the ghosts' localparts and of the MUC aliases; default "_xmpp_".
 	Prefix string `yaml:"prefix"`
-	// MaxStanzaBytes is the largest inbound stanza accepted; default 256 KiB.
+	// MaxStanzaBytes is the largest inbound stanza accepted, as the bridge re-encodes it
+	// (which may be larger than on the wire); default 512 KiB.
 	MaxStanzaBytes int `yaml:"max_stanza_bytes"`
 	// Media limits files in both directions.
 	Media MediaConfig `yaml:"media"`
@@ -66,7 +67,7 @@ type MediaConfig struct {
 
 // Defaults of Config.
 const (
-	DefaultMaxStanzaBytes = 256 << 10
+	DefaultMaxStanzaBytes = 512 << 10
 	DefaultMaxMediaBytes  = 100 << 20
 	DefaultMUCHistory     = 20
 	DefaultSendTimeout    = 30 * time.Second

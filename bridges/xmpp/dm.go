@@ -110,6 +110,19 @@ func (b *Bridge) refreshAvatar(ctx context.Context, ghost *appservice.Intent, j 
 	}
 }
 
+// avatarChanged refreshes the ghost's avatar when a contact's presence announces a photo
+// (XEP-0153) other than the one the ghost has.
+func (b *Bridge) avatarChanged(ctx context.Context, ghost *appservice.Intent, j jid.JID, hash string) {
+	if old, _ := b.host.Store().GetKV(ctx, "avatar:"+j.Bare().String()); old == hash {
+		return
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.refreshAvatar(zerolog.Ctx(ctx).WithContext(b.runCtx), ghost, j)
+	}()
+}
+
 // query sends an iq from the component and waits for the answer. It must not be called
 // from the stanza handler (the answer is delivered by it).
 func (b *Bridge) query(ctx context.Context, typ string, to jid.JID, payload []byte) (*iq.IQ, error) {

@@ -2,10 +2,13 @@ package xmpp
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 
@@ -42,9 +45,11 @@ func (b *Bridge) HandleSendFailure(ctx context.Context, remoteID string, roomID 
 			to = full
 		}
 	}
-	m := &xmsg.Message{ID: msgID, Type: "error", From: puppet, To: to, Error: &xmsg.StanzaError{
-		Type: "wait", Condition: "remote-server-timeout", Text: "The message could not be delivered to Matrix.",
-	}}
+	se := &xmsg.StanzaError{Type: "wait", Condition: "remote-server-timeout", Text: "The message could not be delivered to Matrix."}
+	if refusedForGood(err) {
+		se = &xmsg.StanzaError{Type: "modify", Condition: "not-acceptable", Text: "Matrix refused the message."}
+	}
+	m := &xmsg.Message{ID: msgID, Type: "error", From: puppet, To: to, Error: se}
 	raw, merr := m.Marshal()
 	if merr == nil {
 		merr = b.send(ctx, raw)
@@ -52,6 +57,26 @@ func (b *Bridge) HandleSendFailure(ctx context.Context, remoteID string, roomID 
 	if merr != nil {
 		log.Error().Err(merr).Msg("Could not tell an XMPP sender that their message did not reach Matrix")
 	}
+}
+
+// refusedForGood reports whether the homeserver refused a message for what it is (too
+// large, malformed) rather than for now.
+func refusedForGood(err error) bool {
+	var httpErr mautrix.HTTPError
+	if !errors.As(err, &httpErr) {
+		return false
+	}
+	if httpErr.Response != nil && httpErr.Response.StatusCode == http.StatusRequestEntityTooLarge {
+		return true
+	}
+	if httpErr.RespError == nil {
+		return false
+	}
+	switch httpErr.RespError.ErrCode {
+	case mautrix.MTooLarge.ErrCode, mautrix.MBadJSON.ErrCode, mautrix.MNotJSON.ErrCode:
+		return true
+	}
+	return false
 }
 
 // parseRemoteKey splits a message key made by remoteKey; extra parts after the message id

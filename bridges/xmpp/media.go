@@ -13,6 +13,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/fetch"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/upload"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 )
@@ -158,14 +159,17 @@ func (b *Bridge) fetchToMatrix(ctx context.Context, in *inbound, url string) (*e
 		URL: uri.CUString(), Info: &event.FileInfo{MimeType: ctype, Size: len(f.Data)}}, nil
 }
 
-// publicReason is the part of a fetch error that may be shown in the room.
+// publicReason is the part of a fetch error that may be shown in the room (never the
+// error itself, which may name internal hosts).
 func publicReason(err error) string {
-	msg := err.Error()
+	var status *fetch.StatusError
 	switch {
-	case strings.Contains(msg, "too large"), strings.Contains(msg, "larger"):
+	case errors.Is(err, fetch.ErrTooLarge):
 		return "it is larger than the bridge's limit"
-	case strings.Contains(msg, "address"), strings.Contains(msg, "scheme"):
+	case errors.Is(err, fetch.ErrScheme), errors.Is(err, fetch.ErrForbiddenAddress):
 		return "the link's address is not allowed"
+	case errors.As(err, &status):
+		return fmt.Sprintf("its server answered HTTP %d", status.StatusCode)
 	}
 	return "it could not be downloaded"
 }

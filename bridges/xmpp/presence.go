@@ -2,12 +2,15 @@ package xmpp
 
 import (
 	"context"
+	"strconv"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 
+	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/stanza"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 )
@@ -88,6 +91,11 @@ func (b *Bridge) occupantPresence(ctx context.Context, p *xmsg.Presence) error {
 		case p.MUCUser != nil && p.MUCUser.Has(301):
 			return b.host.Bot().Ban(ctx, roomID, ghostID, reason)
 		case p.MUCUser != nil && p.MUCUser.Has(307):
+			if joined, err := b.host.Bot().JoinedMembers(ctx, roomID); err == nil {
+				if _, ok := joined[ghostID]; !ok {
+					return nil // gone already: the kick came from Matrix (moderateGhost)
+				}
+			}
 			return b.host.Bot().Kick(ctx, roomID, ghostID, reason)
 		}
 		if err := ghost.LeaveRoom(ctx, roomID); err != nil {
@@ -158,14 +166,47 @@ func (b *Bridge) puppetGone(ctx context.Context, p *xmsg.Presence) {
 	delete(b.muc.occupants, p.From.String())
 	delete(b.muc.puppets, mucChat(p.From.Bare())+"|"+user.String())
 	b.muc.mu.Unlock()
-	if p.MUCUser != nil && (p.MUCUser.Has(307) || p.MUCUser.Has(301)) {
-		zerolog.Ctx(ctx).Info().Str("muc", p.From.Bare().String()).Stringer("user_id", user).Msg("A puppet was kicked or banned from the MUC")
+	banned := p.MUCUser.Has(xmsg.StatusBanned)
+	if user == "" || !banned && !p.MUCUser.Has(xmsg.StatusKicked) {
+		return
+	}
+	log := zerolog.Ctx(ctx).With().Str("muc", p.From.Bare().String()).Stringer("user_id", user).Logger()
+	log.Info().Bool("banned", banned).Msg("A puppet was kicked or banned from the MUC")
+	if err := b.tellRemoved(ctx, p, user, banned); err != nil {
+		log.Error().Err(err).Msg("Could not tell a Matrix user that their puppet was removed from the MUC")
 	}
 }
 
+// tellRemoved tells the portal, with a notice of the bot that mentions user, that the
+// MUC kicked or banned user's puppet: until then the user would not know that their
+// messages stopped reaching XMPP (after a kick, the next one rejoins).
+func (b *Bridge) tellRemoved(ctx context.Context, p *xmsg.Presence, user id.UserID, banned bool) error {
+	room := p.From.Bare()
+	roomID, err := b.host.Store().PortalByKey(ctx, mucChat(room))
+	if err != nil {
+		return nil // no portal any more
+	}
+	what, next := "kicked from", "Their next message here rejoins it."
+	if banned {
+		what, next = "banned from", "Their messages here no longer reach it."
+	}
+	text := user.String() + " was " + what + " the XMPP group chat " + room.String()
+	if p.MUCUser.Actor != "" {
+		text += " by " + p.MUCUser.Actor
+	}
+	if p.MUCUser.Reason != "" {
+		text += " (" + p.MUCUser.Reason + ")"
+	}
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: "⚠️ " + text + ". " + next,
+		Mentions: &event.Mentions{UserIDs: []id.UserID{user}}}
+	return b.host.Enqueue(ctx, appservice.Message{RoomID: roomID, Sender: b.host.BotUserID(),
+		RemoteID: "removed:" + mucChat(room) + "|" + user.String() + "|" + strconv.FormatInt(time.Now().UnixNano(), 36), Content: content})
+}
+
 // contactPresence answers subscription requests to puppets (always accepted: a Matrix
-// user is reachable by anyone the homeserver federates with) and mirrors a contact's
-// availability as its ghost's Matrix presence.
+// user is reachable by anyone the homeserver federates with; with presence bridging on,
+// the puppet asks back for the contact's presence) and mirrors a contact's availability
+// as its ghost's Matrix presence.
 func (b *Bridge) contactPresence(ctx context.Context, p *xmsg.Presence) error {
 	if _, err := b.mapper.UserIDForPuppet(p.To); err != nil {
 		return nil
@@ -185,9 +226,18 @@ func (b *Bridge) contactPresence(ctx context.Context, p *xmsg.Presence) error {
 		if err := reply("subscribed"); err != nil {
 			return err
 		}
-		return reply("")
+		if err := reply(""); err != nil {
+			return err
+		}
+		if !*b.cfg.Presence {
+			return nil
+		}
+		// Ask back, as gateways do: without a subscription to the contact, the puppet
+		// never gets the contact's presence (only directed presence). A server whose user
+		// approved it before answers by itself.
+		return reply("subscribe")
 	case "probe":
-		return reply("")
+		return b.answerProbe(ctx, p)
 	case "", "unavailable":
 		if !*b.cfg.Presence {
 			return nil
@@ -197,6 +247,9 @@ func (b *Bridge) contactPresence(ctx context.Context, p *xmsg.Presence) error {
 			return nil
 		}
 		ghost, err := b.host.Ghost(ghostID.Localpart())
+		if err == nil && p.PhotoHash != nil && *p.PhotoHash != "" {
+			b.avatarChanged(ctx, ghost, p.From.Bare(), *p.PhotoHash)
+		}
 		if err != nil {
 			return nil
 		}
@@ -206,6 +259,12 @@ func (b *Bridge) contactPresence(ctx context.Context, p *xmsg.Presence) error {
 			state = event.PresenceOffline
 		case p.Show == "away" || p.Show == "xa" || p.Show == "dnd":
 			state = event.PresenceUnavailable
+		}
+		// A contact may send presence before any message: its ghost may not exist yet,
+		// and the homeserver refuses presence for an unregistered appservice user.
+		if err := ghost.EnsureRegistered(ctx); err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not register a ghost for its presence")
+			return nil
 		}
 		if err := ghost.SetPresence(ctx, state, p.Status); err != nil {
 			zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not set a ghost's presence")

@@ -3,6 +3,7 @@ package xmpp
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -64,4 +65,25 @@ func (b *Bridge) presenceToXMPP(ctx context.Context, evt *event.Event) error {
 		return err
 	}
 	return nil
+}
+
+// answerProbe answers a presence probe to a puppet with the Matrix user's last known
+// presence (available when none is known yet).
+func (b *Bridge) answerProbe(ctx context.Context, p *xmsg.Presence) error {
+	out := &xmsg.Presence{From: p.To.Bare(), To: p.From.Bare()}
+	if user, err := b.mapper.UserIDForPuppet(p.To); err == nil {
+		if v, ok := b.presence.Load(user); ok {
+			typ, rest, _ := strings.Cut(v.(string), "|")
+			show, status, _ := strings.Cut(rest, "|")
+			out.Type, out.Show, out.Status = typ, show, status
+		}
+	}
+	raw, err := out.Marshal()
+	if err != nil {
+		return err
+	}
+	if out.Type == "" {
+		raw = withCaps(raw)
+	}
+	return b.send(ctx, raw)
 }

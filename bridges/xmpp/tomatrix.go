@@ -150,6 +150,9 @@ func (b *Bridge) toMatrix(ctx context.Context, in *inbound) error {
 	if err != nil {
 		return err
 	}
+	if err := fitMatrix(content, in.groupchat); err != nil {
+		return err
+	}
 	if m.Replace != "" {
 		if _, orig, err := b.eventOfXMPP(ctx, in.chat, in.sender, m.Replace); err == nil && b.sameSender(ctx, orig, in.sender) {
 			newContent := *content
@@ -171,6 +174,29 @@ func (b *Bridge) toMatrix(ctx context.Context, in *inbound) error {
 		return err
 	}
 	return b.putRef(ctx, in.key, ref{Chat: in.chat, ID: in.msgID, SID: b.roomStanzaID(in), From: in.sender.String(), Full: m.From.String(), Room: in.room})
+}
+
+// maxMatrixText bounds the text of a message for Matrix, whose events are at most 64 KiB
+// in all.
+const maxMatrixText = 48 << 10
+
+// fitMatrix refuses a 1:1 message too large for a Matrix event (before any receipt, so the
+// sender knows at once); a group chat message is cut instead, with a note, because an
+// error to a MUC occupant makes the room drop our puppet.
+func fitMatrix(c *event.MessageEventContent, groupchat bool) error {
+	if len(c.Body)+len(c.FormattedBody) <= maxMatrixText {
+		return nil
+	}
+	if !groupchat {
+		return refusal{"modify", "policy-violation", "The message is too large for Matrix."}
+	}
+	const note = "\n[cut: the message is too large for Matrix]"
+	body := []rune(c.Body)
+	for len(string(body)) > maxMatrixText-len(note) {
+		body = body[:len(body)*9/10]
+	}
+	c.Body, c.Format, c.FormattedBody = string(body)+note, "", ""
+	return nil
 }
 
 // roomStanzaID is the MUC archive's id of a group chat message.

@@ -112,7 +112,9 @@ func (c *Conn) deliver(ctx context.Context, it item) {
 	}
 	log := zerolog.Ctx(ctx)
 	log.Warn().Err(err).Str("kind", it.kind).Str("id", it.id).Str("from", it.from).Msg("handler failed for an inbound stanza")
-	needsReply := (it.kind == "message" && it.typ != "error") ||
+	// No error goes back for a group chat message: a MUC takes an error from an occupant
+	// as a sign that the occupant is gone, and removes it.
+	needsReply := (it.kind == "message" && it.typ != "error" && it.typ != "groupchat") ||
 		(it.kind == "iq" && (it.typ == "get" || it.typ == "set"))
 	if !needsReply || it.from == "" {
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+	"maunium.net/go/mautrix/id"
 )
 
 var (
@@ -149,12 +150,13 @@ func TestCrashKill9(t *testing.T) {
 			alice := newMatrixUser(t, "alice")
 			room := openDM(t, alice, bob.bare())
 			s := &stream{t: t, n: streamMessages, alice: alice, room: room, to: puppetOf(t, alice.UserID),
-				bob: []*xclient{bob}, sentAt: map[string]time.Time{}}
+				bob: []*xclient{bob}, sentAt: map[string]time.Time{}, synced: map[id.EventID]string{}}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			resendCtx, stopResend := context.WithCancel(ctx)
 			defer stopResend()
 			go s.resendLoop(resendCtx)
+			go s.watch(resendCtx)
 			done := make(chan struct{})
 			go func() { defer close(done); s.run(ctx, 15*time.Millisecond) }()
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix/id"
 )
 
 // TestProsodyRestart streams messages both ways through a DM while Prosody is restarted
@@ -18,12 +20,13 @@ func TestProsodyRestart(t *testing.T) {
 	alice := newMatrixUser(t, "alice")
 	room := openDM(t, alice, bob.bare())
 	s := &stream{t: t, n: streamMessages, alice: alice, room: room, to: puppetOf(t, alice.UserID),
-		bob: []*xclient{bob}, sentAt: map[string]time.Time{}}
+		bob: []*xclient{bob}, sentAt: map[string]time.Time{}, synced: map[id.EventID]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	resendCtx, stopResend := context.WithCancel(ctx)
 	defer stopResend()
 	go s.resendLoop(resendCtx)
+	go s.watch(resendCtx)
 	done := make(chan struct{})
 	go func() { defer close(done); s.run(ctx, 15*time.Millisecond) }()
 

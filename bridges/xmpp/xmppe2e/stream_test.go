@@ -3,6 +3,7 @@ package xmppe2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,35 @@ type stream struct {
 	bob     []*xclient // every session of the XMPP user, the current one last
 	sentAt  map[string]time.Time
 	resends int
+	synced  map[id.EventID]string // messages alice's /sync showed: event ID → body
+}
+
+// watch follows alice's /sync, as a Matrix client does, and records the DM's messages.
+// (Dendrite's /messages pagination can skip an event at a page boundary; /sync does not,
+// and an event seen either way counts once, by its ID.)
+func (s *stream) watch(ctx context.Context) {
+	const filter = `{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}`
+	since := ""
+	for ctx.Err() == nil {
+		resp, err := s.alice.SyncRequest(ctx, 10000, since, filter, false, event.PresenceOnline)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		since = resp.NextBatch
+		room, ok := resp.Rooms.Join[s.room]
+		if !ok {
+			continue
+		}
+		s.mu.Lock()
+		for _, e := range room.Timeline.Events {
+			if e.Type == event.EventMessage {
+				_ = e.Content.ParseRaw(e.Type)
+				s.synced[e.ID] = e.Content.AsMessage().Body
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 const resendAfter = 4 * time.Second
@@ -142,15 +172,22 @@ func (s *stream) xmppSide() (deliveries map[string]int, ids map[string]map[strin
 	return deliveries, ids
 }
 
-// matrixSide counts the XMPP messages in the DM by body.
+// matrixSide counts the XMPP messages in the DM by body, over the events alice's /sync
+// showed and those /messages returns, each event once.
 func (s *stream) matrixSide(ctx context.Context) (map[string]int, error) {
 	evts, err := matrixtest.RoomMessages(ctx, s.alice, s.room)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]int{}
+	s.mu.Lock()
+	all := maps.Clone(s.synced)
+	s.mu.Unlock()
 	for _, e := range evts {
-		if b := e.Content.AsMessage().Body; strings.HasPrefix(b, "x-") {
+		all[e.ID] = e.Content.AsMessage().Body
+	}
+	out := map[string]int{}
+	for _, b := range all {
+		if strings.HasPrefix(b, "x-") {
 			out[b]++
 		}
 	}
@@ -163,8 +200,10 @@ func (s *stream) verify(ctx context.Context, timeout time.Duration) {
 	t := s.t
 	t.Helper()
 	var lostX, lostM, doubledX, doubledM, resentSameID int
+	var missing []string
 	count := func() bool {
 		lostX, lostM, doubledX, doubledM, resentSameID = 0, 0, 0, 0, 0
+		missing = missing[:0]
 		inMatrix, err := s.matrixSide(ctx)
 		if err != nil {
 			return false
@@ -174,12 +213,14 @@ func (s *stream) verify(ctx context.Context, timeout time.Duration) {
 			switch c := inMatrix[xmppBody(i)]; {
 			case c == 0:
 				lostX++
+				missing = append(missing, xmppBody(i))
 			case c > 1:
 				doubledX++
 			}
 			switch c := len(ids[matrixBody(i)]); {
 			case c == 0:
 				lostM++
+				missing = append(missing, matrixBody(i))
 			case c > 1:
 				doubledM++ // two different stable ids: a real duplicate
 			}
@@ -199,6 +240,6 @@ func (s *stream) verify(ctx context.Context, timeout time.Duration) {
 	t.Logf("XMPP→Matrix: %d messages, %d lost, %d doubled (the XMPP client resent %d without a receipt)", s.n, lostX, doubledX, resends)
 	t.Logf("Matrix→XMPP: %d messages, %d lost, %d doubled; %d stanzas were resends with the same id, dropped by id", s.n, lostM, doubledM, resentSameID)
 	if lostX+lostM+doubledX+doubledM > 0 {
-		t.Fatalf("lost or doubled messages (see above)")
+		t.Fatalf("lost or doubled messages (see above); missing: %v", missing)
 	}
 }
