@@ -173,9 +173,12 @@ func (l *link) join() *batch {
 	return b
 }
 
-// write sends tokens on this stream without confirmation.
+// write sends tokens on this stream without confirmation. The write is not tied to ctx:
+// mellium (v0.22.0) turns a context that ends right after Send returns into a write
+// deadline in the past that can hit the next writer's stanza half way. A write that
+// blocks is ended by the link's confirming ping timing out, which kills the stream.
 func (l *link) write(ctx context.Context, toks []xml.Token) error {
-	if err := l.sess.Send(ctx, &sliceReader{toks: toks}); err != nil {
+	if err := l.sess.Send(context.WithoutCancel(ctx), &sliceReader{toks: toks}); err != nil {
 		l.kill()
 		return err
 	}

@@ -144,9 +144,8 @@ func (c *xclient) sendRaw(raw []byte) {
 		c.t.Errorf("stanza: %v", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.sess.Send(ctx, toks); err != nil {
+	// Not a context that ends: see sendUncancelled.
+	if err := c.sess.Send(context.Background(), toks); err != nil {
 		if c.tolerant {
 			return // the stream's resend loop sends it again
 		}

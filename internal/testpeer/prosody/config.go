@@ -32,6 +32,9 @@ func (s *Server) writeConfig() error {
 	kv("c2s_require_encryption", "false")
 	kv("allow_unencrypted_plain_auth", "true")
 	kv("modules_disabled", luaList("s2s", "posix"))
+	// Without this, Prosody's Nagle delay meets the bridge's delayed ACK after each
+	// confirming ping: ~20-40 ms per stanza to the component (docs/xmpp.md).
+	kv("network_settings", "{ nagle = false }")
 	modules := []string{"roster", "saslauth", "disco", "ping", "mam", "carbons", "offline", "vcard_legacy", "pep"}
 	if s.UploadDomain != "" {
 		modules = append(modules, "http")
