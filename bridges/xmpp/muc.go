@@ -430,13 +430,13 @@ func (b *Bridge) moderateGhost(ctx context.Context, chat string, room jid.JID, m
 	if nick == "" {
 		return nil // not an occupant now
 	}
-	item := `<item nick="` + xmlEscape(nick) + `" role="none"><reason>` + xmlEscape(mem.Reason) + `</reason></item>`
+	item := `<item nick="` + xmsg.EscapeAttr(nick) + `" role="none"><reason>` + xmsg.EscapeAttr(mem.Reason) + `</reason></item>`
 	if mem.Membership == event.MembershipBan {
 		real, err := b.mapper.JIDForGhost(ghost)
 		if err != nil {
 			return userError{msg: "this occupant's address is hidden by the room, so it cannot be banned", permanent: true}
 		}
-		item = `<item jid="` + xmlEscape(real.String()) + `" affiliation="outcast"><reason>` + xmlEscape(mem.Reason) + `</reason></item>`
+		item = `<item jid="` + xmsg.EscapeAttr(real.String()) + `" affiliation="outcast"><reason>` + xmsg.EscapeAttr(mem.Reason) + `</reason></item>`
 	}
 	if _, err := b.ensureJoined(ctx, chat, room, mod); err != nil {
 		return err
@@ -556,25 +556,4 @@ func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (str
 		return fmt.Sprintf("Linked this room to %s. Its members are joining it; management commands now go to a direct chat with me.", room), nil
 	}
 	return "Unknown command; try: xmpp link <room JID>", nil
-}
-
-func xmlEscape(s string) string {
-	var sb strings.Builder
-	for _, r := range s {
-		switch r {
-		case '<':
-			sb.WriteString("&lt;")
-		case '>':
-			sb.WriteString("&gt;")
-		case '&':
-			sb.WriteString("&amp;")
-		case '"':
-			sb.WriteString("&quot;")
-		case '\'':
-			sb.WriteString("&apos;")
-		default:
-			sb.WriteRune(r)
-		}
-	}
-	return sb.String()
 }

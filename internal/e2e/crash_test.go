@@ -7,13 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 )
 
 const (
@@ -30,28 +28,6 @@ const (
 	crashRemote = 1000 // remote -> Matrix messages
 	crashKills  = 4
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// testBinary builds switchboard with the test module wired in, once per test run.
-func testBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binPath = filepath.Join(workDir, "switchboard-test")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/switchboard-matrix/switchboard/internal/testmodule/cmd/switchboard-test").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
 
 // remoteFeed is the fake remote network: it releases numbered messages over time.
 type remoteFeed struct {
@@ -70,74 +46,13 @@ func (f *remoteFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(msgs)
 }
 
-// process is one run of the switchboard test binary.
-type process struct {
-	cmd *exec.Cmd
-	log *os.File
-}
-
-func startProcess(t *testing.T, bin, cfgPath, healthURL string, log *os.File) *process {
-	t.Helper()
-	cmd := exec.Command(bin, "-c", cfgPath, "-r", regPath)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: log}
-	waitFor(t, 60*time.Second, "switchboard to become ready", func() (bool, error) {
-		resp, err := http.Get(healthURL)
-		if err != nil {
-			return false, err
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	return p
-}
-
-func (p *process) kill9() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
-}
-
 func writeCrashConfig(t *testing.T, dir, dbURI, feedURL string, room id.RoomID, metricsPort int) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`homeserver:
-  address: %s
-  domain: %s
-appservice:
-  id: %s
-  listen: 127.0.0.1:%d
-  public_url: http://127.0.0.1:%d
-  bot:
-    localpart: switchboard
-  retry:
-    attempts: 20
-    initial: 200ms
-    max: 2s
-  shutdown_timeout: 5s
-database:
-  uri: %q
-logging:
-  level: %s
-  format: json
-metrics:
-  enabled: true
-  listen: 127.0.0.1:%d
-management:
-  admins: ["*:%s"]
-modules:
-  testmod:
-    enabled: true
-    remote_url: %s
-    room: %q
-    ghost: feeder
-`, hs.URL, domain, reg.ID, asPort, asPort, dbURI, logLevel(), metricsPort, domain, feedURL, room)
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return sbproc.WriteConfig(t, dir, sbproc.Config{
+		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort, MetricsPort: metricsPort,
+		DatabaseURI: dbURI, LogLevel: logLevel(),
+		Modules: fmt.Sprintf("  testmod:\n    enabled: true\n    remote_url: %s\n    room: %q\n    ghost: feeder\n", feedURL, room),
+	})
 }
 
 // TestCrashKill9 streams events from Dendrite to the test module and remote messages from a
@@ -148,7 +63,7 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	bin := testBinary(t)
+	bin := sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/internal/testmodule/cmd/switchboard-test")
 	forDialects(t, func(t *testing.T, dialect store.Dialect) {
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 		defer cancel()
@@ -169,7 +84,6 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfgPath := writeCrashConfig(t, dir, dbURI, feedSrv.URL, room.RoomID, metricsPort)
-		health := fmt.Sprintf("http://127.0.0.1:%d/health", metricsPort)
 		logFile, err := os.Create(filepath.Join(dir, "switchboard.log"))
 		if err != nil {
 			t.Fatal(err)
@@ -185,8 +99,8 @@ func TestCrashKill9(t *testing.T) {
 			}
 		}()
 
-		proc := startProcess(t, bin, cfgPath, health, logFile)
-		defer func() { proc.kill9() }()
+		proc := sbproc.Start(t, bin, cfgPath, regPath, metricsPort, logFile)
+		defer func() { proc.Kill9() }()
 		waitFor(t, 60*time.Second, "the test ghost to join", func() (bool, error) { return isJoined(ctx, alice, room.RoomID, sink) })
 
 		// Matrix -> module: a real user sends crashEvents messages as fast as Dendrite takes
@@ -212,9 +126,9 @@ func TestCrashKill9(t *testing.T) {
 			case <-sendDone:
 			case <-time.After(time.Duration(1500+kills*400) * time.Millisecond):
 			}
-			proc.kill9()
+			proc.Kill9()
 			kills++
-			proc = startProcess(t, bin, cfgPath, health, logFile)
+			proc = sbproc.Start(t, bin, cfgPath, regPath, metricsPort, logFile)
 		}
 		<-sendDone
 		if sendErr != nil {

@@ -9,7 +9,6 @@ package richtext
 import (
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -69,45 +68,6 @@ func textContent(n *html.Node) string {
 	}
 	walk(n)
 	return b.String()
-}
-
-// escapeXML writes s as XML character data or, when attr is set, as an attribute value in
-// double quotes. Characters that XML 1.0 does not allow, and invalid UTF-8, become U+FFFD.
-func escapeXML(b *strings.Builder, s string, attr bool) {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b.WriteRune(utf8.RuneError)
-		case r == '&':
-			b.WriteString("&amp;")
-		case r == '<':
-			b.WriteString("&lt;")
-		case r == '>':
-			b.WriteString("&gt;")
-		case r == '\r':
-			b.WriteString("&#xD;")
-		case attr && r == '"':
-			b.WriteString("&quot;")
-		case attr && r == '\n':
-			b.WriteString("&#xA;")
-		case attr && r == '\t':
-			b.WriteString("&#x9;")
-		case !isXMLChar(r):
-			b.WriteRune(utf8.RuneError)
-		default:
-			b.WriteRune(r)
-		}
-	}
-}
-
-// isXMLChar reports whether XML 1.0 allows r in a document.
-func isXMLChar(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= 0x10FFFF
 }
 
 // parseHTML parses a fragment of HTML as the content of a <div>.

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/html"
+
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 )
 
 // hexColor is the only color syntax carried over in either direction.
@@ -19,7 +21,7 @@ func writeXHTMLIM(b *strings.Builder, n *html.Node) {
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		switch {
 		case c.Type == html.TextNode:
-			escapeXML(b, c.Data, false)
+			xmsg.Escape(b, c.Data, false)
 			continue
 		case c.Type != html.ElementNode || skipContent[c.Data]:
 			continue
@@ -28,7 +30,7 @@ func writeXHTMLIM(b *strings.Builder, n *html.Node) {
 		case "br", "hr":
 			b.WriteString("<br/>")
 		case "img":
-			escapeXML(b, attr(c, "alt"), false)
+			xmsg.Escape(b, attr(c, "alt"), false)
 		case "strong", "b":
 			element(b, c, "strong")
 		case "em", "i":
@@ -87,7 +89,7 @@ func element(b *strings.Builder, n *html.Node, name string, attrs ...string) {
 			continue
 		}
 		b.WriteString(" " + attrs[i] + `="`)
-		escapeXML(b, attrs[i+1], true)
+		xmsg.Escape(b, attrs[i+1], true)
 		b.WriteByte('"')
 	}
 	b.WriteString(">" + inner.String() + "</" + name + ">")

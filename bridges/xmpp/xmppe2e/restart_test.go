@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"maunium.net/go/mautrix/id"
 )
 
 // TestProsodyRestart streams messages both ways through a DM while Prosody is restarted
@@ -17,18 +15,9 @@ func TestProsodyRestart(t *testing.T) {
 	bob := newXClient(t, "bob")
 	bob.tolerant = true
 	user := strings.SplitN(bob.bare().String(), "@", 2)[0]
-	alice := newMatrixUser(t, "alice")
-	room := openDM(t, alice, bob.bare())
-	s := &stream{t: t, n: streamMessages, alice: alice, room: room, to: puppetOf(t, alice.UserID),
-		bob: []*xclient{bob}, sentAt: map[string]time.Time{}, synced: map[id.EventID]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	resendCtx, stopResend := context.WithCancel(ctx)
-	defer stopResend()
-	go s.resendLoop(resendCtx)
-	go s.watch(resendCtx)
-	done := make(chan struct{})
-	go func() { defer close(done); s.run(ctx, 15*time.Millisecond) }()
+	s, done := startStream(ctx, t, bob, streamMessages)
 
 	for k := 0; k < 2; k++ {
 		time.Sleep(1200 * time.Millisecond)

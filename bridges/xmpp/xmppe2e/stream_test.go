@@ -68,6 +68,22 @@ func (s *stream) watch(ctx context.Context) {
 
 const resendAfter = 4 * time.Second
 
+// startStream opens a DM between a new Matrix user and bob and starts streaming n messages
+// each way, with bob's resends and the Matrix user's /sync running until ctx ends. done is
+// closed when every message was sent once.
+func startStream(ctx context.Context, t *testing.T, bob *xclient, n int) (s *stream, done <-chan struct{}) {
+	t.Helper()
+	alice := newMatrixUser(t, "alice")
+	room := openDM(t, alice, bob.bare())
+	s = &stream{t: t, n: n, alice: alice, room: room, to: puppetOf(t, alice.UserID),
+		bob: []*xclient{bob}, sentAt: map[string]time.Time{}, synced: map[id.EventID]string{}}
+	go s.resendLoop(ctx)
+	go s.watch(ctx)
+	ch := make(chan struct{})
+	go func() { defer close(ch); s.run(ctx, 15*time.Millisecond) }()
+	return s, ch
+}
+
 // addSession records a new session of the XMPP user (after Prosody restarted).
 func (s *stream) addSession(c *xclient) {
 	s.mu.Lock()

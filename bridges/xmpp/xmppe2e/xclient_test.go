@@ -220,17 +220,5 @@ func (c *xclient) messages(match func(*xmsg.Message) bool) []*xmsg.Message {
 // query sends an iq get and waits for its answer.
 func (c *xclient) query(to jid.JID, payload []byte) *iq.IQ {
 	c.t.Helper()
-	qid := unique("q")
-	c.sendRaw(iq.Build("get", qid, jid.JID{}, to, payload))
-	var res *iq.IQ
-	c.wait("the answer to iq "+qid, func() bool {
-		for _, q := range c.iqs {
-			if q.ID == qid {
-				res = q
-				return true
-			}
-		}
-		return false
-	})
-	return res
+	return c.ask("get", to, payload)
 }

@@ -186,7 +186,7 @@ func (n *node) write(b *strings.Builder) {
 		if n.raw {
 			b.WriteString(n.chars)
 		} else {
-			escape(b, n.chars, false)
+			Escape(b, n.chars, false)
 		}
 		return
 	}
@@ -196,7 +196,7 @@ func (n *node) write(b *strings.Builder) {
 		b.WriteByte(' ')
 		b.WriteString(a.Name.Local)
 		b.WriteString(`="`)
-		escape(b, a.Value, true)
+		Escape(b, a.Value, true)
 		b.WriteByte('"')
 	}
 	if len(n.kids) == 0 {
@@ -218,7 +218,7 @@ func (n *node) write(b *strings.Builder) {
 func writeXHTML(b *strings.Builder, n *node) {
 	for _, k := range n.kids {
 		if k.isText() {
-			escape(b, k.chars, false)
+			Escape(b, k.chars, false)
 			continue
 		}
 		if k.name.Space != NSXHTML || strings.Contains(k.name.Local, ":") {
@@ -236,7 +236,7 @@ func writeXHTML(b *strings.Builder, n *node) {
 			b.WriteByte(' ')
 			b.WriteString(name)
 			b.WriteString(`="`)
-			escape(b, a.Value, true)
+			Escape(b, a.Value, true)
 			b.WriteByte('"')
 		}
 		if len(k.kids) == 0 {
@@ -267,9 +267,9 @@ func parseXHTML(inner string) (string, error) {
 	return b.String(), nil
 }
 
-// escape writes s as XML character data or, when attr is set, as an attribute value in
+// Escape writes s as XML character data or, when attr is set, as an attribute value in
 // double quotes. Characters that XML 1.0 does not allow, and invalid UTF-8, become U+FFFD.
-func escape(b *strings.Builder, s string, attr bool) {
+func Escape(b *strings.Builder, s string, attr bool) {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
@@ -296,6 +296,13 @@ func escape(b *strings.Builder, s string, attr bool) {
 			b.WriteRune(r)
 		}
 	}
+}
+
+// EscapeAttr returns s escaped for an attribute value in double quotes (see Escape).
+func EscapeAttr(s string) string {
+	var b strings.Builder
+	Escape(&b, s, true)
+	return b.String()
 }
 
 // isXMLChar reports whether XML 1.0 allows r in a document.
