@@ -29,6 +29,15 @@ func (b *Bridge) fromMUC(ctx context.Context, m *xmsg.Message) error {
 		return nil // the room itself (configuration notices)
 	}
 	sid := m.StanzaIDBy(room)
+	// Each puppet gets a copy: only the first is looked at.
+	dedup := sid
+	if dedup == "" {
+		dedup = m.From.String() + "|" + m.OriginID + "|" + m.ID
+	}
+	dedup = chat + "|" + dedup
+	if !b.seen.add(dedup) {
+		return nil
+	}
 	for _, own := range []string{m.OriginID, m.ID} {
 		if own == "" {
 			continue
@@ -37,7 +46,10 @@ func (b *Bridge) fromMUC(ctx context.Context, m *xmsg.Message) error {
 		if r, err := b.getRef(ctx, key); err == nil {
 			if sid != "" && r.SID == "" {
 				r.SID = sid
-				return b.putRef(ctx, key, r)
+				if err := b.putRef(ctx, key, r); err != nil {
+					b.seen.forget(dedup)
+					return err
+				}
 			}
 			return nil
 		}
@@ -47,14 +59,6 @@ func (b *Bridge) fromMUC(ctx context.Context, m *xmsg.Message) error {
 	b.muc.mu.Unlock()
 	if ours {
 		return nil // one of our puppets, with a message the bridge did not send (or forgot)
-	}
-	dedup := sid
-	if dedup == "" {
-		dedup = m.From.String() + "|" + m.OriginID + "|" + m.ID
-	}
-	dedup = chat + "|" + dedup
-	if !b.seen.add(dedup) {
-		return nil
 	}
 	if err := b.fromOccupant(ctx, m, chat, roomID); err != nil {
 		b.seen.forget(dedup)
