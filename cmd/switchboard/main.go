@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/email"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
 	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/daemon"
@@ -25,6 +26,15 @@ var modules = []daemon.ModuleSpec{{
 			return nil, err
 		}
 		return xmpp.New(cfg)
+	},
+}, {
+	ID: email.ID,
+	New: func(section config.ModuleConfig, _ daemon.Deps) (appservice.Module, error) {
+		cfg, err := email.ParseConfig(section)
+		if err != nil {
+			return nil, err
+		}
+		return email.New(cfg)
 	},
 }}
 

@@ -1,0 +1,139 @@
+package emaile2e
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/management"
+	"github.com/switchboard-matrix/switchboard/bridges/email"
+	"github.com/switchboard-matrix/switchboard/config"
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+)
+
+var counter atomic.Int64
+
+func unique(prefix string) string {
+	return fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1e6, counter.Add(1))
+}
+
+func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := unique(prefix)
+	cli, err := hs.RegisterUser(ctx, name, "password-"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cli
+}
+
+// newMailbox creates a Dovecot account and the bridge config of a mailbox for it, with
+// user invited to its room.
+func newMailbox(t testing.TB, user id.UserID) email.MailboxConfig {
+	t.Helper()
+	name := unique("box")
+	address := name + "@" + mailDomain
+	if err := dc.AddUser(context.Background(), address, "pw-"+name); err != nil {
+		t.Fatal(err)
+	}
+	return email.MailboxConfig{
+		Name: name, Address: address, DisplayName: "Box " + name, Invite: []string{user.String()},
+		IMAP:         email.ServerConfig{Address: dc.IMAPAddr, TLS: "none", Username: address, Password: "pw-" + name},
+		SMTP:         email.ServerConfig{Address: smtpd.Addr, TLS: "starttls", Username: smtpUser, Password: smtpPass, InsecureSkipVerify: true},
+		PollInterval: config.Duration(2 * time.Second),
+	}
+}
+
+// startBridge starts Switchboard with the email bridge for the mailboxes on st (a fresh
+// SQLite store when nil).
+func startBridge(t testing.TB, st *store.Store, boxes ...email.MailboxConfig) *appservice.Core {
+	t.Helper()
+	if st == nil {
+		st = storetest.Open(t, store.SQLite)
+	}
+	bot, err := management.New(management.Config{Admins: []string{"*:" + domain}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bridge, err := email.New(email.Config{Mailboxes: boxes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := appservice.New(appservice.Options{
+		Registration: reg, HomeserverURL: hs.URL, Domain: domain, Store: st,
+		Modules: []appservice.Module{bot, bridge}, BotModule: management.ID, BotDisplayName: "Switchboard",
+		Listen: fmt.Sprintf("127.0.0.1:%d", asPort), Version: "emaile2e",
+		Retry:         appservice.Retry{Attempts: 4, Initial: 200 * time.Millisecond, Max: time.Second},
+		InDoubtSettle: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_EMAILE2E_LOG", "info"))
+	ctx := zerolog.New(zerolog.NewTestWriter(t)).Level(level).WithContext(context.Background())
+	if err := core.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := core.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return core
+}
+
+// acceptInvite waits for an invite and joins it.
+func acceptInvite(t testing.TB, cli *mautrix.Client) id.RoomID {
+	t.Helper()
+	ctx := context.Background()
+	var room id.RoomID
+	matrixtest.WaitFor(t, 30*time.Second, "an invite", func() (bool, error) {
+		resp, err := cli.SyncRequest(ctx, 0, "", "", true, event.PresenceOnline)
+		if err != nil {
+			return false, err
+		}
+		for r := range resp.Rooms.Invite {
+			room = r
+			return true, nil
+		}
+		return false, nil
+	})
+	if _, err := cli.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	return room
+}
+
+// waitEvent waits for an event in the room that match accepts.
+func waitEvent(t testing.TB, cli *mautrix.Client, room id.RoomID, what string, match func(*event.Event) bool) *event.Event {
+	t.Helper()
+	var found *event.Event
+	matrixtest.WaitFor(t, 30*time.Second, what, func() (bool, error) {
+		evts, err := matrixtest.RoomEvents(context.Background(), cli, room)
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evts {
+			if match(e) {
+				found = e
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return found
+}

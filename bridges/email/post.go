@@ -1,0 +1,281 @@
+package email
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/email/mailparse"
+)
+
+// Store keys: a mail is "mid:<mailbox>:<Message-ID>" (its message-map key, also for the
+// mails the room sends); "mail:<key>" holds what a reply needs (mailMeta); "rootkey:<key>"
+// the key of its thread's root (its own key for a root), written when the mail is queued;
+// "thread-last:<root key>" the key of the thread's latest mail.
+
+func mailKey(mailbox, messageID string) string { return "mid:" + mailbox + ":" + messageID }
+
+// mailMeta is what a reply to a mail needs.
+type mailMeta struct {
+	MessageID  string   `json:"message_id"`
+	References []string `json:"references,omitempty"`
+	Subject    string   `json:"subject"`
+	From       string   `json:"from"`
+	FromName   string   `json:"from_name,omitempty"`
+	ReplyTo    []string `json:"reply_to,omitempty"`
+	Cc         []string `json:"cc,omitempty"`
+}
+
+func (b *Bridge) putJSON(ctx context.Context, key string, v any) error {
+	raw, _ := json.Marshal(v)
+	return b.host.Store().PutKV(ctx, key, string(raw))
+}
+
+func (b *Bridge) getJSON(ctx context.Context, key string, v any) error {
+	raw, err := b.host.Store().GetKV(ctx, key)
+	if err != nil {
+		return err
+	}
+	if raw == "" {
+		return appservice.ErrNotFound
+	}
+	return json.Unmarshal([]byte(raw), v)
+}
+
+// eventOf returns the Matrix event of a mail key, waiting a little for one still queued
+// (its "rootkey:" is recorded when it is queued).
+func (b *Bridge) eventOf(ctx context.Context, key string) (id.EventID, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, evt, err := b.host.Store().MessageByRemote(ctx, key)
+		if err == nil || !errors.Is(err, appservice.ErrNotFound) {
+			return evt, err
+		}
+		if _, kerr := b.host.Store().GetKV(ctx, "rootkey:"+key); kerr != nil || time.Now().After(deadline) {
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// post bridges one mail: a new thread for a new conversation, a reply in its thread
+// otherwise. A mail that cannot be read becomes a notice with its raw header.
+func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw []byte) error {
+	b := m.b
+	log := zerolog.Ctx(ctx).With().Uint32("uid", uint32(uid)).Logger()
+	mail, perr := mailparse.Parse(raw, mailparse.Options{MaxPartBytes: b.cfg.MaxAttachmentBytes, StripQuoted: m.cfg.StripQuoted})
+	if mail == nil {
+		mail = &mailparse.Mail{}
+	}
+	msgID := mail.MessageID
+	if msgID == "" {
+		sum := sha256.Sum256(raw)
+		msgID = "no-message-id-" + hex.EncodeToString(sum[:12]) + "@" + m.cfg.Name
+	}
+	key := mailKey(m.cfg.Name, msgID)
+	if _, _, err := b.host.Store().MessageByRemote(ctx, key); err == nil {
+		return nil // bridged before (a re-read after a crash), or a mail the room sent
+	}
+	if perr != nil {
+		log.Warn().Err(perr).Msg("Malformed mail; posting a notice with its header")
+		return m.notice(ctx, key, "", "⚠️ A mail could not be read ("+perr.Error()+"). Its header:", mail.RawHeader)
+	}
+	if mail.Bounce != nil {
+		return m.bounce(ctx, key, mail)
+	}
+	ghostID, err := b.mapper.GhostUserID(mail.From.Email)
+	if err != nil {
+		return m.notice(ctx, key, "", "⚠️ A mail from an address that cannot be shown ("+err.Error()+"). Its header:", mail.RawHeader)
+	}
+	ghost, err := b.host.Ghost(ghostID.Localpart())
+	if err != nil {
+		return err
+	}
+	name := mail.From.Name
+	if name == "" {
+		name = mail.From.Email
+	}
+	if err := ghost.SetDisplayName(ctx, name); err != nil {
+		return err
+	}
+	if err := ghost.EnsureJoined(ctx, m.room); err != nil {
+		return err
+	}
+	rootKey, root, parent := m.threadOf(ctx, mail)
+	if rootKey == "" {
+		rootKey = key
+	}
+	content := &event.MessageEventContent{MsgType: event.MsgText, Body: mail.Text}
+	if mail.HTML != "" {
+		content.Format, content.FormattedBody = event.FormatHTML, mail.HTML
+	}
+	if root == "" {
+		// A new conversation: the subject is the thread root's first line.
+		content.Body = mail.Subject + "\n\n" + content.Body
+		if content.FormattedBody == "" {
+			content.FormattedBody = strings.ReplaceAll(html.EscapeString(mail.Text), "\n", "<br>")
+			content.Format = event.FormatHTML
+		}
+		content.FormattedBody = "<p><strong>" + html.EscapeString(mail.Subject) + "</strong></p>" + content.FormattedBody
+	} else {
+		content.RelatesTo = &event.RelatesTo{Type: event.RelThread, EventID: root, IsFallingBack: true,
+			InReplyTo: &event.InReplyTo{EventID: parent}}
+	}
+	if mail.Auto {
+		content.Body = "[automatic mail] " + content.Body
+		if content.FormattedBody != "" {
+			content.FormattedBody = "<em>[automatic mail]</em> " + content.FormattedBody
+		}
+	}
+	meta := mailMeta{MessageID: msgID, References: mail.References, Subject: mail.Subject, From: mail.From.Email, FromName: mail.From.Name}
+	for _, a := range mail.ReplyTo {
+		meta.ReplyTo = append(meta.ReplyTo, a.Email)
+	}
+	if err := b.putJSON(ctx, "mail:"+key, meta); err != nil {
+		return err
+	}
+	if err := b.host.Store().PutKV(ctx, "rootkey:"+key, rootKey); err != nil {
+		return err
+	}
+	if err := b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: ghostID, RemoteID: key, Content: content, Timestamp: mail.Date}); err != nil {
+		return err
+	}
+	if err := b.host.Store().PutKV(ctx, "thread-last:"+rootKey, key); err != nil {
+		return err
+	}
+	return m.attachments(ctx, key, ghostID, rootKey, mail)
+}
+
+// threadOf finds the thread a mail belongs to by In-Reply-To and References: the root's
+// key and event, and the parent's event; all empty for a new conversation.
+func (m *mailbox) threadOf(ctx context.Context, mail *mailparse.Mail) (rootKey string, root, parent id.EventID) {
+	candidates := []string{mail.InReplyTo}
+	for i := len(mail.References) - 1; i >= 0; i-- {
+		candidates = append(candidates, mail.References[i])
+	}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		key := mailKey(m.cfg.Name, c)
+		evt, err := m.b.eventOf(ctx, key)
+		if err != nil {
+			continue
+		}
+		rk, _ := m.b.host.Store().GetKV(ctx, "rootkey:"+key)
+		if rk == "" || rk == key {
+			return key, evt, evt
+		}
+		if r, err := m.b.eventOf(ctx, rk); err == nil {
+			return rk, r, evt
+		}
+	}
+	return "", "", ""
+}
+
+// attachments uploads a mail's files into its thread; one over the limit becomes a notice.
+func (m *mailbox) attachments(ctx context.Context, key string, ghostID id.UserID, rootKey string, mail *mailparse.Mail) error {
+	ghost, err := m.b.host.Ghost(ghostID.Localpart())
+	if err != nil {
+		return err
+	}
+	if len(mail.Attachments)+len(mail.Inline) == 0 {
+		return nil
+	}
+	root, err := m.b.eventOf(ctx, rootKey)
+	if err != nil {
+		return err
+	}
+	parts := append(append([]mailparse.Part(nil), mail.Attachments...), mail.Inline...)
+	for i, p := range parts {
+		partKey := key + "|part" + strconv.Itoa(i)
+		if _, _, err := m.b.host.Store().MessageByRemote(ctx, partKey); err == nil {
+			continue
+		}
+		name := p.FileName
+		if name == "" {
+			name = "attachment-" + strconv.Itoa(i+1)
+		}
+		rel := &event.RelatesTo{Type: event.RelThread, EventID: root, IsFallingBack: true, InReplyTo: &event.InReplyTo{EventID: root}}
+		var content *event.MessageEventContent
+		if p.Data == nil || int64(len(p.Data)) > m.b.cfg.MaxAttachmentBytes {
+			content = &event.MessageEventContent{MsgType: event.MsgNotice, RelatesTo: rel,
+				Body: fmt.Sprintf("The attachment %q is larger than the bridge's limit of %d bytes and was not bridged.", name, m.b.cfg.MaxAttachmentBytes)}
+		} else {
+			uri, err := ghost.UploadMedia(ctx, p.Data, p.ContentType, name)
+			if err != nil {
+				return err
+			}
+			msgType := event.MsgFile
+			if strings.HasPrefix(p.ContentType, "image/") {
+				msgType = event.MsgImage
+			}
+			content = &event.MessageEventContent{MsgType: msgType, Body: name, FileName: name, URL: uri.CUString(), RelatesTo: rel,
+				Info: &event.FileInfo{MimeType: p.ContentType, Size: len(p.Data)}}
+		}
+		if err := m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: ghostID, RemoteID: partKey, Content: content}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notice posts a bot notice, with an optional code block.
+func (m *mailbox) notice(ctx context.Context, key string, thread id.EventID, text, code string) error {
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
+	if code != "" {
+		content.Body += "\n\n" + code
+		content.Format = event.FormatHTML
+		content.FormattedBody = html.EscapeString(text) + "<pre><code>" + html.EscapeString(code) + "</code></pre>"
+	}
+	if thread != "" {
+		content.RelatesTo = &event.RelatesTo{Type: event.RelThread, EventID: thread, IsFallingBack: true, InReplyTo: &event.InReplyTo{EventID: thread}}
+	}
+	return m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: key, Content: content})
+}
+
+// bounce shows a delivery-status report in the thread of the mail it is about.
+func (m *mailbox) bounce(ctx context.Context, key string, mail *mailparse.Mail) error {
+	var thread id.EventID
+	if mail.Bounce.OriginalMessageID != "" {
+		orig := mailKey(m.cfg.Name, mail.Bounce.OriginalMessageID)
+		if rk, err := m.b.host.Store().GetKV(ctx, "rootkey:"+orig); err == nil && rk != "" {
+			if evt, err := m.b.eventOf(ctx, rk); err == nil {
+				thread = evt
+			}
+		}
+	}
+	var lines []string
+	for _, r := range mail.Bounce.Recipients {
+		line := r.Address + ": " + r.Action
+		if r.Status != "" {
+			line += " (" + r.Status + ")"
+		}
+		if r.Diagnostic != "" {
+			line += " " + r.Diagnostic
+		}
+		lines = append(lines, line)
+	}
+	text := "⚠️ A mail could not be delivered"
+	if len(lines) > 0 {
+		text += ":\n" + strings.Join(lines, "\n")
+	}
+	return m.notice(ctx, key, thread, text, "")
+}
