@@ -81,8 +81,8 @@ func TestConversation(t *testing.T) {
 	}
 
 	answer := "From: juergen@ext.test\nTo: " + box.Address + "\nSubject: Re: Re: Anfrage\n" +
-		"Message-ID: <m3." + box.Name + "@ext.test>\nIn-Reply-To: <" + sent.MessageID + ">\n" +
-		"References: <m1." + box.Name + "@ext.test> <" + sent.MessageID + ">\n\nPrima, danke.\n"
+		"Message-ID: <m3." + box.Name + "@ext.test>\nIn-Reply-To: " + sent.MessageID + "\n" +
+		"References: <m1." + box.Name + "@ext.test> " + sent.MessageID + "\n\nPrima, danke.\n"
 	if err := dc.Deliver(ctx, box.Address, crlf(answer)); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/dovecot"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 )
 
 const testMessage = "From: Bob <bob@example.test>\n" +
@@ -110,9 +111,7 @@ func TestAddUserRejectsBadAddresses(t *testing.T) {
 }
 
 func TestStopIsIdempotent(t *testing.T) {
-	if err := dovecot.Available(); err != nil {
-		t.Skip(err)
-	}
+	peerproc.RequireOrSkip(t, "dovecot", dovecot.Available())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := dovecot.Start(ctx, dovecot.Options{})

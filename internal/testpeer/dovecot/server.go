@@ -76,6 +76,7 @@ type Server struct {
 	dovecot string         // path of the dovecot binary, immutable
 	baseDir string         // Dovecot's sockets, immutable; Dir/run unless that is too long
 	ownBase bool           // immutable; Stop removes baseDir (it is outside Dir)
+	ownDir  bool           // immutable; Dir is a temporary directory of Start's
 	peer    *peerproc.Peer // directory, log and process; set by Start
 
 	imapPort, lmtpPort int // immutable after the first successful start
@@ -137,7 +138,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
-	s := &Server{}
+	s := &Server{ownDir: opts.Dir == ""}
 	s.dovecot, _ = binary()
 	peer, err := peerproc.Open("dovecot", opts.Dir, logFile, opts.Logger)
 	if err != nil {
@@ -236,10 +237,19 @@ func (s *Server) Stop() error {
 	return err
 }
 
-// removeBase removes a socket directory that Start made outside Dir.
+// removeBase removes a socket directory that Start made outside Dir, and Dir if it is
+// Start's and still there: a Dovecot child killed last may have written into it after
+// the peer removed it.
 func (s *Server) removeBase() {
 	if s.ownBase {
 		_ = os.RemoveAll(s.baseDir)
+	}
+	for i := 0; s.ownDir && i < 10; i++ {
+		if _, err := os.Stat(s.Dir); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+		_ = os.RemoveAll(s.Dir)
 	}
 }
 

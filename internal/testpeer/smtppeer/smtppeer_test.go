@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/dovecot"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/smtppeer"
 )
 
@@ -247,9 +248,7 @@ func TestSubmission(t *testing.T) {
 }
 
 func TestStopIsIdempotent(t *testing.T) {
-	if err := smtppeer.Available(); err != nil {
-		t.Skip(err)
-	}
+	peerproc.RequireOrSkip(t, "smtppeer", smtppeer.Available())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := smtppeer.Start(ctx, smtppeer.Options{})
