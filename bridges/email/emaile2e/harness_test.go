@@ -60,6 +60,12 @@ func newMailbox(t testing.TB, user id.UserID) email.MailboxConfig {
 // SQLite store when nil).
 func startBridge(t testing.TB, st *store.Store, boxes ...email.MailboxConfig) *appservice.Core {
 	t.Helper()
+	return startBridgeWith(t, st, email.Config{Mailboxes: boxes})
+}
+
+// startBridgeWith starts Switchboard with the email bridge configured by cfg.
+func startBridgeWith(t testing.TB, st *store.Store, cfg email.Config) *appservice.Core {
+	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
@@ -67,7 +73,7 @@ func startBridge(t testing.TB, st *store.Store, boxes ...email.MailboxConfig) *a
 	if err != nil {
 		t.Fatal(err)
 	}
-	bridge, err := email.New(email.Config{Mailboxes: boxes})
+	bridge, err := email.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
