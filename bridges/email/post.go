@@ -122,9 +122,13 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 	if rootKey == "" {
 		rootKey = key
 	}
+	htmlBody, err := m.inlineImages(ctx, ghost, mail)
+	if err != nil {
+		return err
+	}
 	content := &event.MessageEventContent{MsgType: event.MsgText, Body: mail.Text}
-	if mail.HTML != "" {
-		content.Format, content.FormattedBody = event.FormatHTML, mail.HTML
+	if htmlBody != "" {
+		content.Format, content.FormattedBody = event.FormatHTML, htmlBody
 	}
 	if root == "" {
 		// A new conversation: the subject is the thread root's first line.
@@ -161,6 +165,32 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 		return err
 	}
 	return m.attachments(ctx, key, ghostID, rootKey, mail)
+}
+
+// inlineImages uploads the images a mail's HTML shows (cid: sources) and points the HTML
+// at their mxc: URIs; the parts are then not posted again as files. An image over the
+// size limit keeps only its alt text.
+func (m *mailbox) inlineImages(ctx context.Context, ghost *appservice.Intent, mail *mailparse.Mail) (string, error) {
+	out := mail.HTML
+	var rest []mailparse.Part
+	for _, p := range mail.Inline {
+		ref := `src="cid:` + p.ContentID + `"`
+		if p.ContentID == "" || !strings.Contains(out, ref) {
+			rest = append(rest, p)
+			continue
+		}
+		if p.Data == nil || int64(len(p.Data)) > m.b.cfg.MaxAttachmentBytes {
+			out = strings.ReplaceAll(out, ref, `src=""`)
+			continue
+		}
+		uri, err := ghost.UploadMedia(ctx, p.Data, p.ContentType, p.FileName)
+		if err != nil {
+			return "", err
+		}
+		out = strings.ReplaceAll(out, ref, `src="`+uri.String()+`"`)
+	}
+	mail.Inline = rest
+	return out, nil
 }
 
 // threadOf finds the thread a mail belongs to by In-Reply-To and References: the root's

@@ -83,7 +83,10 @@ func TestMailFeatures(t *testing.T) {
 		if !strings.Contains(html, "<b>the chart</b>") || strings.Contains(html, "<script") || strings.Contains(html, "tracker.example") {
 			t.Errorf("formatted_body %q: want the bold text, no script, no remote image", html)
 		}
-		for _, name := range []string{"report.pdf", "image/png"} {
+		if !strings.Contains(html, `src="mxc://`) {
+			t.Errorf("formatted_body %q: want the inline image as an mxc: URI", html)
+		}
+		for _, name := range []string{"report.pdf"} {
 			waitEvent(t, alice, room, "the "+name+" file in the thread", func(e *event.Event) bool {
 				c := e.Content.AsMessage()
 				return e.Sender == bob && threadRoot(e) == root.ID && c.URL != "" && (c.Body == name || c.Info != nil && c.Info.MimeType == name)
