@@ -42,6 +42,10 @@ type MailboxConfig struct {
 	PollInterval config.Duration `yaml:"poll_interval"`
 	// StripQuoted removes quoted history from bridged mails; default false.
 	StripQuoted bool `yaml:"strip_quoted"`
+	// ImportHistory is how many of the folder's existing mails are bridged when the mailbox
+	// is first linked (the rest of its history stays out of the room); default 20, 0 for
+	// none, -1 for all.
+	ImportHistory *int `yaml:"import_history"`
 }
 
 // ServerConfig is an IMAP or SMTP server and its account.
@@ -63,6 +67,7 @@ const (
 	DefaultPrefix             = "_email_"
 	DefaultMaxAttachmentBytes = 25 << 20
 	DefaultPollInterval       = 60 * time.Second
+	DefaultImportHistory      = 20
 )
 
 var mailboxName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -91,6 +96,10 @@ func (c *Config) defaults() {
 		}
 		if m.PollInterval <= 0 {
 			m.PollInterval = config.Duration(DefaultPollInterval)
+		}
+		if m.ImportHistory == nil {
+			n := DefaultImportHistory
+			m.ImportHistory = &n
 		}
 		if m.DisplayName == "" {
 			m.DisplayName = m.Address

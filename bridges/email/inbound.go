@@ -151,15 +151,26 @@ func (m *mailbox) sync(ctx context.Context, c *imapclient.Client, validity uint3
 	if err != nil {
 		return err
 	}
+	criteria := &imap.SearchCriteria{}
+	first := have == 0
 	if have != validity {
-		if have != 0 {
-			log.Warn().Uint32("old", have).Uint32("new", validity).Msg("UIDVALIDITY changed; resynchronising by Message-ID")
+		if !first {
+			// The old UIDs mean nothing now: read again what arrived since the last bridged
+			// mail (a day of margin for clock and time zone skew), recognised by Message-ID.
+			since, _ := m.b.host.Store().GetKV(ctx, m.cursorKey()+":date")
+			t, err := time.Parse(time.RFC3339, since)
+			if err != nil {
+				t = time.Now().AddDate(0, 0, -7)
+			}
+			criteria.Since = t.AddDate(0, 0, -1)
+			log.Warn().Uint32("old", have).Uint32("new", validity).Time("since", criteria.Since).Msg("UIDVALIDITY changed; resynchronising by Message-ID")
 		}
 		last = 0
 	}
 	var set imap.UIDSet
 	set.AddRange(last+1, 0)
-	data, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+	criteria.UID = []imap.UIDSet{set}
+	data, err := c.UIDSearch(criteria, nil).Wait()
 	if err != nil {
 		return fmt.Errorf("email: search: %w", err)
 	}
@@ -170,12 +181,17 @@ func (m *mailbox) sync(ctx context.Context, c *imapclient.Client, validity uint3
 		}
 	}
 	slices.Sort(uids)
+	if keep := *m.cfg.ImportHistory; first && keep >= 0 && len(uids) > keep {
+		// A new link: the folder's history is not poured into the room, only its last mails.
+		log.Info().Int("skipped", len(uids)-keep).Msg("Linking a mailbox: bridging only its latest mails")
+		uids = uids[len(uids)-keep:]
+	}
 	for len(uids) > 0 {
 		n := min(len(uids), fetchBatch)
 		batch := uids[:n]
 		uids = uids[n:]
 		msgs, err := c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{
-			UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+			UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 		}).Collect()
 		if err != nil {
 			return fmt.Errorf("email: fetch: %w", err)
@@ -191,6 +207,11 @@ func (m *mailbox) sync(ctx context.Context, c *imapclient.Client, validity uint3
 			}
 			if err := m.b.host.Store().PutKV(ctx, m.cursorKey(), fmt.Sprintf("%d/%d", validity, msg.UID)); err != nil {
 				return err
+			}
+			if !msg.InternalDate.IsZero() {
+				if err := m.b.host.Store().PutKV(ctx, m.cursorKey()+":date", msg.InternalDate.UTC().Format(time.RFC3339)); err != nil {
+					return err
+				}
 			}
 		}
 	}
