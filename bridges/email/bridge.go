@@ -13,6 +13,7 @@ package email
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -126,8 +127,10 @@ func (b *Bridge) HandleEvent(ctx context.Context, evt *event.Event) error {
 		return nil
 	}
 	key, err := b.host.Store().PortalByRoom(ctx, evt.RoomID)
-	if err != nil {
+	if errors.Is(err, appservice.ErrNotFound) {
 		return nil
+	} else if err != nil {
+		return err
 	}
 	for i := range b.cfg.Mailboxes {
 		if "mailbox:"+b.cfg.Mailboxes[i].Name == key {

@@ -181,10 +181,19 @@ func (m *mailbox) sync(ctx context.Context, c *imapclient.Client, validity uint3
 		}
 	}
 	slices.Sort(uids)
-	if keep := *m.cfg.ImportHistory; first && keep >= 0 && len(uids) > keep {
-		// A new link: the folder's history is not poured into the room, only its last mails.
-		log.Info().Int("skipped", len(uids)-keep).Msg("Linking a mailbox: bridging only its latest mails")
-		uids = uids[len(uids)-keep:]
+	if first {
+		// A new link: the folder's history is not poured into the room, only its last
+		// mails. The cursor is written at once, so that the link is not "new" again
+		// (skipping more history) until its first mail is bridged.
+		var skippedTo imap.UID
+		if keep := *m.cfg.ImportHistory; keep >= 0 && len(uids) > keep {
+			log.Info().Int("skipped", len(uids)-keep).Msg("Linking a mailbox: bridging only its latest mails")
+			skippedTo = uids[len(uids)-keep-1]
+			uids = uids[len(uids)-keep:]
+		}
+		if err := m.b.host.Store().PutKV(ctx, m.cursorKey(), fmt.Sprintf("%d/%d", validity, skippedTo)); err != nil {
+			return err
+		}
 	}
 	for len(uids) > 0 {
 		n := min(len(uids), fetchBatch)

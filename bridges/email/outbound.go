@@ -60,7 +60,9 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 	case rel != nil && rel.Type == event.RelThread:
 		rk, err := b.host.Store().MessageByEvent(ctx, rel.EventID)
 		if err != nil {
-			return userError{msg: "this thread is not a mail conversation", permanent: true}
+			// Not found may be a mail whose send is still being confirmed after a restart:
+			// retried with backoff, and only then reported.
+			return userError{msg: "this thread is not a mail conversation", permanent: !errors.Is(err, appservice.ErrNotFound), cause: err}
 		}
 		rootKey = rk
 		lastKey, err := b.host.Store().GetKV(ctx, "thread-last:"+rootKey)
