@@ -331,3 +331,27 @@ func decodeEvent(row store.InboxEvent) (*event.Event, error) {
 	}
 	return &evt, nil
 }
+
+// RoomError is a ready-made UserError for modules: Msg is shown in the room (it must not
+// contain secrets), Cause is logged; a Permanent error is not retried.
+type RoomError struct {
+	Msg       string
+	Permanent bool
+	Cause     error
+}
+
+func (e RoomError) Error() string {
+	if e.Cause != nil {
+		return e.Msg + ": " + e.Cause.Error()
+	}
+	return e.Msg
+}
+
+// UserMessage implements UserError.
+func (e RoomError) UserMessage() string { return e.Msg }
+
+// Unwrap returns the cause.
+func (e RoomError) Unwrap() error { return e.Cause }
+
+// Is makes a Permanent RoomError match ErrPermanent.
+func (e RoomError) Is(target error) bool { return e.Permanent && target == ErrPermanent }

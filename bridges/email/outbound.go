@@ -19,25 +19,6 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/email/compose"
 )
 
-// userError is a failure whose text is shown in the Matrix room.
-type userError struct {
-	msg       string
-	permanent bool
-	cause     error
-}
-
-func (e userError) Error() string {
-	if e.cause != nil {
-		return e.msg + ": " + e.cause.Error()
-	}
-	return e.msg
-}
-func (e userError) Unwrap() error       { return e.cause }
-func (e userError) UserMessage() string { return e.msg }
-func (e userError) Is(target error) bool {
-	return e.permanent && target == appservice.ErrPermanent
-}
-
 // sendReply sends a Matrix message in a mail's thread as a reply from the mailbox, or a
 // "!mail" command as a new mail. The mail's Message-ID derives from the event ID and it is
 // recorded as sent once the SMTP server took it: a redelivered event is not sent twice.
@@ -62,7 +43,7 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 		if err != nil {
 			// Not found may be a mail whose send is still being confirmed after a restart:
 			// retried with backoff, and only then reported.
-			return userError{msg: "this thread is not a mail conversation", permanent: !errors.Is(err, appservice.ErrNotFound), cause: err}
+			return appservice.RoomError{Msg: "this thread is not a mail conversation", Permanent: !errors.Is(err, appservice.ErrNotFound), Cause: err}
 		}
 		rootKey = rk
 		lastKey, err := b.host.Store().GetKV(ctx, "thread-last:"+rootKey)
@@ -71,7 +52,7 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 		}
 		var parent mailMeta
 		if err := b.getJSON(ctx, "mail:"+lastKey, &parent); err != nil {
-			return userError{msg: "the mail this thread answers is not known", permanent: true, cause: err}
+			return appservice.RoomError{Msg: "the mail this thread answers is not known", Permanent: true, Cause: err}
 		}
 		to := parent.ReplyTo
 		if len(to) == 0 || parent.From == mb.Address {
@@ -88,7 +69,7 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 		out.References = compose.ReplyReferences(parent.References, parent.MessageID)
 	case strings.HasPrefix(content.Body, "!mail "):
 		if err := parseMailCommand(content.Body, &out); err != nil {
-			return userError{msg: err.Error(), permanent: true}
+			return appservice.RoomError{Msg: err.Error(), Permanent: true}
 		}
 		rootKey = key
 	default:
@@ -101,7 +82,7 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 	}
 	raw, err := compose.Build(out)
 	if err != nil {
-		return userError{msg: "the mail could not be written: " + err.Error(), permanent: true}
+		return appservice.RoomError{Msg: "the mail could not be written: " + err.Error(), Permanent: true}
 	}
 	rcpts := make([]string, 0, len(out.To)+len(out.Cc))
 	for _, a := range append(append([]compose.Address(nil), out.To...), out.Cc...) {
@@ -161,15 +142,15 @@ func parseMailCommand(body string, out *compose.Outgoing) error {
 // attachFile adds a Matrix file to the mail.
 func (b *Bridge) attachFile(ctx context.Context, out *compose.Outgoing, c *event.MessageEventContent) error {
 	if c.File != nil {
-		return userError{msg: "encrypted files cannot be sent by mail", permanent: true}
+		return appservice.RoomError{Msg: "encrypted files cannot be sent by mail", Permanent: true}
 	}
 	uri, err := c.URL.Parse()
 	if err != nil {
-		return userError{msg: "the file has no valid media URL", permanent: true}
+		return appservice.RoomError{Msg: "the file has no valid media URL", Permanent: true}
 	}
 	data, err := b.host.Bot().DownloadMedia(ctx, uri, b.cfg.MaxAttachmentBytes)
 	if err != nil {
-		return userError{msg: fmt.Sprintf("the file could not be attached (the limit is %d bytes)", b.cfg.MaxAttachmentBytes), permanent: true, cause: err}
+		return appservice.RoomError{Msg: fmt.Sprintf("the file could not be attached (the limit is %d bytes)", b.cfg.MaxAttachmentBytes), Permanent: true, Cause: err}
 	}
 	name := c.FileName
 	if name == "" {
@@ -220,7 +201,7 @@ func sendSMTP(ctx context.Context, s ServerConfig, from string, to []string, raw
 func classifySMTP(what string, err error) error {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) && se.Code >= 500 {
-		return userError{msg: fmt.Sprintf("the mail server refused it (%d %s)", se.Code, se.Message), permanent: true, cause: err}
+		return appservice.RoomError{Msg: fmt.Sprintf("the mail server refused it (%d %s)", se.Code, se.Message), Permanent: true, Cause: err}
 	}
 	return fmt.Errorf("email: %s: %w", what, err)
 }

@@ -193,7 +193,7 @@ func (b *Bridge) send(ctx context.Context, raw []byte) error {
 	defer cancel()
 	if err := b.conn.Send(ctx, raw); err != nil {
 		if !b.conn.Connected() {
-			return userError{msg: "the XMPP server cannot be reached", cause: err}
+			return appservice.RoomError{Msg: "the XMPP server cannot be reached", Cause: err}
 		}
 		return fmt.Errorf("xmpp: %w", err)
 	}

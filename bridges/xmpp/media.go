@@ -18,25 +18,6 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 )
 
-// userError is a failure whose text (msg, without the cause) is shown in the Matrix room.
-type userError struct {
-	msg       string
-	permanent bool
-	cause     error
-}
-
-func (e userError) Error() string {
-	if e.cause != nil {
-		return e.msg + ": " + e.cause.Error()
-	}
-	return e.msg
-}
-func (e userError) Unwrap() error       { return e.cause }
-func (e userError) UserMessage() string { return e.msg }
-func (e userError) Is(target error) bool {
-	return e.permanent && target == appservice.ErrPermanent
-}
-
 // attachmentToXMPP puts a Matrix file on the XMPP server's HTTP upload service (XEP-0363)
 // and sends its link as body and XEP-0066 OOB. The homeserver's media URL is never sent:
 // it needs a Matrix access token and would leak the file's ID. The upload is remembered
@@ -47,7 +28,7 @@ func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *eve
 		name = c.Body
 	}
 	if c.File != nil {
-		return userError{msg: "encrypted files cannot be bridged to XMPP", permanent: true}
+		return appservice.RoomError{Msg: "encrypted files cannot be bridged to XMPP", Permanent: true}
 	}
 	kvKey := "upload:" + evt.ID.String()
 	getURL, err := b.host.Store().GetKV(ctx, kvKey)
@@ -56,16 +37,16 @@ func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *eve
 	}
 	if getURL == "" {
 		if b.cfg.Component.UploadService == "" {
-			return userError{msg: "files cannot be sent to XMPP: the bridge has no upload service configured", permanent: true}
+			return appservice.RoomError{Msg: "files cannot be sent to XMPP: the bridge has no upload service configured", Permanent: true}
 		}
 		uri, err := c.URL.Parse()
 		if err != nil {
-			return userError{msg: "the file has no valid media URL", permanent: true}
+			return appservice.RoomError{Msg: "the file has no valid media URL", Permanent: true}
 		}
 		data, err := b.host.Bot().DownloadMedia(ctx, uri, b.cfg.Media.MaxBytes)
 		if err != nil {
 			if strings.Contains(err.Error(), "larger than") {
-				return userError{msg: fmt.Sprintf("the file is larger than the bridge's limit of %d bytes", b.cfg.Media.MaxBytes), permanent: true}
+				return appservice.RoomError{Msg: fmt.Sprintf("the file is larger than the bridge's limit of %d bytes", b.cfg.Media.MaxBytes), Permanent: true}
 			}
 			return err
 		}

@@ -262,7 +262,7 @@ func (b *Bridge) join(ctx context.Context, chat string, room jid.JID, user id.Us
 	}
 	var se *xmsg.StanzaError
 	if errors.As(last, &se) && se.Type != "wait" {
-		return jid.JID{}, userError{msg: fmt.Sprintf("the group chat %s did not let you in (%s)", room, se.Condition), permanent: true}
+		return jid.JID{}, appservice.RoomError{Msg: fmt.Sprintf("the group chat %s did not let you in (%s)", room, se.Condition), Permanent: true}
 	}
 	return jid.JID{}, last
 }
@@ -271,7 +271,7 @@ func (b *Bridge) join(ctx context.Context, chat string, room jid.JID, user id.Us
 func (b *Bridge) joinAs(ctx context.Context, chat string, room jid.JID, user id.UserID, nick string) (jid.JID, error) {
 	occ, err := room.WithResource(nick)
 	if err != nil {
-		return jid.JID{}, userError{msg: fmt.Sprintf("the nick %q is not valid in XMPP", nick), permanent: true}
+		return jid.JID{}, appservice.RoomError{Msg: fmt.Sprintf("the nick %q is not valid in XMPP", nick), Permanent: true}
 	}
 	puppet, err := b.mapper.PuppetJID(user)
 	if err != nil {
@@ -434,7 +434,7 @@ func (b *Bridge) moderateGhost(ctx context.Context, chat string, room jid.JID, m
 	if mem.Membership == event.MembershipBan {
 		real, err := b.mapper.JIDForGhost(ghost)
 		if err != nil {
-			return userError{msg: "this occupant's address is hidden by the room, so it cannot be banned", permanent: true}
+			return appservice.RoomError{Msg: "this occupant's address is hidden by the room, so it cannot be banned", Permanent: true}
 		}
 		item = `<item jid="` + xmsg.EscapeAttr(real.String()) + `" affiliation="outcast"><reason>` + xmsg.EscapeAttr(mem.Reason) + `</reason></item>`
 	}
@@ -454,7 +454,7 @@ func (b *Bridge) moderateGhost(ctx context.Context, chat string, room jid.JID, m
 		return err
 	}
 	if _, err := p.Wait(ctx); err != nil {
-		return userError{msg: "the XMPP room refused the kick or ban: " + err.Error(), permanent: true}
+		return appservice.RoomError{Msg: "the XMPP room refused the kick or ban: " + err.Error(), Permanent: true}
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
@@ -102,44 +101,8 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg email.Config) *appservic
 	return core
 }
 
-// acceptInvite waits for an invite and joins it.
-func acceptInvite(t testing.TB, cli *mautrix.Client) id.RoomID {
-	t.Helper()
-	ctx := context.Background()
-	var room id.RoomID
-	matrixtest.WaitFor(t, 30*time.Second, "an invite", func() (bool, error) {
-		resp, err := cli.SyncRequest(ctx, 0, "", "", true, event.PresenceOnline)
-		if err != nil {
-			return false, err
-		}
-		for r := range resp.Rooms.Invite {
-			room = r
-			return true, nil
-		}
-		return false, nil
-	})
-	if _, err := cli.JoinRoomByID(ctx, room); err != nil {
-		t.Fatal(err)
-	}
-	return room
-}
-
-// waitEvent waits for an event in the room that match accepts.
-func waitEvent(t testing.TB, cli *mautrix.Client, room id.RoomID, what string, match func(*event.Event) bool) *event.Event {
-	t.Helper()
-	var found *event.Event
-	matrixtest.WaitFor(t, 30*time.Second, what, func() (bool, error) {
-		evts, err := matrixtest.RoomEvents(context.Background(), cli, room)
-		if err != nil {
-			return false, err
-		}
-		for _, e := range evts {
-			if match(e) {
-				found = e
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return found
-}
+// acceptInvite and waitEvent are shared with the other end-to-end tests.
+var (
+	acceptInvite = matrixtest.AcceptInvite
+	waitEvent    = matrixtest.WaitEvent
+)

@@ -47,24 +47,7 @@ func openDM(t testing.TB, cli *mautrix.Client, peer jid.JID) id.RoomID {
 }
 
 // waitMatrix waits for a message in the room that match accepts and returns it.
-func waitMatrix(t *testing.T, cli *mautrix.Client, room id.RoomID, what string, match func(*event.Event) bool) *event.Event {
-	t.Helper()
-	var found *event.Event
-	matrixtest.WaitFor(t, 30*time.Second, what, func() (bool, error) {
-		evts, err := matrixtest.RoomEvents(context.Background(), cli, room)
-		if err != nil {
-			return false, err
-		}
-		for _, e := range evts {
-			if match(e) {
-				found = e
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return found
-}
+var waitMatrix = matrixtest.WaitEvent
 
 func bodyIs(sender id.UserID, body string) func(*event.Event) bool {
 	return func(e *event.Event) bool {
@@ -73,26 +56,7 @@ func bodyIs(sender id.UserID, body string) func(*event.Event) bool {
 }
 
 // acceptInvite waits for an invite to a DM from the ghost and joins it.
-func acceptInvite(t *testing.T, cli *mautrix.Client) id.RoomID {
-	t.Helper()
-	ctx := context.Background()
-	var room id.RoomID
-	matrixtest.WaitFor(t, 30*time.Second, "an invite", func() (bool, error) {
-		resp, err := cli.SyncRequest(ctx, 0, "", "", true, event.PresenceOnline)
-		if err != nil {
-			return false, err
-		}
-		for r := range resp.Rooms.Invite {
-			room = r
-			return true, nil
-		}
-		return false, nil
-	})
-	if _, err := cli.JoinRoomByID(ctx, room); err != nil {
-		t.Fatal(err)
-	}
-	return room
-}
+var acceptInvite = matrixtest.AcceptInvite
 
 func TestDirectChats(t *testing.T) {
 	startBridge(t, nil)

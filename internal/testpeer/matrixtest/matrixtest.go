@@ -100,3 +100,45 @@ func Bodies(evts []*event.Event, sender id.UserID) []string {
 	}
 	return out
 }
+
+// AcceptInvite waits up to 30 s for an invite of cli's user and joins the room.
+func AcceptInvite(t testing.TB, cli *mautrix.Client) id.RoomID {
+	t.Helper()
+	ctx := context.Background()
+	var room id.RoomID
+	WaitFor(t, 30*time.Second, "an invite", func() (bool, error) {
+		resp, err := cli.SyncRequest(ctx, 0, "", "", true, event.PresenceOnline)
+		if err != nil {
+			return false, err
+		}
+		for r := range resp.Rooms.Invite {
+			room = r
+			return true, nil
+		}
+		return false, nil
+	})
+	if _, err := cli.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	return room
+}
+
+// WaitEvent waits up to 30 s for an event in the room that match accepts and returns it.
+func WaitEvent(t testing.TB, cli *mautrix.Client, room id.RoomID, what string, match func(*event.Event) bool) *event.Event {
+	t.Helper()
+	var found *event.Event
+	WaitFor(t, 30*time.Second, what, func() (bool, error) {
+		evts, err := RoomEvents(context.Background(), cli, room)
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evts {
+			if match(e) {
+				found = e
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return found
+}
