@@ -43,7 +43,7 @@ const (
 )
 
 // errAddrInUse marks a start that failed because the port was taken.
-var errAddrInUse = errors.New("dendrite: address already in use")
+var errAddrInUse = fmt.Errorf("dendrite: %w", peerproc.ErrAddrInUse)
 
 // Options configures Start. The zero value is a usable default.
 type Options struct {
@@ -128,26 +128,23 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	for attempt := 1; ; attempt++ {
+	err = peerproc.StartOnFreePorts(opts.Port != 0, func() error {
 		port := opts.Port
 		if port == 0 {
+			var err error
 			if port, err = peerproc.FreePort(); err != nil {
-				_ = s.Stop()
-				return nil, err
+				return err
 			}
 		}
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		s.URL = "http://" + s.addr
-		err = s.start(ctx)
-		if err == nil {
-			return s, nil
-		}
-		// Another process may have taken the free port between our probe and Dendrite's bind.
-		if opts.Port != 0 || attempt == 3 || !errors.Is(err, errAddrInUse) {
-			_ = s.Stop()
-			return nil, err
-		}
+		return s.start(ctx)
+	})
+	if err != nil {
+		_ = s.Stop()
+		return nil, err
 	}
+	return s, nil
 }
 
 // configure writes keys and config into s.Dir; an existing config is patched, not replaced.

@@ -53,7 +53,7 @@ const (
 const loopback = "127.0.0.1"
 
 // errAddrInUse marks a start that failed because a port was taken.
-var errAddrInUse = errors.New("dovecot: address already in use")
+var errAddrInUse = fmt.Errorf("dovecot: %w", peerproc.ErrAddrInUse)
 
 // Options configures Start. The zero value is a usable default.
 type Options struct {
@@ -149,25 +149,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		_ = s.Stop()
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
+	err = peerproc.StartOnFreePorts(false, func() error {
 		if err := s.pickPorts(); err != nil {
-			_ = s.Stop()
-			return nil, err
+			return err
 		}
 		if err := s.writeConfig(); err != nil {
-			_ = s.Stop()
-			return nil, err
+			return err
 		}
-		err = s.start(ctx)
-		if err == nil {
-			return s, nil
-		}
-		// Another process may have taken a free port between our probe and Dovecot's bind.
-		if attempt == 3 || !errors.Is(err, errAddrInUse) {
-			_ = s.Stop()
-			return nil, err
-		}
+		return s.start(ctx)
+	})
+	if err != nil {
+		_ = s.Stop()
+		return nil, err
 	}
+	return s, nil
 }
 
 // pickPorts picks free loopback ports and sets the addresses.

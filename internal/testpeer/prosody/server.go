@@ -47,7 +47,7 @@ const (
 const loopback = "127.0.0.1"
 
 // errAddrInUse marks a start that failed because a port was taken.
-var errAddrInUse = errors.New("prosody: address already in use")
+var errAddrInUse = fmt.Errorf("prosody: %w", peerproc.ErrAddrInUse)
 
 // Options configures Start. The zero value is a usable default.
 type Options struct {
@@ -184,25 +184,20 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.peer, s.Dir = peer, peer.Dir()
 
 	fixed := opts.C2SPort != 0 && opts.ComponentPort != 0 && (!opts.EnableUpload || opts.HTTPPort != 0)
-	for attempt := 1; ; attempt++ {
+	err = peerproc.StartOnFreePorts(fixed, func() error {
 		if err := s.pickPorts(opts); err != nil {
-			_ = s.Stop()
-			return nil, err
+			return err
 		}
 		if err := s.writeConfig(); err != nil {
-			_ = s.Stop()
-			return nil, err
+			return err
 		}
-		err = s.start(ctx)
-		if err == nil {
-			return s, nil
-		}
-		// Another process may have taken a free port between our probe and Prosody's bind.
-		if fixed || attempt == 3 || !errors.Is(err, errAddrInUse) {
-			_ = s.Stop()
-			return nil, err
-		}
+		return s.start(ctx)
+	})
+	if err != nil {
+		_ = s.Stop()
+		return nil, err
 	}
+	return s, nil
 }
 
 // pickPorts sets the ports and addresses from opts, picking free ones for zeros.
