@@ -11,11 +11,11 @@ import (
 	"maunium.net/go/mautrix"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
-	"github.com/switchboard-matrix/switchboard/bots/management"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
 var userCounter atomic.Int64
@@ -42,27 +42,13 @@ type inProcess struct {
 
 func startInProcess(t *testing.T, st *store.Store, tmCfg testmodule.Config) *inProcess {
 	t.Helper()
-	bot, err := management.New(management.Config{Admins: []string{"*:" + domain}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tm := testmodule.New(tmCfg, st)
-	core, err := appservice.New(appservice.Options{
-		Registration: reg, HomeserverURL: hs.URL, Domain: domain, Store: st,
-		Modules: []appservice.Module{bot, tm}, BotModule: management.ID, BotDisplayName: "Switchboard",
-		Listen: fmt.Sprintf("127.0.0.1:%d", asPort), Version: "e2e",
-		Retry:         appservice.Retry{Attempts: 5, Initial: 100 * time.Millisecond, Max: time.Second},
-		InDoubtSettle: 300 * time.Millisecond,
+	core, _ := sbcore.Start(t, sbcore.Options{
+		Registration: reg, HomeserverURL: hs.URL, Domain: domain, ASPort: asPort, Store: st,
+		Modules: []appservice.Module{tm}, Version: "e2e", LogLevel: zerolog.InfoLevel,
+		Retry: appservice.Retry{Attempts: 5, Initial: 100 * time.Millisecond, Max: time.Second},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).WithContext(context.Background())
-	if err := core.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	p := &inProcess{core: core, tm: tm, st: st}
-	t.Cleanup(func() { p.stop(t) })
 	return p
 }
 

@@ -12,12 +12,12 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
-	"github.com/switchboard-matrix/switchboard/bots/management"
 	"github.com/switchboard-matrix/switchboard/bridges/email"
 	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
 var counter atomic.Int64
@@ -68,35 +68,14 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg email.Config) *appservic
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
-	bot, err := management.New(management.Config{Admins: []string{"*:" + domain}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	bridge, err := email.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	core, err := appservice.New(appservice.Options{
-		Registration: reg, HomeserverURL: hs.URL, Domain: domain, Store: st,
-		Modules: []appservice.Module{bot, bridge}, BotModule: management.ID, BotDisplayName: "Switchboard",
-		Listen: fmt.Sprintf("127.0.0.1:%d", asPort), Version: "emaile2e",
-		Retry:         appservice.Retry{Attempts: 4, Initial: 200 * time.Millisecond, Max: time.Second},
-		InDoubtSettle: 300 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_EMAILE2E_LOG", "info"))
-	ctx := zerolog.New(zerolog.NewTestWriter(t)).Level(level).WithContext(context.Background())
-	if err := core.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := core.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
+	core, _ := sbcore.Start(t, sbcore.Options{
+		Registration: reg, HomeserverURL: hs.URL, Domain: domain, ASPort: asPort, Store: st,
+		Modules: []appservice.Module{bridge}, Version: "emaile2e", LogLevel: level,
 	})
 	return core
 }

@@ -13,11 +13,11 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
-	"github.com/switchboard-matrix/switchboard/bots/management"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
 var counter atomic.Int64
@@ -64,36 +64,15 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg xmpp.Config, connected b
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
-	bot, err := management.New(management.Config{Admins: []string{"*:" + domain}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	bridge, err := xmpp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	core, err := appservice.New(appservice.Options{
-		Registration: reg, HomeserverURL: hs.URL, Domain: domain, Store: st,
-		Modules: []appservice.Module{bot, bridge}, BotModule: management.ID, BotDisplayName: "Switchboard",
-		Listen: fmt.Sprintf("127.0.0.1:%d", asPort), Version: "xmppe2e",
-		Retry:         appservice.Retry{Attempts: 4, Initial: 200 * time.Millisecond, Max: time.Second},
-		InDoubtSettle: 300 * time.Millisecond,
+	core, ctx := sbcore.Start(t, sbcore.Options{
+		Registration: reg, HomeserverURL: hs.URL, Domain: domain, ASPort: asPort, Store: st,
+		Modules: []appservice.Module{bridge}, Version: "xmppe2e", LogLevel: logLevel(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := zerolog.New(zerolog.NewTestWriter(t)).Level(logLevel()).WithContext(context.Background())
-	if err := core.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	r := &running{core: core, bridge: bridge, st: st}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := core.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
 	if connected {
 		matrixtest.WaitFor(t, 20*time.Second, "the component to connect", func() (bool, error) {
 			return bridge.Status(ctx).Connected, nil

@@ -1,0 +1,66 @@
+// Package sbcore runs a Switchboard core inside an end-to-end test: the management bot and
+// the test's modules, on the registration's appservice port, with quick retries, logging
+// to the test and stopped at its end.
+package sbcore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	mas "maunium.net/go/mautrix/appservice"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/management"
+	"github.com/switchboard-matrix/switchboard/internal/store"
+)
+
+// Options says what to run.
+type Options struct {
+	Registration          *mas.Registration
+	HomeserverURL, Domain string
+	ASPort                int
+	Store                 *store.Store
+	// Modules run beside the management bot (whose admins are every user of Domain).
+	Modules []appservice.Module
+	Version string
+	// Retry is the backoff; zero means 4 attempts from 200 ms to 1 s.
+	Retry    appservice.Retry
+	LogLevel zerolog.Level
+}
+
+// Start starts the core and returns it with a context that carries the test's logger.
+// Stopping it again before the test ends is allowed.
+func Start(t testing.TB, o Options) (*appservice.Core, context.Context) {
+	t.Helper()
+	bot, err := management.New(management.Config{Admins: []string{"*:" + o.Domain}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Retry == (appservice.Retry{}) {
+		o.Retry = appservice.Retry{Attempts: 4, Initial: 200 * time.Millisecond, Max: time.Second}
+	}
+	core, err := appservice.New(appservice.Options{
+		Registration: o.Registration, HomeserverURL: o.HomeserverURL, Domain: o.Domain, Store: o.Store,
+		Modules: append([]appservice.Module{bot}, o.Modules...), BotModule: management.ID, BotDisplayName: "Switchboard",
+		Listen: fmt.Sprintf("127.0.0.1:%d", o.ASPort), Version: o.Version,
+		Retry: o.Retry, InDoubtSettle: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := zerolog.New(zerolog.NewTestWriter(t)).Level(o.LogLevel).WithContext(context.Background())
+	if err := core.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := core.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return core, ctx
+}
