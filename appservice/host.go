@@ -83,4 +83,14 @@ type ModuleStore interface {
 	MessageByEvent(ctx context.Context, eventID id.EventID) (remoteID string, err error)
 	GetKV(ctx context.Context, key string) (string, error)
 	PutKV(ctx context.Context, key, value string) error
+	// ListKV returns the module's keys that start with prefix, in key order (bytewise),
+	// at most limit of them (0 for all).
+	ListKV(ctx context.Context, prefix string, limit int) ([]KV, error)
+	// DeleteKV removes a key; a missing key is not an error.
+	DeleteKV(ctx context.Context, key string) error
+}
+
+// KV is one of a module's key-value rows.
+type KV struct {
+	Key, Value string
 }

@@ -3,6 +3,7 @@ package appservice
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"maunium.net/go/mautrix/id"
 
@@ -123,6 +124,23 @@ func (s *moduleStore) GetKV(ctx context.Context, key string) (string, error) {
 
 func (s *moduleStore) PutKV(ctx context.Context, key, value string) error {
 	return s.core.store.PutKV(ctx, "module/"+s.module+"/"+key, value)
+}
+
+func (s *moduleStore) ListKV(ctx context.Context, prefix string, limit int) ([]KV, error) {
+	base := "module/" + s.module + "/"
+	rows, err := s.core.store.ListKV(ctx, base+prefix, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]KV, len(rows))
+	for i, r := range rows {
+		out[i] = KV{Key: strings.TrimPrefix(r.Key, base), Value: r.Value}
+	}
+	return out, nil
+}
+
+func (s *moduleStore) DeleteKV(ctx context.Context, key string) error {
+	return s.core.store.DeleteKV(ctx, "module/"+s.module+"/"+key)
 }
 
 // Report is the state of the whole process, for the management bot and /health.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -132,6 +133,51 @@ func (s *Store) PutKV(ctx context.Context, key, value string) error {
 		key, value)
 	if err != nil {
 		return fmt.Errorf("store: put key %s: %w", key, err)
+	}
+	return nil
+}
+
+// KV is one key-value row.
+type KV struct {
+	Key, Value string
+}
+
+// ListKV returns the rows whose key starts with prefix, ordered by key, at most limit rows
+// (0 for all).
+func (s *Store) ListKV(ctx context.Context, prefix string, limit int) ([]KV, error) {
+	// Keys compare bytewise: SQLite's default, PostgreSQL's "C" collation (a database's
+	// own collation may ignore punctuation and interleave prefixes).
+	col := ""
+	if s.dialect == Postgres {
+		col = ` COLLATE "C"`
+	}
+	q := `SELECT key, value FROM kv WHERE key` + col + ` >= $1 AND key` + col + ` < $2 ORDER BY key` + col
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, prefix, prefix+"\U0010FFFF")
+	if err != nil {
+		return nil, fmt.Errorf("store: list keys %s*: %w", prefix, err)
+	}
+	defer rows.Close()
+	var out []KV
+	for rows.Next() {
+		var kv KV
+		if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
+			return nil, fmt.Errorf("store: list keys %s*: %w", prefix, err)
+		}
+		out = append(out, kv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list keys %s*: %w", prefix, err)
+	}
+	return out, nil
+}
+
+// DeleteKV removes key; a missing key is not an error.
+func (s *Store) DeleteKV(ctx context.Context, key string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM kv WHERE key = $1`, key); err != nil {
+		return fmt.Errorf("store: delete key %s: %w", key, err)
 	}
 	return nil
 }

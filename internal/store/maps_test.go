@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/switchboard-matrix/switchboard/internal/store"
@@ -171,6 +172,55 @@ func TestKV(t *testing.T) {
 					t.Errorf("GetKV(%s) = %q, %v; want %q, %v", tc.key, got, err, tc.want, tc.wantErr)
 				}
 			})
+		}
+	})
+}
+
+func TestListKV(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		// "case:a-b" sorts before "case:a:1" bytewise but may not under a locale collation.
+		for _, k := range []string{"case:a:2", "case:a:1", "case:a-b", "case:ab", "casea", "case:b:1"} {
+			if err := s.PutKV(ctx, k, "v"+k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tests := []struct {
+			name, prefix string
+			limit        int
+			want         []string
+		}{
+			{"prefix", "case:a:", 0, []string{"case:a:1", "case:a:2"}},
+			{"bytewise order", "case:a", 0, []string{"case:a-b", "case:a:1", "case:a:2", "case:ab"}},
+			{"limit", "case:", 2, []string{"case:a-b", "case:a:1"}},
+			{"none", "zzz", 0, nil},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				rows, err := s.ListKV(ctx, tc.prefix, tc.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, r := range rows {
+					if r.Value != "v"+r.Key {
+						t.Errorf("%s = %q", r.Key, r.Value)
+					}
+					got = append(got, r.Key)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+					t.Errorf("ListKV(%q, %d) = %v; want %v", tc.prefix, tc.limit, got, tc.want)
+				}
+			})
+		}
+		if err := s.DeleteKV(ctx, "case:a:1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteKV(ctx, "case:a:1"); err != nil {
+			t.Fatal("deleting a missing key:", err)
+		}
+		if _, err := s.GetKV(ctx, "case:a:1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("after DeleteKV: %v", err)
 		}
 	})
 }
