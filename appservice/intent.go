@@ -90,6 +90,15 @@ func (in *Intent) CreateRoom(ctx context.Context, req *mautrix.ReqCreateRoom) (i
 	return resp.RoomID, nil
 }
 
+// ResolveAlias returns the room an alias points to.
+func (in *Intent) ResolveAlias(ctx context.Context, alias id.RoomAlias) (id.RoomID, error) {
+	resp, err := in.api.ResolveAlias(ctx, alias)
+	if err != nil {
+		return "", fmt.Errorf("failed to resolve %s: %w", alias, err)
+	}
+	return resp.RoomID, nil
+}
+
 // SendState sends a state event (state is idempotent by nature: the same content twice is
 // one state).
 func (in *Intent) SendState(ctx context.Context, roomID id.RoomID, evtType event.Type, stateKey string, content any) (id.EventID, error) {

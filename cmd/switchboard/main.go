@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/case116117"
 	"github.com/switchboard-matrix/switchboard/bridges/email"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
 	"github.com/switchboard-matrix/switchboard/config"
@@ -35,6 +36,15 @@ var modules = []daemon.ModuleSpec{{
 			return nil, err
 		}
 		return email.New(cfg)
+	},
+}, {
+	ID: case116117.ID,
+	New: func(section config.ModuleConfig, _ daemon.Deps) (appservice.Module, error) {
+		cfg, err := case116117.ParseConfig(section)
+		if err != nil {
+			return nil, err
+		}
+		return case116117.New(cfg)
 	},
 }}
 

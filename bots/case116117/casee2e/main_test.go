@@ -1,0 +1,130 @@
+package casee2e
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	mas "maunium.net/go/mautrix/appservice"
+
+	"github.com/switchboard-matrix/switchboard/bots/case116117"
+	"github.com/switchboard-matrix/switchboard/bots/management"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/ucrm"
+	"github.com/switchboard-matrix/switchboard/registration"
+)
+
+// One Dendrite and one fake UCRM serve the whole package (tests run one after the other).
+// The bot's links are centres B (and B2 in the crash test), the test plays centre A.
+var (
+	hs      *dendrite.Server
+	srv     *ucrm.Server
+	reg     *mas.Registration
+	asPort  int
+	workDir string
+
+	keyA, keyB *rsa.PrivateKey
+	keyBPath   string
+	peerA      *ucrm.Peer
+)
+
+const (
+	domain = "localhost"
+	oidA   = "1.2.276.0.76.3.1.1"
+	oidB   = "1.2.276.0.76.3.1.2"
+	userB  = "els-b"
+	passB  = "secret-b"
+	linkB  = "b"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	if err := dendrite.Available(); err != nil {
+		if os.Getenv("SWITCHBOARD_REQUIRE_PEERS") == "1" {
+			fmt.Fprintf(os.Stderr, "casee2e: Dendrite unavailable and SWITCHBOARD_REQUIRE_PEERS=1: %v\n", err)
+			return 1
+		}
+		fmt.Printf("casee2e: skipping: Dendrite unavailable: %v\n", err)
+		return 0
+	}
+	var err error
+	if workDir, err = os.MkdirTemp("", "switchboard-casee2e-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(workDir)
+	for _, k := range []**rsa.PrivateKey{&keyA, &keyB} {
+		if *k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	keyBPath = filepath.Join(workDir, "b.pem")
+	der, _ := x509.MarshalPKCS8PrivateKey(keyB)
+	if err := os.WriteFile(keyBPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv = ucrm.New(ucrm.Options{})
+	srv.AddParticipant(ucrm.Participant{OID: oidA, Username: "els-a", Password: "secret-a", OperatorName: "Leitstelle A", ShortName: "ELS A", Key: &keyA.PublicKey})
+	srv.AddParticipant(ucrm.Participant{OID: oidB, Username: userB, Password: passB, OperatorName: "116117 B", ShortName: "KV B", Key: &keyB.PublicKey})
+	if err := srv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "casee2e: ucrm:", err)
+		return 1
+	}
+	defer srv.Close()
+	peerA = srv.Peer(oidA, keyA)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if asPort, err = freePort(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bot, _ := case116117.New(case116117.Config{Links: []case116117.LinkConfig{{Name: "x", OID: "1.2", UCRM: case116117.UCRMConfig{URL: "http://127.0.0.1:1", Username: "u", Password: "p"}, Dispatchers: []string{"@a:b"}}}})
+	reg, err = registration.Build(registration.BuildConfig{
+		ID: "switchboard-casee2e", URL: fmt.Sprintf("http://127.0.0.1:%d", asPort), BotLocalpart: "switchboard", Domain: domain,
+	}, map[string]registration.Namespaces{management.ID: {}, case116117.ID: bot.Namespaces()}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "casee2e: registration:", err)
+		return 1
+	}
+	regPath := filepath.Join(workDir, "registration.yaml")
+	if err := registration.Save(regPath, reg); err != nil {
+		fmt.Fprintln(os.Stderr, "casee2e: registration:", err)
+		return 1
+	}
+	if hs, err = dendrite.Start(ctx, dendrite.Options{ServerName: domain, RegistrationFiles: []string{regPath}, Dir: filepath.Join(workDir, "dendrite")}); err != nil {
+		fmt.Fprintln(os.Stderr, "casee2e: dendrite:", err)
+		return 1
+	}
+	defer func() { _ = hs.Stop() }()
+	return m.Run()
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func getenv(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

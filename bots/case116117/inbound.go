@@ -1,0 +1,170 @@
+package case116117
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/case116117/ucri"
+)
+
+// processStored handles one stored message. It is idempotent: a message whose messageId
+// is marked done is skipped, and everything it causes in Matrix is keyed by that id. An
+// error means "retry later" (Matrix or the UCRM unreachable); a message that is wrong
+// itself is reported and marked done.
+func (l *link) processStored(ctx context.Context, row string) error {
+	var s stored
+	var m ucri.ReceivedMessage
+	if err := json.Unmarshal([]byte(row), &s); err != nil {
+		return l.reject(ctx, nil, fmt.Errorf("%w: stored row: %v", errInvalid, err))
+	}
+	if err := json.Unmarshal(s.Message, &m); err != nil {
+		return l.reject(ctx, nil, fmt.Errorf("%w: %v", errInvalid, err))
+	}
+	st := l.b.host.Store()
+	if m.MessageID != "" {
+		if _, err := st.GetKV(ctx, doneKey(l.cfg.Name, m.MessageID)); err == nil {
+			return nil // a redelivery of a message already handled
+		} else if !errors.Is(err, appservice.ErrNotFound) {
+			return err
+		}
+	}
+	if err := l.apply(ctx, &m); err != nil {
+		if errors.Is(err, errInvalid) {
+			err = l.reject(ctx, &m, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if m.MessageID == "" {
+		return nil
+	}
+	return st.PutKV(ctx, doneKey(l.cfg.Name, m.MessageID), time.Now().UTC().Format(time.RFC3339))
+}
+
+// apply checks a message (envelope, signature, payload) and applies it. Every check
+// happens before anything changes, so an invalid message changes nothing.
+func (l *link) apply(ctx context.Context, m *ucri.ReceivedMessage) error {
+	if err := m.Check(); err != nil {
+		return fmt.Errorf("%w: %w", errInvalid, err)
+	}
+	if err := l.verify(ctx, m); err != nil {
+		return err
+	}
+	msg, err := ucri.DecodePayload(m.Payload)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errInvalid, err)
+	}
+	switch msg := msg.(type) {
+	case *ucri.Incident:
+		return l.applyIncident(ctx, m, msg)
+	case *ucri.Acknowledgement:
+		return l.applyAnswer(ctx, m, msg.SharedIncidentID, answerFromAck(msg))
+	case *ucri.Completion:
+		return l.applyAnswer(ctx, m, msg.SharedIncidentID, answerFromCompletion(msg))
+	case *ucri.DeliveryStatus:
+		return l.applyDeliveryStatus(ctx, m, msg)
+	case *ucri.AvailabilityUpdate:
+		return l.applyAvailability(ctx, m, msg)
+	}
+	return fmt.Errorf("%w: %s %s is not handled", errInvalid, m.Payload.AppID, m.Payload.SchemaID)
+}
+
+// verify checks the envelope's signature against the sender's key in the registry. A
+// message without signature is accepted only from a participant registered as
+// transmitting unsigned messages.
+func (l *link) verify(ctx context.Context, m *ucri.ReceivedMessage) error {
+	p, ok, err := l.registryEntry(ctx, m.Source, 10*time.Minute)
+	if err != nil {
+		return fmt.Errorf("case116117: registry: %w", err) // retried
+	}
+	if !ok {
+		// The sender may be new: ask again before refusing.
+		if p, ok, err = l.registryEntry(ctx, m.Source, 0); err != nil {
+			return fmt.Errorf("case116117: registry: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("%w: the sender %s is not in the UCRM's registry", errInvalid, m.Source)
+		}
+	}
+	if m.Signature == "" {
+		if p.TransmitsUnsignedMessages {
+			return nil
+		}
+		return fmt.Errorf("%w: the message is not signed, and %s is not registered as sending unsigned messages", errInvalid, m.Source)
+	}
+	check := func(p ucri.CommParticipant) error {
+		if p.Key == nil {
+			return fmt.Errorf("the registry has no key of %s", m.Source)
+		}
+		pub, err := ucri.PublicKeyFromJWK(*p.Key)
+		if err != nil {
+			return fmt.Errorf("the registry's key of %s: %w", m.Source, err)
+		}
+		return ucri.Verify(&m.Envelope, m.Destination, pub)
+	}
+	if err := check(p); err != nil {
+		// The sender may have a new key: ask the registry again once.
+		if p2, ok2, err2 := l.registryEntry(ctx, m.Source, 0); err2 == nil && ok2 && check(p2) == nil {
+			return nil
+		}
+		return fmt.Errorf("%w: signature: %w", errInvalid, err)
+	}
+	return nil
+}
+
+// reject reports a message that cannot be applied: to the link's admins always, and to
+// the sender of an incident as a rejection (the app's answer to a case it cannot take),
+// when its signature is valid and its case ID can be read.
+func (l *link) reject(ctx context.Context, m *ucri.ReceivedMessage, cause error) error {
+	from, ref := "?", "?"
+	if m != nil {
+		from, ref = m.Source, m.MessageID
+	}
+	l.log(ctx).Warn().Err(cause).Str("source", from).Str("message_id", ref).Msg("Rejected a received message")
+	text := fmt.Sprintf("⚠️ Eine Nachricht von %s (messageId %s) wurde nicht übernommen: %v", from, ref, errors.Unwrap(cause))
+	if err := l.post(ctx, l.admin(), "invalid:"+ref+":"+fmt.Sprint(time.Now().UnixNano()), text, ""); err != nil {
+		return err
+	}
+	if m == nil || m.Payload.AppID != ucri.AppIncidentWithPatient || m.Payload.SchemaID != ucri.SchemaIncident || isSignatureError(cause) {
+		return nil
+	}
+	var probe struct {
+		SharedIncidentID string `json:"sharedIncidentId"`
+	}
+	if json.Unmarshal([]byte(m.Payload.Data), &probe) != nil || !ucri.IsUUID(probe.SharedIncidentID) {
+		return nil
+	}
+	ack := &ucri.Acknowledgement{
+		SharedIncidentID: probe.SharedIncidentID, AcknowledgedByDispatcherAt: ucri.FormatTime(time.Now()),
+		Status: ucri.AckRejected, Cause: truncate("Übergabe technisch ungültig: "+errorText(cause), 2000),
+	}
+	msgID := ucri.DerivedMessageID(l.cfg.OID, "reject-invalid", m.MessageID)
+	_, err := l.queueSend(ctx, outgoing{Dest: m.Source, Message: ack, MessageID: msgID, Room: l.admin(), Kind: "rejection", By: "switchboard"})
+	return err
+}
+
+func isSignatureError(err error) bool {
+	var ue *ucri.Error
+	return errors.As(err, &ue) && ue.Code == ucri.CodeWrongSignature
+}
+
+func errorText(err error) string {
+	var ue *ucri.Error
+	if errors.As(err, &ue) {
+		return ue.Reason + ": " + ue.Message
+	}
+	return err.Error()
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

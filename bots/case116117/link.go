@@ -1,0 +1,369 @@
+package case116117
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/case116117/ucri"
+)
+
+// link is one ELS's UCRM client with its bot user, admin room and three loops: the
+// receiver (long-poll, store, commit), the processor (stored messages into rooms) and the
+// sender (stored answers and handovers to the UCRM).
+type link struct {
+	b      *Bot
+	cfg    *LinkConfig
+	client *ucri.Client
+	key    *rsa.PrivateKey // nil: messages go out unsigned
+
+	wakeProcess chan struct{}
+	wakeSend    chan struct{}
+
+	mu        sync.Mutex
+	state     string
+	lastErr   string
+	down      bool // the UCRM is unreachable; reported once in the admin room
+	registry  map[string]ucri.CommParticipant
+	regAt     time.Time
+	adminRoom id.RoomID
+}
+
+func newLink(b *Bot, cfg *LinkConfig) *link {
+	return &link{b: b, cfg: cfg, state: "starting", wakeProcess: make(chan struct{}, 1), wakeSend: make(chan struct{}, 1)}
+}
+
+// init reads the signing key and certificates and builds the client.
+func (l *link) init() error {
+	key := "modules.case116117.links[" + l.cfg.Name + "]"
+	if l.cfg.SigningKey != "" {
+		pemBytes, err := os.ReadFile(l.cfg.SigningKey)
+		if err != nil {
+			return fmt.Errorf("%s.signing_key: %w", key, err)
+		}
+		if l.key, err = ucri.ParsePrivateKeyPEM(pemBytes); err != nil {
+			return fmt.Errorf("%s.signing_key: %w", key, err)
+		}
+	}
+	var tlsConf *tls.Config
+	if l.cfg.UCRM.ClientCert != "" || l.cfg.UCRM.CAFile != "" {
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+		if l.cfg.UCRM.ClientCert != "" {
+			cert, err := tls.LoadX509KeyPair(l.cfg.UCRM.ClientCert, l.cfg.UCRM.ClientKey)
+			if err != nil {
+				return fmt.Errorf("%s.ucrm.client_cert: %w", key, err)
+			}
+			tlsConf.Certificates = []tls.Certificate{cert}
+		}
+		if l.cfg.UCRM.CAFile != "" {
+			pemBytes, err := os.ReadFile(l.cfg.UCRM.CAFile)
+			if err != nil {
+				return fmt.Errorf("%s.ucrm.ca_file: %w", key, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pemBytes) {
+				return fmt.Errorf("%s.ucrm.ca_file: no certificate in %s", key, l.cfg.UCRM.CAFile)
+			}
+			tlsConf.RootCAs = pool
+		}
+	}
+	c, err := ucri.NewClient(ucri.ClientConfig{
+		BaseURL: l.cfg.UCRM.URL, Username: l.cfg.UCRM.Username, Password: l.cfg.UCRM.Password,
+		TLS: tlsConf, UserAgent: "Switchboard case116117",
+	})
+	if err != nil {
+		return fmt.Errorf("%s.ucrm: %w", key, err)
+	}
+	l.client = c
+	return nil
+}
+
+func (l *link) botID() id.UserID {
+	return id.NewUserID(l.b.cfg.Prefix+l.cfg.Name, l.b.host.Domain())
+}
+
+func (l *link) bot() (*appservice.Intent, error) {
+	return l.b.host.Ghost(l.b.cfg.Prefix + l.cfg.Name)
+}
+
+func (l *link) status() (state, lastErr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state, l.lastErr
+}
+
+func (l *link) log(ctx context.Context) *zerolog.Logger {
+	lg := zerolog.Ctx(ctx).With().Str("module", ID).Str("link", l.cfg.Name).Logger()
+	return &lg
+}
+
+// run sets the link up in Matrix, then runs its loops until ctx ends.
+func (l *link) run(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		err := l.setup(ctx)
+		if err == nil {
+			break
+		}
+		l.log(ctx).Warn().Err(err).Msg("Setting up the link in Matrix failed; retrying")
+		if !sleep(ctx, backoff(attempt)) {
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){l.receiveLoop, l.processLoop, l.sendLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
+	}
+	wg.Wait()
+}
+
+// setup registers the link's bot and makes its admin room.
+func (l *link) setup(ctx context.Context) error {
+	bot, err := l.bot()
+	if err != nil {
+		return err
+	}
+	if err := bot.EnsureRegistered(ctx); err != nil {
+		return err
+	}
+	if err := bot.SetDisplayName(ctx, l.cfg.DisplayName); err != nil {
+		return err
+	}
+	invite := toUserIDs(l.cfg.Admins)
+	if len(invite) == 0 {
+		invite = toUserIDs(l.cfg.Dispatchers)
+	}
+	room, err := l.ensureRoom(ctx, portalKey{link: l.cfg.Name}, l.b.cfg.Prefix+l.cfg.Name, &mautrix.ReqCreateRoom{
+		Preset: "private_chat", Name: l.cfg.DisplayName + " (Leitstelle " + l.cfg.OID + ")",
+		Topic:  "UCRI2-Verbindung " + l.cfg.Name + ": neue Fälle, Übergaben und Störungen. !help zeigt die Befehle.",
+		Invite: invite,
+	})
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.adminRoom = room
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *link) admin() id.RoomID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.adminRoom
+}
+
+func (l *link) setStatus(ctx context.Context, state string, err error) {
+	l.mu.Lock()
+	l.state = state
+	if err != nil {
+		l.lastErr = err.Error()
+	}
+	wasDown := l.down
+	l.down = err != nil
+	l.mu.Unlock()
+	// An outage is reported once when it starts and once when it ends, each keyed by the
+	// time it started so a restart does not repeat an old report.
+	switch {
+	case err != nil && !wasDown:
+		l.notify(ctx, l.admin(), fmt.Sprintf("outage:%d", time.Now().UnixNano()),
+			"⚠️ Die UCRM ist nicht erreichbar: "+err.Error()+". Empfangen und Senden werden wiederholt; nichts geht verloren.", "")
+	case err == nil && wasDown:
+		l.notify(ctx, l.admin(), fmt.Sprintf("outage-end:%d", time.Now().UnixNano()),
+			"✅ Die UCRM ist wieder erreichbar.", "")
+	}
+}
+
+// receiveLoop long-polls the UCRM, stores every message and only then commits it.
+func (l *link) receiveLoop(ctx context.Context) {
+	delay := int(time.Duration(l.cfg.MaxDelay).Seconds())
+	for attempt := 0; ctx.Err() == nil; {
+		resp, err := l.client.Receive(ctx, ucri.ReceiveRequest{Destinations: []string{l.cfg.OID}, MaxMessages: 20, MaxDelay: &delay})
+		if err == nil {
+			err = l.store(ctx, resp)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.log(ctx).Warn().Err(err).Msg("Receiving from the UCRM failed")
+			l.setStatus(ctx, "reconnecting", err)
+			if !sleep(ctx, backoff(attempt)) {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		l.setStatus(ctx, "connected", nil)
+	}
+}
+
+// stored is a received message as the store keeps it until it is processed.
+type stored struct {
+	Message json.RawMessage `json:"message"`
+	At      time.Time       `json:"at"`
+}
+
+// store writes every message of a receive answer, then commits the highest sequence ID.
+func (l *link) store(ctx context.Context, resp *ucri.ReceiveResponse) error {
+	if resp == nil || len(resp.Messages) == 0 {
+		return nil
+	}
+	st := l.b.host.Store()
+	var last int64 = -1
+	for i := range resp.Messages {
+		m := &resp.Messages[i]
+		if m.Destination != l.cfg.OID {
+			return fmt.Errorf("case116117: the UCRM delivered a message for %q to %q", m.Destination, l.cfg.OID)
+		}
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		row, _ := json.Marshal(stored{Message: raw, At: time.Now().UTC()})
+		if err := st.PutKV(ctx, inKey(l.cfg.Name, m.SequenceID), string(row)); err != nil {
+			return err
+		}
+		last = max(last, m.SequenceID)
+	}
+	l.wake(l.wakeProcess)
+	if err := l.client.Commit(ctx, ucri.MessageRef{Destination: l.cfg.OID, SequenceID: last}); err != nil {
+		return fmt.Errorf("case116117: commit: %w", err)
+	}
+	return nil
+}
+
+func (l *link) wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// processLoop turns stored messages into Matrix events, in the order received.
+func (l *link) processLoop(ctx context.Context) {
+	st := l.b.host.Store()
+	for attempt := 0; ctx.Err() == nil; {
+		rows, err := st.ListKV(ctx, "in:"+l.cfg.Name+":", 50)
+		for _, row := range rows {
+			if err = l.processStored(ctx, row.Value); err != nil {
+				break
+			}
+			if err = st.DeleteKV(ctx, row.Key); err != nil {
+				break
+			}
+		}
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			l.log(ctx).Warn().Err(err).Msg("Processing a received message failed; retrying")
+			if !sleep(ctx, backoff(attempt)) {
+				return
+			}
+			attempt++
+		case len(rows) == 50:
+			attempt = 0
+		default:
+			attempt = 0
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.wakeProcess:
+			case <-time.After(time.Minute):
+			}
+		}
+	}
+}
+
+// registryEntry returns the registry entry of a participant, asking the UCRM when it is
+// unknown or the cached registry is older than maxAge.
+func (l *link) registryEntry(ctx context.Context, oid string, maxAge time.Duration) (ucri.CommParticipant, bool, error) {
+	l.mu.Lock()
+	p, ok := l.registry[oid]
+	fresh := time.Since(l.regAt) < maxAge
+	l.mu.Unlock()
+	if ok && fresh {
+		return p, true, nil
+	}
+	list, err := l.client.Registry(ctx)
+	if err != nil {
+		return ucri.CommParticipant{}, false, err
+	}
+	reg := make(map[string]ucri.CommParticipant, len(list))
+	for _, p := range list {
+		reg[p.ID] = p
+	}
+	l.mu.Lock()
+	l.registry, l.regAt = reg, time.Now()
+	l.mu.Unlock()
+	p, ok = reg[oid]
+	return p, ok, nil
+}
+
+// peerName is how another centre is shown: its short name and OID.
+func (l *link) peerName(ctx context.Context, oid string) string {
+	if p, ok, err := l.registryEntry(ctx, oid, time.Hour); err == nil && ok {
+		name := p.OperatorName
+		if name == "" {
+			name = p.SystemName
+		}
+		return name + " (" + oid + ")"
+	}
+	return oid
+}
+
+// notify posts a notice from the link's bot through the outbox, once per remoteID.
+func (l *link) notify(ctx context.Context, room id.RoomID, remoteID, text, html string) {
+	if room == "" {
+		return
+	}
+	if err := l.post(ctx, room, remoteID, text, html); err != nil {
+		l.log(ctx).Error().Err(err).Str("remote_id", remoteID).Msg("Could not queue a notice")
+	}
+}
+
+func (l *link) post(ctx context.Context, room id.RoomID, remoteID, text, html string) error {
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
+	if html != "" {
+		content.Format, content.FormattedBody = event.FormatHTML, html
+	}
+	return l.b.host.Enqueue(ctx, appservice.Message{
+		RoomID: room, Sender: l.botID(), RemoteID: l.cfg.Name + ":" + remoteID, Content: content,
+	})
+}
+
+func backoff(attempt int) time.Duration {
+	d := 500 * time.Millisecond << min(attempt, 7)
+	d = min(d, time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+var errInvalid = errors.New("case116117: invalid message")

@@ -1,0 +1,256 @@
+package case116117
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/case116117/ucri"
+)
+
+// Kinds of outgoing messages.
+const (
+	kindIncident   = "incident"
+	kindAck        = "acknowledgement"
+	kindCompletion = "completion"
+	kindRejection  = "rejection" // an acknowledgement rejecting an invalid incident
+)
+
+// Outgoing message states.
+const (
+	outPending = "pending"
+	outSent    = "sent"
+	outFailed  = "failed"
+)
+
+// outgoing is a message to another centre as the store keeps it. The request is built,
+// signed and stored once; every attempt sends exactly these bytes, so a resend after a
+// crash or an outage carries the same messageId.
+type outgoing struct {
+	MessageID string          `json:"message_id"`
+	Dest      string          `json:"dest"`
+	Kind      string          `json:"kind"`
+	Case      string          `json:"case,omitempty"`
+	Room      id.RoomID       `json:"room,omitempty"`
+	By        string          `json:"by,omitempty"`
+	EventID   id.EventID      `json:"event_id,omitempty"`
+	PrevState string          `json:"prev_state,omitempty"`
+	NewState  string          `json:"new_state,omitempty"`
+	Request   json.RawMessage `json:"request"`
+	State     string          `json:"state"`
+	Created   time.Time       `json:"created"`
+	Sent      time.Time       `json:"sent,omitzero"`
+	Error     string          `json:"error,omitempty"`
+	Delivery  int             `json:"delivery,omitempty"` // the delivery status code, 0 before
+
+	Message ucri.Message `json:"-"` // for queueSend only
+}
+
+func (l *link) loadOut(ctx context.Context, msgID string) (*outgoing, error) {
+	raw, err := l.b.host.Store().GetKV(ctx, outKey(l.cfg.Name, msgID))
+	if err != nil {
+		return nil, err
+	}
+	var o outgoing
+	if err := json.Unmarshal([]byte(raw), &o); err != nil {
+		return nil, fmt.Errorf("case116117: outgoing %s in the store: %w", msgID, err)
+	}
+	return &o, nil
+}
+
+func (l *link) saveOut(ctx context.Context, o *outgoing) error {
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	return l.b.host.Store().PutKV(ctx, outKey(l.cfg.Name, o.MessageID), string(raw))
+}
+
+// buildRequest makes the signed send request of a message; the payload is validated
+// strictly against its schema first.
+func (l *link) buildRequest(msgID, dest string, m ucri.Message) (*ucri.SendRequest, error) {
+	p, err := ucri.NewPayload(m)
+	if err != nil {
+		return nil, err
+	}
+	req := &ucri.SendRequest{
+		Envelope: ucri.Envelope{
+			MessageID: msgID, SentDate: ucri.FormatTime(time.Now()), Timeout: int(time.Duration(l.cfg.Timeout).Seconds()),
+			Ack: ucri.AckAll, Source: l.cfg.OID, Payload: p,
+		},
+		Destinations: []string{dest},
+	}
+	if l.key != nil {
+		if err := ucri.Sign(&req.Envelope, dest, l.key); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+// queueSend stores a message for the sender loop. It is idempotent by messageId: a
+// message already stored is returned as it is. The queue row is written before the
+// message, so a crash between the two leaves a queue row without a message (dropped by
+// the sender) and never a message that nothing sends.
+func (l *link) queueSend(ctx context.Context, o outgoing) (*outgoing, error) {
+	if prev, err := l.loadOut(ctx, o.MessageID); err == nil {
+		return prev, nil
+	} else if !errors.Is(err, appservice.ErrNotFound) {
+		return nil, err
+	}
+	req, err := l.buildRequest(o.MessageID, o.Dest, o.Message)
+	if err != nil {
+		return nil, err
+	}
+	if o.Request, err = json.Marshal(req); err != nil {
+		return nil, err
+	}
+	o.State, o.Created = outPending, time.Now().UTC()
+	st := l.b.host.Store()
+	if err := st.PutKV(ctx, pendKey(l.cfg.Name, o.Created.UnixNano(), o.MessageID), o.MessageID); err != nil {
+		return nil, err
+	}
+	if err := l.saveOut(ctx, &o); err != nil {
+		return nil, err
+	}
+	l.wake(l.wakeSend)
+	return &o, nil
+}
+
+// sendLoop sends queued messages in order, each until the UCRM took it, it was refused,
+// or its envelope timeout passed.
+func (l *link) sendLoop(ctx context.Context) {
+	st := l.b.host.Store()
+	for attempt := 0; ctx.Err() == nil; {
+		rows, err := st.ListKV(ctx, "pend:"+l.cfg.Name+":", 20)
+		for _, row := range rows {
+			if err = l.sendOne(ctx, row.Value); err != nil {
+				break
+			}
+			if err = st.DeleteKV(ctx, row.Key); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.log(ctx).Warn().Err(err).Msg("Sending to the UCRM failed; retrying")
+			if !sleep(ctx, backoff(attempt)) {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		if len(rows) == 20 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wakeSend:
+		case <-time.After(time.Minute):
+		}
+	}
+}
+
+// sendOne sends one queued message; nil means it is done with (sent or failed for good).
+func (l *link) sendOne(ctx context.Context, msgID string) error {
+	o, err := l.loadOut(ctx, msgID)
+	if errors.Is(err, appservice.ErrNotFound) {
+		return nil // queued by a call that crashed before storing the message
+	} else if err != nil {
+		return err
+	}
+	if o.State != outPending {
+		return nil
+	}
+	var req ucri.SendRequest
+	if err := json.Unmarshal(o.Request, &req); err != nil {
+		return l.sendFailed(ctx, o, err)
+	}
+	if time.Since(o.Created) > time.Duration(l.cfg.Timeout) {
+		return l.sendFailed(ctx, o, errors.New("the UCRM could not be reached before the message's timeout"))
+	}
+	_, err = l.client.Send(ctx, &req)
+	if err != nil {
+		if ucri.IsTemporary(err) {
+			l.setStatus(ctx, "reconnecting", err)
+			return err
+		}
+		return l.sendFailed(ctx, o, err)
+	}
+	o.State, o.Sent = outSent, time.Now().UTC()
+	if err := l.saveOut(ctx, o); err != nil {
+		return err
+	}
+	if o.Room != "" {
+		text := fmt.Sprintf("📤 %s wurde an %s gesendet (messageId %s).", kindLabel[o.Kind], l.peerName(ctx, o.Dest), o.MessageID)
+		return l.post(ctx, o.Room, "out:"+o.MessageID+":sent", text, "")
+	}
+	return nil
+}
+
+// sendFailed records a message the UCRM refused (or that timed out), puts the case back
+// in the state it had, and tells the dispatcher who caused it.
+func (l *link) sendFailed(ctx context.Context, o *outgoing, cause error) error {
+	o.State, o.Error = outFailed, userText(cause)
+	if err := l.saveOut(ctx, o); err != nil {
+		return err
+	}
+	l.log(ctx).Error().Err(cause).Str("message_id", o.MessageID).Str("kind", o.Kind).Msg("The UCRM refused a message")
+	reason := fmt.Sprintf("%s konnte nicht an %s gesendet werden: %s", kindLabel[o.Kind], l.peerName(ctx, o.Dest), o.Error)
+	if o.Case != "" && o.NewState != "" {
+		if c, err := l.loadCase(ctx, o.Case); err == nil && c.State == o.NewState {
+			if err := l.setState(ctx, c, change{State: o.PrevState, By: "switchboard", At: time.Now().UTC(), Note: "Senden fehlgeschlagen: " + o.Error}); err != nil {
+				return err
+			}
+			reason += ". Der Fall ist wieder " + stateLabel[o.PrevState] + "."
+		}
+	}
+	if o.EventID != "" && o.Room != "" {
+		if err := l.b.host.ReportFailure(ctx, o.Room, o.EventID, reason); err != nil {
+			return err
+		}
+	} else if err := l.post(ctx, firstRoom(o.Room, l.admin()), "out:"+o.MessageID+":failed", "❌ "+reason, ""); err != nil {
+		return err
+	}
+	if o.Room != l.admin() {
+		return l.post(ctx, l.admin(), "out:"+o.MessageID+":failed-admin", "❌ "+reason+" (Fall "+o.Case+")", "")
+	}
+	return nil
+}
+
+func firstRoom(rooms ...id.RoomID) id.RoomID {
+	for _, r := range rooms {
+		if r != "" {
+			return r
+		}
+	}
+	return ""
+}
+
+// userText is an error as it may be shown in a room: the UCRI2 code and reason, without
+// URLs or hosts.
+func userText(err error) string {
+	var ue *ucri.Error
+	if errors.As(err, &ue) {
+		s := fmt.Sprintf("UCRI %d %s", ue.Code, ue.Reason)
+		if ue.Message != "" {
+			s += ": " + ue.Message
+		}
+		return truncate(s, 300)
+	}
+	s := err.Error()
+	if i := strings.Index(s, "http"); i >= 0 {
+		s = s[:i] + "…"
+	}
+	return truncate(s, 300)
+}
