@@ -12,19 +12,22 @@ import (
 // handoverFields maps the field names a dispatcher may write (German, with English
 // aliases) to a setter on the incident being built.
 var handoverFields = map[string]func(h *handoverBuild, v string) error{
-	"stichwort":         func(h *handoverBuild, v string) error { h.inc.Classifications = splitList(v); return nil },
-	"anlass":            func(h *handoverBuild, v string) error { h.inc.Issue = v; return nil },
-	"info":              func(h *handoverBuild, v string) error { h.inc.AdditionalInformation = v; return nil },
-	"interne_nr":        func(h *handoverBuild, v string) error { h.inc.InternalID = v; return nil },
-	"sonderrechte":      func(h *handoverBuild, v string) error { b, err := parseYesNo(v); h.inc.FlashingLights = &b; return err },
-	"strasse":           func(h *handoverBuild, v string) error { h.addr().Street = v; return nil },
-	"hausnummer":        func(h *handoverBuild, v string) error { h.addr().HouseNumber = v; return nil },
-	"plz":               func(h *handoverBuild, v string) error { h.addr().PostalCode = v; return nil },
-	"ort":               func(h *handoverBuild, v string) error { h.addr().City = v; return nil },
-	"ortsteil":          func(h *handoverBuild, v string) error { h.addr().CityDistrict = v; return nil },
-	"lat":               func(h *handoverBuild, v string) error { return parseFloat(v, &h.coord().Lat) },
-	"lon":               func(h *handoverBuild, v string) error { return parseFloat(v, &h.coord().Lon) },
-	"objekt":            func(h *handoverBuild, v string) error { h.inc.MissionLocation.Object = &ucri.MissionObject{Name: v}; return nil },
+	"stichwort":    func(h *handoverBuild, v string) error { h.inc.Classifications = splitList(v); return nil },
+	"anlass":       func(h *handoverBuild, v string) error { h.inc.Issue = v; return nil },
+	"info":         func(h *handoverBuild, v string) error { h.inc.AdditionalInformation = v; return nil },
+	"interne_nr":   func(h *handoverBuild, v string) error { h.inc.InternalID = v; return nil },
+	"sonderrechte": func(h *handoverBuild, v string) error { b, err := parseYesNo(v); h.inc.FlashingLights = &b; return err },
+	"strasse":      func(h *handoverBuild, v string) error { h.addr().Street = v; return nil },
+	"hausnummer":   func(h *handoverBuild, v string) error { h.addr().HouseNumber = v; return nil },
+	"plz":          func(h *handoverBuild, v string) error { h.addr().PostalCode = v; return nil },
+	"ort":          func(h *handoverBuild, v string) error { h.addr().City = v; return nil },
+	"ortsteil":     func(h *handoverBuild, v string) error { h.addr().CityDistrict = v; return nil },
+	"lat":          func(h *handoverBuild, v string) error { return parseFloat(v, &h.coord().Lat) },
+	"lon":          func(h *handoverBuild, v string) error { return parseFloat(v, &h.coord().Lon) },
+	"objekt": func(h *handoverBuild, v string) error {
+		h.inc.MissionLocation.Object = &ucri.MissionObject{Name: v}
+		return nil
+	},
 	"etage":             func(h *handoverBuild, v string) error { h.inc.MissionLocation.Floor = v; return nil },
 	"zimmer":            func(h *handoverBuild, v string) error { h.inc.MissionLocation.Room = v; return nil },
 	"ortsinfo":          func(h *handoverBuild, v string) error { h.inc.MissionLocation.AdditionalInformation = v; return nil },

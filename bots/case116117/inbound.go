@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
@@ -88,14 +89,14 @@ func (l *link) verify(ctx context.Context, m *ucri.ReceivedMessage) error {
 			return fmt.Errorf("case116117: registry: %w", err)
 		}
 		if !ok {
-			return fmt.Errorf("%w: the sender %s is not in the UCRM's registry", errInvalid, m.Source)
+			return fmt.Errorf("%w: %w: der Absender %s steht nicht im Register der UCRM", errInvalid, errUntrusted, m.Source)
 		}
 	}
 	if m.Signature == "" {
 		if p.TransmitsUnsignedMessages {
 			return nil
 		}
-		return fmt.Errorf("%w: the message is not signed, and %s is not registered as sending unsigned messages", errInvalid, m.Source)
+		return fmt.Errorf("%w: %w: die Nachricht ist nicht signiert, und %s sendet laut Register signiert", errInvalid, errUntrusted, m.Source)
 	}
 	check := func(p ucri.CommParticipant) error {
 		if p.Key == nil {
@@ -112,7 +113,7 @@ func (l *link) verify(ctx context.Context, m *ucri.ReceivedMessage) error {
 		if p2, ok2, err2 := l.registryEntry(ctx, m.Source, 0); err2 == nil && ok2 && check(p2) == nil {
 			return nil
 		}
-		return fmt.Errorf("%w: signature: %w", errInvalid, err)
+		return fmt.Errorf("%w: %w: Signatur ungültig: %w", errInvalid, errUntrusted, err)
 	}
 	return nil
 }
@@ -126,11 +127,11 @@ func (l *link) reject(ctx context.Context, m *ucri.ReceivedMessage, cause error)
 		from, ref = m.Source, m.MessageID
 	}
 	l.log(ctx).Warn().Err(cause).Str("source", from).Str("message_id", ref).Msg("Rejected a received message")
-	text := fmt.Sprintf("⚠️ Eine Nachricht von %s (messageId %s) wurde nicht übernommen: %v", from, ref, errors.Unwrap(cause))
+	text := fmt.Sprintf("⚠️ Eine Nachricht von %s (messageId %s) wurde nicht übernommen: %v", from, ref, strings.TrimPrefix(cause.Error(), errInvalid.Error()+": "))
 	if err := l.post(ctx, l.admin(), "invalid:"+ref+":"+fmt.Sprint(time.Now().UnixNano()), text, ""); err != nil {
 		return err
 	}
-	if m == nil || m.Payload.AppID != ucri.AppIncidentWithPatient || m.Payload.SchemaID != ucri.SchemaIncident || isSignatureError(cause) {
+	if m == nil || m.Payload.AppID != ucri.AppIncidentWithPatient || m.Payload.SchemaID != ucri.SchemaIncident || errors.Is(cause, errUntrusted) {
 		return nil
 	}
 	var probe struct {
@@ -148,10 +149,9 @@ func (l *link) reject(ctx context.Context, m *ucri.ReceivedMessage, cause error)
 	return err
 }
 
-func isSignatureError(err error) bool {
-	var ue *ucri.Error
-	return errors.As(err, &ue) && ue.Code == ucri.CodeWrongSignature
-}
+// errUntrusted marks a message whose sender is not proven (no or a wrong signature): it
+// is reported to the admins but never answered.
+var errUntrusted = errors.New("nicht vertrauenswürdig")
 
 func errorText(err error) string {
 	var ue *ucri.Error

@@ -41,9 +41,9 @@ func parsePortalKey(s string) (portalKey, bool) {
 //	out:<link>:<messageId>              a message to send or sent (outgoing, JSON)
 //	pend:<link>:<20 digits>:<messageId> the send queue, in order
 func inKey(link string, seq int64) string { return fmt.Sprintf("in:%s:%020d", link, seq) }
-func doneKey(link, msgID string) string  { return "done:" + link + ":" + msgID }
-func caseKey(link, caseID string) string { return "case:" + link + ":" + caseID }
-func outKey(link, msgID string) string   { return "out:" + link + ":" + msgID }
+func doneKey(link, msgID string) string   { return "done:" + link + ":" + msgID }
+func caseKey(link, caseID string) string  { return "case:" + link + ":" + caseID }
+func outKey(link, msgID string) string    { return "out:" + link + ":" + msgID }
 func pendKey(link string, n int64, msgID string) string {
 	return fmt.Sprintf("pend:%s:%020d:%s", link, n, msgID)
 }

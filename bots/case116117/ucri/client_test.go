@@ -378,10 +378,15 @@ func TestClientReceive(t *testing.T) {
 
 func TestClientReceiveCancel(t *testing.T) {
 	f := newFakeUCRM(t)
-	arrived := make(chan struct{})
+	arrived, release := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(release) }) // runs before the server's Close
 	f.handle = func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // lets the server notice the closed connection
 		close(arrived)
-		<-r.Context().Done() // a long poll that never answers
+		select { // a long poll that never answers
+		case <-r.Context().Done():
+		case <-release:
+		}
 	}
 	c := f.client(t, nil)
 	ctx, cancel := context.WithCancel(t.Context())
