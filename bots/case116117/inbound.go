@@ -22,6 +22,9 @@ func (l *link) processStored(ctx context.Context, row string) error {
 	if err := json.Unmarshal([]byte(row), &s); err != nil {
 		return l.reject(ctx, nil, fmt.Errorf("%w: stored row: %v", errInvalid, err))
 	}
+	if s.Broken != "" {
+		return l.reject(ctx, &ucri.ReceivedMessage{Envelope: ucri.Envelope{MessageID: s.MessageID}}, fmt.Errorf("%w: %s", errInvalid, s.Broken))
+	}
 	if err := json.Unmarshal(s.Message, &m); err != nil {
 		return l.reject(ctx, nil, fmt.Errorf("%w: %v", errInvalid, err))
 	}

@@ -192,9 +192,9 @@ func (l *link) setStatus(ctx context.Context, state string, err error) {
 func (l *link) receiveLoop(ctx context.Context) {
 	delay := int(time.Duration(l.cfg.MaxDelay).Seconds())
 	for attempt := 0; ctx.Err() == nil; {
-		resp, err := l.client.Receive(ctx, ucri.ReceiveRequest{Destinations: []string{l.cfg.OID}, MaxMessages: 20, MaxDelay: &delay})
+		resp, bad, err := l.client.Receive(ctx, ucri.ReceiveRequest{Destinations: []string{l.cfg.OID}, MaxMessages: 20, MaxDelay: &delay})
 		if err == nil {
-			err = l.store(ctx, resp)
+			err = l.store(ctx, resp, bad)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -215,17 +215,33 @@ func (l *link) receiveLoop(ctx context.Context) {
 
 // stored is a received message as the store keeps it until it is processed.
 type stored struct {
-	Message json.RawMessage `json:"message"`
+	Message json.RawMessage `json:"message,omitempty"`
 	At      time.Time       `json:"at"`
+	// Broken is why a message of the batch could not be read; it is reported, not applied.
+	Broken    string `json:"broken,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
 }
 
 // store writes every message of a receive answer, then commits the highest sequence ID.
-func (l *link) store(ctx context.Context, resp *ucri.ReceiveResponse) error {
-	if resp == nil || len(resp.Messages) == 0 {
+func (l *link) store(ctx context.Context, resp *ucri.ReceiveResponse, bad []ucri.MessageError) error {
+	if (resp == nil || len(resp.Messages) == 0) && len(bad) == 0 {
 		return nil
 	}
 	st := l.b.host.Store()
 	var last int64 = -1
+	for _, b := range bad {
+		if b.Destination != l.cfg.OID {
+			return fmt.Errorf("case116117: the UCRM delivered an unreadable message for %q to %q", b.Destination, l.cfg.OID)
+		}
+		row, _ := json.Marshal(stored{Broken: b.Error(), MessageID: b.MessageID, At: time.Now().UTC()})
+		if err := st.PutKV(ctx, inKey(l.cfg.Name, b.SequenceID), string(row)); err != nil {
+			return err
+		}
+		last = max(last, b.SequenceID)
+	}
+	if resp == nil {
+		resp = &ucri.ReceiveResponse{}
+	}
 	for i := range resp.Messages {
 		m := &resp.Messages[i]
 		if m.Destination != l.cfg.OID {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,13 +130,19 @@ func (l *link) sendLoop(ctx context.Context) {
 	st := l.b.host.Store()
 	for attempt := 0; ctx.Err() == nil; {
 		rows, err := st.ListKV(ctx, "pend:"+l.cfg.Name+":", 20)
+		progressed := false
 		for _, row := range rows {
-			if err = l.sendOne(ctx, row.Value); err != nil {
+			var done bool
+			if done, err = l.sendOne(ctx, row.Key, row.Value); err != nil {
 				break
+			}
+			if !done {
+				continue
 			}
 			if err = st.DeleteKV(ctx, row.Key); err != nil {
 				break
 			}
+			progressed = true
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -149,7 +156,7 @@ func (l *link) sendLoop(ctx context.Context) {
 			continue
 		}
 		attempt = 0
-		if len(rows) == 20 {
+		if len(rows) == 20 && progressed {
 			continue
 		}
 		select {
@@ -161,17 +168,38 @@ func (l *link) sendLoop(ctx context.Context) {
 	}
 }
 
-// sendOne sends one queued message; nil means it is done with (sent or failed for good).
-func (l *link) sendOne(ctx context.Context, msgID string) error {
+// queueGrace is how long a queue row may wait for its message: queueSend writes the row
+// first, so a row without a message is either being queued right now or was left by a
+// crash (and the Matrix event that caused it is redelivered and queues it again).
+const queueGrace = 10 * time.Minute
+
+// sendOne sends one queued message. done means the queue row can go: the message was
+// sent, failed for good, or will never come.
+func (l *link) sendOne(ctx context.Context, key, msgID string) (done bool, err error) {
 	o, err := l.loadOut(ctx, msgID)
 	if errors.Is(err, appservice.ErrNotFound) {
-		return nil // queued by a call that crashed before storing the message
+		return time.Since(queuedAt(key)) > queueGrace, nil
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	if o.State != outPending {
-		return nil
+		return true, nil
 	}
+	return true, l.send(ctx, o)
+}
+
+// queuedAt is the time in a queue row's key (pend:<link>:<unix nanoseconds>:<messageId>).
+func queuedAt(key string) time.Time {
+	parts := strings.Split(key, ":")
+	if len(parts) < 4 {
+		return time.Time{}
+	}
+	n, _ := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+	return time.Unix(0, n)
+}
+
+// send delivers one pending message to the UCRM.
+func (l *link) send(ctx context.Context, o *outgoing) error {
 	var req ucri.SendRequest
 	if err := json.Unmarshal(o.Request, &req); err != nil {
 		return l.sendFailed(ctx, o, err)
@@ -179,7 +207,7 @@ func (l *link) sendOne(ctx context.Context, msgID string) error {
 	if time.Since(o.Created) > time.Duration(l.cfg.Timeout) {
 		return l.sendFailed(ctx, o, errors.New("the UCRM could not be reached before the message's timeout"))
 	}
-	_, err = l.client.Send(ctx, &req)
+	_, err := l.client.Send(ctx, &req)
 	if err != nil {
 		if ucri.IsTemporary(err) {
 			l.setStatus(ctx, "reconnecting", err)

@@ -33,8 +33,6 @@ var (
 
 // Client limits.
 const (
-	// maxResponseBytes caps every response body the client reads.
-	maxResponseBytes = 8 << 20
 	// requestTimeout bounds every request but the long-poll receive.
 	requestTimeout = 30 * time.Second
 	// longPollDefault is the UCRM's long-poll time when ReceiveRequest.MaxDelay is nil.
@@ -187,17 +185,22 @@ func (c *Client) Send(ctx context.Context, req *SendRequest) (*SendRequest, erro
 	if err := resp.expect(op, http.StatusOK); err != nil {
 		return nil, err
 	}
-	var out SendRequest
-	if err := decodeJSON(resp.body, &out); err != nil {
-		return nil, fmt.Errorf("ucri: send: decoding the answer: %w", err)
+	out, err := DecodeSendResponse(resp.body)
+	if err != nil {
+		return nil, fmt.Errorf("ucri: send: %w", err)
 	}
-	return &out, nil
+	return out, nil
 }
 
 // Receive long-polls for messages (POST /messaging/receive). When there are none (204) it
 // returns an empty response, not an error. The request's deadline is ctx's or the long-poll
 // time (MaxDelay, default 30 s) plus 15 s, whichever comes first.
-func (c *Client) Receive(ctx context.Context, req ReceiveRequest) (*ReceiveResponse, error) {
+//
+// The answer is decoded with DecodeReceiveResponse: an invalid message is left out of the
+// response and returned as a MessageError. The caller must reject it and still commit its
+// sequenceId (a commit covers every lower one too), or the UCRM delivers it again forever.
+// On an error nothing may be committed.
+func (c *Client) Receive(ctx context.Context, req ReceiveRequest) (*ReceiveResponse, []MessageError, error) {
 	const op = "receive"
 	wait := longPollDefault
 	if req.MaxDelay != nil {
@@ -207,19 +210,19 @@ func (c *Client) Receive(ctx context.Context, req ReceiveRequest) (*ReceiveRespo
 	defer cancel()
 	resp, err := c.do(ctx, op, http.MethodPost, "/messaging/receive", req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if resp.status == http.StatusNoContent {
-		return &ReceiveResponse{}, nil
+		return &ReceiveResponse{}, nil, nil
 	}
 	if err := resp.expect(op, http.StatusOK); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out ReceiveResponse
-	if err := decodeJSON(resp.body, &out); err != nil {
-		return nil, fmt.Errorf("ucri: receive: decoding the answer: %w", err)
+	out, rejected, err := DecodeReceiveResponse(resp.body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ucri: receive: %w", err)
 	}
-	return &out, nil
+	return out, rejected, nil
 }
 
 // Commit acknowledges every message to ref.Destination up to and including
@@ -238,16 +241,20 @@ func (c *Client) Commit(ctx context.Context, ref MessageRef) error {
 	return nil
 }
 
-// Registry lists every communication participant the UCRM knows (GET /registry).
+// Registry lists every communication participant the UCRM knows (GET /registry). Like
+// DecodeRegistry, it returns the valid entries together with an error naming the invalid
+// ones, if some are invalid.
 func (c *Client) Registry(ctx context.Context) ([]CommParticipant, error) {
 	const op = "registry"
-	var out struct {
-		CommParticipants []CommParticipant `json:"commParticipants"`
-	}
-	if err := c.getJSON(ctx, op, "/registry", &out); err != nil {
+	body, err := c.getJSON(ctx, op, "/registry")
+	if err != nil {
 		return nil, err
 	}
-	return out.CommParticipants, nil
+	ps, err := DecodeRegistry(body)
+	if err != nil {
+		return ps, fmt.Errorf("ucri: registry: %w", err)
+	}
+	return ps, nil
 }
 
 // Participant returns the registry entry of one participant (GET /registry/{oid}). An
@@ -257,43 +264,42 @@ func (c *Client) Participant(ctx context.Context, oid string) (*CommParticipant,
 		return nil, errors.New("ucri: participant: empty oid")
 	}
 	op := "participant " + strconv.Quote(oid)
-	var out CommParticipant
-	if err := c.getJSON(ctx, op, "/registry/"+url.PathEscape(oid), &out); err != nil {
+	body, err := c.getJSON(ctx, op, "/registry/"+url.PathEscape(oid))
+	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	p, err := DecodeParticipant(body)
+	if err != nil {
+		return nil, fmt.Errorf("ucri: %s: %w", op, err)
+	}
+	return p, nil
 }
 
 // Info returns the UCRM's description and status (GET /info).
 func (c *Client) Info(ctx context.Context) (*Info, error) {
-	var out Info
-	if err := c.getJSON(ctx, "info", "/info", &out); err != nil {
+	body, err := c.getJSON(ctx, "info", "/info")
+	if err != nil {
 		return nil, err
 	}
-	return &out, nil
+	info, err := DecodeInfo(body)
+	if err != nil {
+		return nil, fmt.Errorf("ucri: info: %w", err)
+	}
+	return info, nil
 }
 
-// getJSON does a GET that must answer 200 with JSON, decoded into v.
-func (c *Client) getJSON(ctx context.Context, op, path string, v any) error {
+// getJSON does a GET that must answer 200 with JSON and returns the body.
+func (c *Client) getJSON(ctx context.Context, op, path string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	resp, err := c.do(ctx, op, http.MethodGet, path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := resp.expect(op, http.StatusOK); err != nil {
-		return err
+		return nil, err
 	}
-	if err := decodeJSON(resp.body, v); err != nil {
-		return fmt.Errorf("ucri: %s: decoding the answer: %w", op, err)
-	}
-	return nil
-}
-
-// decodeJSON decodes a response body. It is the one place to swap in the package's strict
-// decoders.
-func decodeJSON(body []byte, v any) error {
-	return json.Unmarshal(body, v)
+	return resp.body, nil
 }
 
 // do sends an authenticated request. On a 401 it drops the token and retries once with a
@@ -333,7 +339,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, in any) (*resp
 type response struct {
 	status      int
 	contentType string
-	body        []byte // at most maxResponseBytes
+	body        []byte // at most MaxBodyBytes
 }
 
 // roundTrip sends one request and reads the answer. A body of nil means none; auth sets
@@ -358,15 +364,15 @@ func (c *Client) roundTrip(ctx context.Context, op, method, path string, body []
 		return nil, &netError{op: op, err: err}
 	}
 	defer hr.Body.Close()
-	if hr.ContentLength > maxResponseBytes {
-		return nil, fmt.Errorf("ucri: %s: answer of %d bytes exceeds the limit of %d", op, hr.ContentLength, maxResponseBytes)
+	if hr.ContentLength > MaxBodyBytes {
+		return nil, fmt.Errorf("ucri: %s: answer of %d bytes exceeds the limit of %d", op, hr.ContentLength, MaxBodyBytes)
 	}
-	b, err := io.ReadAll(io.LimitReader(hr.Body, maxResponseBytes+1))
+	b, err := io.ReadAll(io.LimitReader(hr.Body, MaxBodyBytes+1))
 	if err != nil {
 		return nil, &netError{op: op, err: fmt.Errorf("reading the answer: %w", err)}
 	}
-	if len(b) > maxResponseBytes {
-		return nil, fmt.Errorf("ucri: %s: answer exceeds the limit of %d bytes", op, maxResponseBytes)
+	if len(b) > MaxBodyBytes {
+		return nil, fmt.Errorf("ucri: %s: answer exceeds the limit of %d bytes", op, MaxBodyBytes)
 	}
 	return &response{status: hr.StatusCode, contentType: hr.Header.Get("Content-Type"), body: b}, nil
 }
@@ -392,13 +398,15 @@ func (r *response) requireJSON(op string) error {
 }
 
 // apiError makes the error of an unexpected status, with the UCRI2 error of the body if
-// there is one. 404 also wraps ErrNotFound.
+// there is one. A body that DecodeError refuses (e.g. a code outside error.yaml's list) is
+// still used if it has a code, for the diagnosis. 404 also wraps ErrNotFound.
 func (r *response) apiError(op string) error {
 	e := &APIError{Op: op, Status: r.status}
 	if len(r.body) > 0 {
-		var ue Error
-		if err := json.Unmarshal(r.body, &ue); err == nil && ue.Code != 0 {
-			e.UCRI = &ue
+		if ue, err := DecodeError(r.body); err == nil {
+			e.UCRI = ue
+		} else if ue := new(Error); json.Unmarshal(r.body, ue) == nil && ue.Code != 0 {
+			e.UCRI = ue
 		}
 	}
 	if r.status == http.StatusNotFound {

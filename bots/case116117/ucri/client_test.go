@@ -25,6 +25,34 @@ const (
 
 var testSecret = []byte("ucrm-hs256-secret")
 
+func testParticipant(oid string) CommParticipant {
+	return CommParticipant{
+		ID: oid, SystemName: "ELS Test", OperatorName: "Leitstelle Test", OperatorShortName: "ELS T",
+		SupportedApps: []AppRef{{AppID: AppIncidentWithPatient, AppVersion: AppVersion}},
+		TechSupport:   TechSupport{Phone: "+49 69 123456", Email: "support@example.org"},
+		Status:        StatusOnline,
+	}
+}
+
+func testSendRequest(description string) *SendRequest {
+	return &SendRequest{
+		Envelope: Envelope{
+			Description: description, Source: "1.2.276.0.58.1.2", Ack: AckNACK,
+			Payload: Payload{AppID: AppTransport, AppVersion: AppVersion, SchemaID: SchemaAvailability,
+				ContentType: ContentTypeJSON, Data: `{"status":"online"}`},
+		},
+		Destinations: []string{testOID},
+	}
+}
+
+func testReceived(seq int64) ReceivedMessage {
+	req := testSendRequest("")
+	req.MessageID = "f8c3de3d-1fea-4d7c-a8b0-29f63c4c3454"
+	req.SentDate = "2025-03-01T12:00:00Z"
+	req.Timeout = 300
+	return ReceivedMessage{Envelope: req.Envelope, Destination: testOID, SequenceID: seq}
+}
+
 // fakeUCRM is an in-memory UCRM Client API for the client tests. Its handler hooks may
 // be replaced before the first request.
 type fakeUCRM struct {
@@ -102,7 +130,7 @@ func (f *fakeUCRM) serve(w http.ResponseWriter, r *http.Request) {
 	case path == "/info":
 		writeJSON(w, http.StatusOK, Info{APIVersion: "0.1", UCRMProductName: "fake", Status: 0})
 	case path == "/registry":
-		writeJSON(w, http.StatusOK, map[string]any{"commParticipants": []CommParticipant{{ID: testOID}}})
+		writeJSON(w, http.StatusOK, map[string]any{"commParticipants": []CommParticipant{testParticipant(testOID)}})
 	case strings.HasPrefix(path, "/registry/"):
 		writeJSON(w, http.StatusNotFound, Error{Code: CodeUnknownDestination, Reason: "unknown participant"})
 	case path == "/messaging/send":
@@ -112,6 +140,8 @@ func (f *fakeUCRM) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.MessageID = "f8c3de3d-1fea-4d7c-a8b0-29f63c4c3454"
+		req.SentDate = "2025-03-01T12:00:00Z"
+		req.Timeout = 3600
 		writeJSON(w, http.StatusOK, req)
 	case path == "/messaging/receive":
 		w.WriteHeader(http.StatusNoContent)
@@ -180,11 +210,8 @@ func TestClientTokenReuse(t *testing.T) {
 	}{
 		{"info", func() error { _, err := c.Info(ctx); return err }},
 		{"registry", func() error { _, err := c.Registry(ctx); return err }},
-		{"send", func() error {
-			_, err := c.Send(ctx, &SendRequest{Envelope: Envelope{Source: testOID}, Destinations: []string{testOID}})
-			return err
-		}},
-		{"receive", func() error { _, err := c.Receive(ctx, ReceiveRequest{Destinations: []string{testOID}}); return err }},
+		{"send", func() error { _, err := c.Send(ctx, testSendRequest("")); return err }},
+		{"receive", func() error { _, _, err := c.Receive(ctx, ReceiveRequest{Destinations: []string{testOID}}); return err }},
 		{"commit", func() error { return c.Commit(ctx, MessageRef{Destination: testOID, SequenceID: 1}) }},
 	}
 	for _, tc := range calls {
@@ -322,26 +349,30 @@ func TestClientWrongCredentials(t *testing.T) {
 
 func TestClientReceive(t *testing.T) {
 	delay := func(n int) *int { return &n }
-	msgs := ReceiveResponse{
-		Messages: []ReceivedMessage{{
-			Envelope:    Envelope{MessageID: "m1", Source: "1.2.3", Payload: Payload{AppID: AppIncidentWithPatient}},
-			Destination: testOID, SequenceID: 7,
-		}},
-		MaxMessages: 5,
-	}
+	msgs := ReceiveResponse{Messages: []ReceivedMessage{testReceived(7)}, MaxMessages: 5}
+	bad := testReceived(8)
+	bad.Source = "not an oid"
+	mixed := ReceiveResponse{Messages: []ReceivedMessage{testReceived(7), bad}, MaxMessages: 5}
 	tests := []struct {
-		name     string
-		req      ReceiveRequest
-		answer   func(w http.ResponseWriter)
-		wantMsgs int
-		wantErr  bool
+		name         string
+		req          ReceiveRequest
+		answer       func(w http.ResponseWriter)
+		wantMsgs     int
+		wantRejected []int64 // sequence ids
+		wantErr      bool
 	}{
 		{"no content", ReceiveRequest{Destinations: []string{testOID}},
-			func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }, 0, false},
+			func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }, 0, nil, false},
 		{"messages", ReceiveRequest{Destinations: []string{testOID}, MaxMessages: 5, MaxDelay: delay(0)},
-			func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, msgs) }, 1, false},
+			func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, msgs) }, 1, nil, false},
+		{"invalid message set aside", ReceiveRequest{Destinations: []string{testOID}},
+			func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, mixed) }, 1, []int64{8}, false},
 		{"200 without body", ReceiveRequest{Destinations: []string{testOID}},
-			func(w http.ResponseWriter) { w.Header().Set("Content-Type", "application/json") }, 0, true},
+			func(w http.ResponseWriter) { w.Header().Set("Content-Type", "application/json") }, 0, nil, true},
+		{"empty message list", ReceiveRequest{Destinations: []string{testOID}},
+			func(w http.ResponseWriter) {
+				writeJSON(w, http.StatusOK, ReceiveResponse{Messages: []ReceivedMessage{}, MaxMessages: 5})
+			}, 0, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,7 +384,7 @@ func TestClientReceive(t *testing.T) {
 				}
 				tc.answer(w)
 			}
-			resp, err := f.client(t, nil).Receive(t.Context(), tc.req)
+			resp, rejected, err := f.client(t, nil).Receive(t.Context(), tc.req)
 			if tc.wantErr {
 				if err == nil {
 					t.Fatal("Receive succeeded, want error")
@@ -368,6 +399,13 @@ func TestClientReceive(t *testing.T) {
 			}
 			if tc.wantMsgs > 0 && resp.Messages[0].SequenceID != 7 {
 				t.Errorf("sequenceId %d, want 7", resp.Messages[0].SequenceID)
+			}
+			var gotRejected []int64
+			for _, me := range rejected {
+				gotRejected = append(gotRejected, me.SequenceID)
+			}
+			if fmt.Sprint(gotRejected) != fmt.Sprint(tc.wantRejected) {
+				t.Errorf("rejected sequence ids %v, want %v", gotRejected, tc.wantRejected)
 			}
 			if len(got.Destinations) != 1 || (tc.req.MaxDelay != nil) != (got.MaxDelay != nil) {
 				t.Errorf("server got %+v, want %+v", got, tc.req)
@@ -395,7 +433,7 @@ func TestClientReceiveCancel(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	_, err := c.Receive(ctx, ReceiveRequest{Destinations: []string{testOID}})
+	_, _, err := c.Receive(ctx, ReceiveRequest{Destinations: []string{testOID}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
@@ -440,7 +478,7 @@ func TestClientErrorAnswers(t *testing.T) {
 				w.WriteHeader(tc.status)
 				_, _ = io.WriteString(w, tc.body)
 			}
-			_, err := f.client(t, nil).Send(t.Context(), &SendRequest{Destinations: []string{testOID}})
+			_, err := f.client(t, nil).Send(t.Context(), testSendRequest(""))
 			ae, ok := errors.AsType[*APIError](err)
 			if !ok {
 				t.Fatalf("error %v is not an APIError", err)
@@ -510,7 +548,7 @@ func TestClientTemporary(t *testing.T) {
 }
 
 func TestClientBadAnswers(t *testing.T) {
-	big := strings.Repeat(" ", maxResponseBytes) + `{}`
+	big := strings.Repeat(" ", MaxBodyBytes) + `{}`
 	tests := []struct {
 		name   string
 		answer func(w http.ResponseWriter)
@@ -539,7 +577,10 @@ func TestClientBadAnswers(t *testing.T) {
 		{"broken JSON", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"apiVersion":`)
-		}, "info: decoding the answer"},
+		}, "ucri: info: ucri: 460 invalid info"},
+		{"status outside the schema", func(w http.ResponseWriter) {
+			writeJSON(w, http.StatusOK, Info{APIVersion: "0.1", Status: 7})
+		}, "ucri: info: ucri: 460 invalid info: /status"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -574,7 +615,7 @@ func TestClientParticipant(t *testing.T) {
 			f.handle = func(w http.ResponseWriter, r *http.Request) {
 				gotPath = r.URL.EscapedPath()
 				if strings.HasSuffix(gotPath, "/"+testOID) {
-					writeJSON(w, http.StatusOK, CommParticipant{ID: testOID, Status: StatusOnline})
+					writeJSON(w, http.StatusOK, testParticipant(testOID))
 					return
 				}
 				writeJSON(w, http.StatusNotFound, Error{Code: CodeUnknownDestination, Reason: "unknown"})
@@ -605,7 +646,7 @@ func TestClientConcurrentSendSharesToken(t *testing.T) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			req := &SendRequest{Envelope: Envelope{Source: testOID, Description: fmt.Sprint(i)}, Destinations: []string{testOID}}
+			req := testSendRequest(fmt.Sprint(i))
 			resp, err := c.Send(t.Context(), req)
 			if err == nil && resp.Description != req.Description {
 				err = fmt.Errorf("answer %q to request %q", resp.Description, req.Description)
@@ -711,36 +752,36 @@ func FuzzClientErrorAnswer(f *testing.F) {
 	})
 }
 
-func ExampleClient_Info() {
-	// A stand-in UCRM; in production BaseURL is the UCRM's https address.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/ucrm/client/v0/token":
-			tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-				"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
-			}).SignedString([]byte("secret"))
-			_ = json.NewEncoder(w).Encode(map[string]string{"token": tok})
-		case "/ucrm/client/v0/info":
-			_, _ = io.WriteString(w, `{"apiVersion":"0.1","ucrmProvider":"Example","ucrmProductName":"UCRM","ucrmVersion":"2.0.0","status":0}`)
-		}
-	}))
-	defer srv.Close()
-
-	c, err := NewClient(ClientConfig{
-		BaseURL:  srv.URL + "/ucrm/client/v0",
-		Username: "leitstelle-a",
-		Password: "secret",
-	})
-	if err != nil {
-		fmt.Println(err)
-		return
+func TestClientRegistry(t *testing.T) {
+	invalid := testParticipant("1.2.3")
+	invalid.Status = "off" // as in the official example; the schema forbids it
+	tests := []struct {
+		name    string
+		entries []CommParticipant
+		wantIDs []string
+		wantErr string
+	}{
+		{"valid", []CommParticipant{testParticipant(testOID)}, []string{testOID}, ""},
+		{"empty", []CommParticipant{}, nil, ""},
+		{"invalid entry left out", []CommParticipant{invalid, testParticipant(testOID)}, []string{testOID}, "/commParticipants/0/status"},
 	}
-	info, err := c.Info(context.Background())
-	if err != nil {
-		fmt.Println(err)
-		return
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeUCRM(t)
+			f.handle = func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, http.StatusOK, map[string]any{"commParticipants": tc.entries})
+			}
+			ps, err := f.client(t, nil).Registry(t.Context())
+			var ids []string
+			for _, p := range ps {
+				ids = append(ids, p.ID)
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(tc.wantIDs) {
+				t.Errorf("ids %v, want %v", ids, tc.wantIDs)
+			}
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
 	}
-	fmt.Println(info.UCRMProductName, info.UCRMVersion, info.Status)
-	// Output: UCRM 2.0.0 0
 }

@@ -2,6 +2,7 @@ package ucri
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -106,7 +107,7 @@ func (c *Client) fetchToken(ctx context.Context) (string, error) {
 	var body struct {
 		Token string `json:"token"`
 	}
-	if err := decodeJSON(resp.body, &body); err != nil {
+	if err := json.Unmarshal(resp.body, &body); err != nil {
 		// The JSON error could quote the token; don't wrap it.
 		return "", fmt.Errorf("ucri: token: the UCRM's answer is not a token object")
 	}
