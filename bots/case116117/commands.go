@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/event"
-	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bots/case116117/ucri"
@@ -291,4 +290,3 @@ func orDefault(s, d string) string {
 	return s
 }
 
-var _ = id.RoomID("")

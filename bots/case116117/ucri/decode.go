@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 
@@ -152,23 +153,26 @@ func DecodeReceiveResponse(body []byte) (*ReceiveResponse, []MessageError, error
 		}
 	}
 	// The schema passed for everything but single messages, so messages is an array of at
-	// least one element and maxMessages an integer ≥ 1.
-	var raw struct {
-		Messages    []json.RawMessage `json:"messages"`
-		MaxMessages int               `json:"maxMessages"`
+	// least one element and maxMessages an integer ≥ 1. Both are taken from the validated
+	// document, not decoded again: encoding/json matches keys case-insensitively and could
+	// pick another "MESSAGES".
+	top, _ := doc.(map[string]any)
+	items, ok := top["messages"].([]any)
+	if !ok {
+		return nil, nil, invalidTransport(what, "/messages: got no array")
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
+	maxMessages, ok := jsonInt(top["maxMessages"])
+	if !ok || maxMessages > math.MaxInt32 {
 		return nil, nil, invalidTransport(what, "/maxMessages: value out of range")
 	}
-	items := doc.(map[string]any)["messages"].([]any)
-	resp := &ReceiveResponse{MaxMessages: raw.MaxMessages, Messages: make([]ReceivedMessage, 0, len(raw.Messages))}
+	resp := &ReceiveResponse{MaxMessages: int(maxMessages), Messages: make([]ReceivedMessage, 0, len(items))}
 	var rejects []MessageError
-	for i, item := range raw.Messages {
+	for i, item := range items {
 		prefix := []string{"messages", strconv.Itoa(i)}
 		problems := bad[i]
 		var m ReceivedMessage
 		if len(problems) == 0 {
-			if err := json.Unmarshal(item, &m); err != nil {
+			if err := remarshal(item, &m); err != nil {
 				problems = []problem{{ptr: prefix, text: "value out of range"}}
 			} else {
 				problems = m.check(prefix)
@@ -178,7 +182,7 @@ func DecodeReceiveResponse(body []byte) (*ReceiveResponse, []MessageError, error
 			resp.Messages = append(resp.Messages, m)
 			continue
 		}
-		me, ok := messageRefs(items[i])
+		me, ok := messageRefs(item)
 		if !ok {
 			return nil, nil, invalidTransport(what, describeProblems(problems...))
 		}
@@ -187,6 +191,26 @@ func DecodeReceiveResponse(body []byte) (*ReceiveResponse, []MessageError, error
 		rejects = append(rejects, me)
 	}
 	return resp, rejects, nil
+}
+
+// remarshal decodes a value of a validated document into v.
+func remarshal(item any, v any) error {
+	b, err := json.Marshal(item)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// jsonInt returns a JSON integer of a validated document as int64, if it is written as
+// one (JSON Schema also counts 1e2 and 1.0 as integers; those are not accepted here).
+func jsonInt(v any) (int64, bool) {
+	num, ok := v.(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(string(num), 10, 64)
+	return i, err == nil
 }
 
 // messageIndex returns i if ptr is inside /messages/i.
@@ -206,9 +230,8 @@ func messageRefs(item any) (MessageError, bool) {
 		return MessageError{}, false
 	}
 	dest, _ := obj["destination"].(string)
-	num, _ := obj["sequenceId"].(json.Number)
-	seq, err := strconv.ParseInt(string(num), 10, 64)
-	if !IsOID(dest) || err != nil || seq < 0 {
+	seq, ok := jsonInt(obj["sequenceId"])
+	if !IsOID(dest) || !ok || seq < 0 {
 		return MessageError{}, false
 	}
 	me := MessageError{SequenceID: seq, Destination: dest}
@@ -343,19 +366,18 @@ func DecodeRegistry(body []byte) ([]CommParticipant, error) {
 			problems = append(problems, p)
 		}
 	}
-	var raw struct {
-		CommParticipants []json.RawMessage `json:"commParticipants"`
+	top, _ := doc.(map[string]any)
+	items, ok := top["commParticipants"].([]any)
+	if !ok {
+		return nil, invalidTransport(what, "/commParticipants: got no array")
 	}
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, invalidTransport(what, "not a registry")
-	}
-	ps := make([]CommParticipant, 0, len(raw.CommParticipants))
-	for i, item := range raw.CommParticipants {
+	ps := make([]CommParticipant, 0, len(items))
+	for i, item := range items {
 		if bad[i] {
 			continue
 		}
 		var p CommParticipant
-		switch err := json.Unmarshal(item, &p); {
+		switch err := remarshal(item, &p); {
 		case err != nil:
 			problems = append(problems, problem{[]string{"commParticipants", strconv.Itoa(i)}, "value out of range"})
 		case !IsOID(p.ID):
@@ -366,7 +388,7 @@ func DecodeRegistry(body []byte) ([]CommParticipant, error) {
 	}
 	if len(problems) > 0 {
 		return ps, invalidTransport(what, fmt.Sprintf("invalid entries left out: %d: %s",
-			len(raw.CommParticipants)-len(ps), describeProblems(problems...)))
+			len(items)-len(ps), describeProblems(problems...)))
 	}
 	return ps, nil
 }

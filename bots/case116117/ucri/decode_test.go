@@ -109,6 +109,7 @@ func TestDecodeReceiveResponse(t *testing.T) {
 		{"timeout out of range", batch(receivedJSON(1, "timeout", `5`), receivedJSON(2)), 1, []int64{1}, 0, "/messages/0/timeout: must be ≥ 10"},
 		{"several bad", batch(receivedJSON(1, "ack", `"SOME"`), receivedJSON(2), receivedJSON(3, "sentDate", "")), 1, []int64{1, 3}, 0, "/messages/0/ack"},
 		{"unknown fields are allowed", batch(receivedJSON(1, "x-vendor", `{"a":1}`)), 1, nil, 0, ""},
+		{"case variant of messages", []byte(`{"maxMessages":5,"messages":[` + receivedJSON(1) + `],"Messages":[1,2,3]}`), 1, nil, 0, ""},
 		{"unreadable sequenceId", batch(receivedJSON(1), receivedJSON(2, "sequenceId", `"2"`)), 0, nil, CodeInvalidTransport,
 			"/messages/1/sequenceId: got string, want integer"},
 		{"negative sequenceId", batch(receivedJSON(-1)), 0, nil, CodeInvalidTransport, "/messages/0/sequenceId: must be ≥ 0"},

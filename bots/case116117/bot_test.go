@@ -1,0 +1,111 @@
+package case116117
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-matrix/switchboard/bots/case116117/ucri"
+)
+
+func validLink() LinkConfig {
+	return LinkConfig{
+		Name: "b", OID: "1.2.3", UCRM: UCRMConfig{URL: "https://ucrm.example/ucrm/client/v0", Username: "u", Password: "p"},
+		Dispatchers: []string{"@d:example.org"},
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(c *Config)
+		want string // "" for valid
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"no links", func(c *Config) { c.Links = nil }, "links: at least one"},
+		{"bad name", func(c *Config) { c.Links[0].Name = "B C" }, "links[0].name"},
+		{"bad oid", func(c *Config) { c.Links[0].OID = "1..x" }, "links[0].oid"},
+		{"duplicate", func(c *Config) { c.Links = append(c.Links, c.Links[0]) }, "used twice"},
+		{"url with password", func(c *Config) { c.Links[0].UCRM.URL = "https://u:p@ucrm.example/" }, "credentials belong"},
+		{"no password", func(c *Config) { c.Links[0].UCRM.Password = "" }, "username and password"},
+		{"cert without key", func(c *Config) { c.Links[0].UCRM.ClientCert = "/x.pem" }, "go together"},
+		{"no dispatchers", func(c *Config) { c.Links[0].Dispatchers = nil }, "dispatchers"},
+		{"bad user", func(c *Config) { c.Links[0].Admins = []string{"admin"} }, "not a Matrix user ID"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{Links: []LinkConfig{validLink()}}
+			tc.edit(&c)
+			c.defaults()
+			err := c.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Validate() = %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseHandover(t *testing.T) {
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, fields, wantErr string
+	}{
+		{"full", "stichwort: A1, F2\nstrasse: Hauptstraße\nort: Beispielstadt\npatient: Muster, Erika\ngeschlecht: w\ngeburtsdatum: 31.12.1950\nalter: 75\nrmi: 360\nsonderrechte: ja", ""},
+		{"coordinate only", "lat: 52,5\nlon: 13.4\npatient: Muster", ""},
+		{"no patient", "strasse: Hauptstraße", "Patient"},
+		{"no location", "patient: Muster", "Einsatzort"},
+		{"unknown field", "farbe: rot", "unbekanntes Feld"},
+		{"no colon", "Hauptstraße 1", "Feld: Wert"},
+		{"bad date", "patient: X\ngeburtsdatum: gestern", "kein Datum"},
+		{"bad gender", "patient: X\ngeschlecht: q", "nicht m, w oder d"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inc, err := parseHandover(tc.fields, "550e8400-e29b-41d4-a716-446655440000", at)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v; want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ucri.NewPayload(inc); err != nil {
+				t.Errorf("the incident is not valid: %v", err)
+			}
+		})
+	}
+}
+
+// TestNoPatientInTitle: the room name (state) carries classification and place only.
+func TestNoPatientInTitle(t *testing.T) {
+	inc, err := parseHandover("stichwort: A1\nstrasse: Hauptstraße\nort: Beispielstadt\npatient: Geheim, Erika\ntelefon: 0301234", "550e8400-e29b-41d4-a716-446655440000", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	title := caseTitle(inc)
+	if title != "Fall A1 · Beispielstadt" || strings.Contains(title, "Geheim") {
+		t.Errorf("title %q", title)
+	}
+	text, html := renderIncident(inc, "ELS A", false, roleIncoming)
+	for _, want := range []string{"Erika Geheim", "Hauptstraße", "0301234", "!accept"} {
+		if !strings.Contains(text, want) || !strings.Contains(html, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestPortalKey(t *testing.T) {
+	for _, k := range []portalKey{{link: "b"}, {link: "b", caseID: "550e8400-e29b-41d4-a716-446655440000"}} {
+		got, ok := parsePortalKey(k.String())
+		if !ok || got != k {
+			t.Errorf("parsePortalKey(%q) = %+v, %v", k, got, ok)
+		}
+	}
+	for _, s := range []string{"", "admin:", "case:b", "mailbox:x", "case::x"} {
+		if _, ok := parsePortalKey(s); ok {
+			t.Errorf("parsePortalKey(%q) accepted", s)
+		}
+	}
+}
