@@ -289,4 +289,3 @@ func orDefault(s, d string) string {
 	}
 	return s
 }
-
