@@ -68,6 +68,9 @@ func parseTransport(what string, body []byte) (any, *Error) {
 	if err != nil {
 		return nil, invalidTransport(what, "body is not JSON: "+jsonErrorText(err))
 	}
+	if p := checkNumbers(doc, nil); p != nil {
+		return nil, invalidTransport(what, p.String())
+	}
 	return doc, nil
 }
 
@@ -84,8 +87,7 @@ func decodeTransport(what, ptr string, body []byte, v any) *Error {
 		return invalidTransport(what, describeProblems(schemaProblems(err)...))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		// Valid per schema but not representable, e.g. an integer beyond int64.
-		return invalidTransport(what, "value out of range")
+		return invalidTransport(what, unrepresentable(doc, err, nil).String())
 	}
 	return nil
 }
@@ -173,7 +175,7 @@ func DecodeReceiveResponse(body []byte) (*ReceiveResponse, []MessageError, error
 		var m ReceivedMessage
 		if len(problems) == 0 {
 			if err := remarshal(item, &m); err != nil {
-				problems = []problem{{ptr: prefix, text: "value out of range"}}
+				problems = []problem{unrepresentable(item, err, prefix)}
 			} else {
 				problems = m.check(prefix)
 			}
@@ -379,7 +381,7 @@ func DecodeRegistry(body []byte) ([]CommParticipant, error) {
 		var p CommParticipant
 		switch err := remarshal(item, &p); {
 		case err != nil:
-			problems = append(problems, problem{[]string{"commParticipants", strconv.Itoa(i)}, "value out of range"})
+			problems = append(problems, unrepresentable(item, err, []string{"commParticipants", strconv.Itoa(i)}))
 		case !IsOID(p.ID):
 			problems = append(problems, problem{[]string{"commParticipants", strconv.Itoa(i), "id"}, "not an OID"})
 		default:

@@ -65,13 +65,12 @@ func receivedJSON(seq int, replace ...string) string {
 			delete(m, replace[i])
 			continue
 		}
-		var v any
-		if err := json.Unmarshal([]byte(replace[i+1]), &v); err != nil {
-			panic(err)
-		}
-		m[replace[i]] = v
+		m[replace[i]] = json.RawMessage(replace[i+1])
 	}
-	b, _ := json.Marshal(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
 	return string(b)
 }
 
@@ -113,7 +112,10 @@ func TestDecodeReceiveResponse(t *testing.T) {
 		{"unreadable sequenceId", batch(receivedJSON(1), receivedJSON(2, "sequenceId", `"2"`)), 0, nil, CodeInvalidTransport,
 			"/messages/1/sequenceId: got string, want integer"},
 		{"negative sequenceId", batch(receivedJSON(-1)), 0, nil, CodeInvalidTransport, "/messages/0/sequenceId: must be ≥ 0"},
-		{"sequenceId beyond int64", batch(strings.Replace(receivedJSON(1), `"sequenceId":1`, `"sequenceId":1e30`, 1)), 0, nil, CodeInvalidTransport, ""},
+		{"sequenceId beyond int64", batch(strings.Replace(receivedJSON(1), `"sequenceId":1`, `"sequenceId":1e30`, 1)), 0, nil, CodeInvalidTransport,
+			"/messages/0/sequenceId: value out of range"},
+		{"timeout written as float", batch(receivedJSON(1, "timeout", "300.0"), receivedJSON(2)), 1, []int64{1}, 0, "/messages/0/timeout: value out of range"},
+		{"huge exponent", batch(receivedJSON(1, "timeout", "1e999999999")), 0, nil, CodeInvalidTransport, "/messages/0/timeout: number out of range"},
 		{"unreadable destination", batch(receivedJSON(1, "destination", `"x"`)), 0, nil, CodeInvalidTransport, "/messages/0/destination"},
 		{"message not an object", batch(`7`), 0, nil, CodeInvalidTransport, "/messages/0: got number, want object"},
 		{"no messages", []byte(`{"maxMessages":5,"messages":[]}`), 0, nil, CodeInvalidTransport, "/messages: 0 items"},

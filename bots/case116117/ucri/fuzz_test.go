@@ -63,6 +63,8 @@ func FuzzDecodePayload(f *testing.F) {
 	}
 	f.Add(AppIncidentWithPatient, SchemaIncident, `{"patients":[{"initialAssessment":{"additionalInformation":""}}]}`)
 	f.Add(AppTransport, SchemaDeliveryStatus, `{"refMessageId":"1","destination":"1","statusCode":200.0,"cause":{"code":1e30,"reason":""}}`)
+	f.Add(AppTransport, SchemaDeliveryStatus, `{"refMessageId":"1","destination":"1","statusCode":1e999999999}`) // once took the validator seconds
+	f.Add(AppIncidentWithPatient, SchemaIncident, `{"patients":[{"name":"X","age":1e400}]}`)
 	f.Add("x", "y", "{")
 	f.Fuzz(func(t *testing.T, appID, schemaID, data string) {
 		m, err := DecodePayload(Payload{AppID: appID, AppVersion: AppVersion, SchemaID: schemaID, ContentType: ContentTypeJSON, Data: data})

@@ -108,8 +108,9 @@ func Sign(env *Envelope, destination string, key *rsa.PrivateKey) error {
 	return nil
 }
 
-// Verify checks env.Signature against env for destination and the sender's key pub. It
-// returns nil or an *Error with code 479 whose Message says why: no signature, not a JWS
+// Verify checks env.Signature against env for destination (the OID the message was
+// addressed to, ReceivedMessage.Destination) and the sender's key pub (from its registry
+// entry, see PublicKeyFromJWK). It returns nil or an *Error with code 479 whose Message says why: no signature, not a JWS
 // compact serialization, wrong alg or typ, a signature that pub did not make, or a signed
 // digest that does not match the envelope (it was changed on the way, or signed for
 // another destination).

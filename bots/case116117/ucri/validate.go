@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math/big"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,7 +123,8 @@ func compileAppSchemas() error {
 // appVersion and schemaID. It returns nil or an *Error with the UCRI2 code: 461 unknown
 // appId, 462 unknown appVersion, 463 unknown schemaId, 465 data is not a JSON object, 464
 // data violates the schema (the Message names up to three failing JSON pointers and what is
-// wrong, never more than a short cut of a value).
+// wrong, never more than a short cut of a value). Numbers longer than 64 characters or with
+// an exponent beyond ±400 are refused (464) before validation.
 //
 // strict turns format assertions (uuid, date, date-time) on. Switchboard validates what it
 // sends strictly and what it receives non-strictly: the official documentation writes
@@ -155,6 +157,9 @@ func ValidateData(appID, appVersion, schemaID string, data []byte, strict bool) 
 	if _, ok := doc.(map[string]any); !ok {
 		return &Error{Code: CodeInvalidJSON, Reason: "data is not a JSON object"}
 	}
+	if p := checkNumbers(doc, nil); p != nil {
+		return &Error{Code: CodeInvalidPayload, Reason: "data violates the schema " + schemaID, Message: p.String()}
+	}
 	if err := sch.Validate(doc); err != nil {
 		return &Error{Code: CodeInvalidPayload, Reason: "data violates the schema " + schemaID,
 			Message: describeProblems(schemaProblems(err)...)}
@@ -185,12 +190,9 @@ func DecodePayload(p Payload) (Message, error) {
 			Message: "schemaId " + quoteClipped(p.SchemaID) + " of " + p.AppID}
 	}
 	if err := json.Unmarshal(data, m); err != nil {
-		// Valid per schema but not representable, e.g. an integer beyond int64.
-		msg := "value out of range"
-		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
-			msg = "/" + strings.ReplaceAll(te.Field, ".", "/") + ": " + msg
-		}
-		return nil, &Error{Code: CodeInvalidPayload, Reason: "data violates the schema " + p.SchemaID, Message: msg}
+		doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+		return nil, &Error{Code: CodeInvalidPayload, Reason: "data violates the schema " + p.SchemaID,
+			Message: unrepresentable(doc, err, nil).String()}
 	}
 	normalize(m)
 	return m, nil
@@ -220,6 +222,98 @@ func NewPayload(m Message) (Payload, error) {
 		ContentType: ContentTypeJSON,
 		Data:        string(data),
 	}, nil
+}
+
+// Limits of JSON numbers, checked before validation: the validator computes with exact
+// rationals, and 1e999999999 would take it minutes and gigabytes.
+const (
+	maxNumberLen      = 64
+	maxNumberExponent = 400
+)
+
+// checkNumbers returns the first number in doc that is longer than maxNumberLen or whose
+// exponent exceeds maxNumberExponent, as a problem.
+func checkNumbers(doc any, ptr []string) *problem {
+	switch v := doc.(type) {
+	case json.Number:
+		s := string(v)
+		if len(s) > maxNumberLen {
+			return &problem{ptr: slices.Clone(ptr), text: "number too long"}
+		}
+		if i := strings.IndexAny(s, "eE"); i >= 0 {
+			exp, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+			if err != nil || exp > maxNumberExponent || exp < -maxNumberExponent {
+				return &problem{ptr: slices.Clone(ptr), text: "number out of range"}
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if p := checkNumbers(e, append(ptr, k)); p != nil {
+				return p
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if p := checkNumbers(e, append(ptr, strconv.Itoa(i))); p != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// unrepresentable describes why a document that passed its schema could not be decoded
+// into the Go types: a number that does not fit its Go field (an integer beyond int64, or
+// written as 1e2 or 200.0, which JSON Schema counts as integers; a number beyond float64).
+// prefix is the location of doc.
+func unrepresentable(doc any, err error, prefix []string) problem {
+	p := problem{ptr: slices.Clone(prefix), text: "value out of range"}
+	te, ok := errors.AsType[*json.UnmarshalTypeError](err)
+	if !ok || te.Field == "" || te.Type == nil {
+		return p
+	}
+	isInt := false
+	switch te.Type.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		isInt = true
+	}
+	if ptr := locateNumber(doc, strings.Split(te.Field, "."), isInt, nil); ptr != nil {
+		p.ptr = append(p.ptr, ptr...)
+	}
+	return p
+}
+
+// locateNumber finds the first number at the Go field path (JSON names and names of
+// embedded structs, array indexes left out) that does not fit an int64 (isInt) or float64, and returns its location.
+func locateNumber(v any, path []string, isInt bool, ptr []string) []string {
+	switch v := v.(type) {
+	case []any:
+		for i, e := range v {
+			if p := locateNumber(e, path, isInt, append(ptr, strconv.Itoa(i))); p != nil {
+				return p
+			}
+		}
+	case map[string]any:
+		if len(path) > 0 {
+			if e, ok := v[path[0]]; ok {
+				return locateNumber(e, path[1:], isInt, append(ptr, path[0]))
+			}
+			// The name of an embedded struct (Envelope in ReceivedMessage).
+			return locateNumber(v, path[1:], isInt, ptr)
+		}
+	case json.Number:
+		var err error
+		if isInt {
+			_, err = strconv.ParseInt(string(v), 10, 64)
+		} else {
+			_, err = strconv.ParseFloat(string(v), 64)
+		}
+		if len(path) == 0 && err != nil {
+			return slices.Clone(ptr)
+		}
+	}
+	return nil
 }
 
 // problem is one failing location of a validation.

@@ -115,6 +115,10 @@ func TestValidateDataErrors(t *testing.T) {
 			strings.Replace(ack, "10:06:09Z", "10:06:09", 1), true, CodeInvalidPayload, "/acknowledgedByDispatcherAt: not a valid date-time"},
 		{"uuid, strict", AppIncidentWithPatient, AppVersion, SchemaAcknowledgement,
 			strings.Replace(ack, "550e8400", "x", 1), true, CodeInvalidPayload, "/sharedIncidentId: not a valid uuid"},
+		{"huge exponent", AppTransport, AppVersion, SchemaDeliveryStatus, `{"refMessageId":"x","destination":"1","statusCode":1e999999999}`, false, CodeInvalidPayload,
+			"/statusCode: number out of range"},
+		{"long number", AppIncidentWithPatient, AppVersion, SchemaIncident, incident(`{"name":"X","age":` + strings.Repeat("9", 100) + `}`), false, CodeInvalidPayload,
+			"/patients/0/age: number too long"},
 		{"three problems at most", AppIncidentWithPatient, AppVersion, SchemaIncident,
 			incident(`{"name":1,"surname":2,"phone":3,"email":4,"gender":5}`), false, CodeInvalidPayload, "(and 2 more)"},
 	}
@@ -158,9 +162,11 @@ func TestDecodePayloadErrors(t *testing.T) {
 		{"invalid", Payload{AppTransport, AppVersion, SchemaAvailability, ContentTypeJSON, `{"id":"x","status":"online"}`}, CodeInvalidPayload, "/id: does not match pattern"},
 		{"out of range", Payload{AppIncidentWithPatient, AppVersion, SchemaIncident, ContentTypeJSON,
 			`{"sharedIncidentId":"550e8400-e29b-41d4-a716-446655440000","sentByDispatcherAt":"2024-01-01T10:05:08Z",` +
-				`"missionLocation":{"address":{"street":"A"}},"patients":[{"name":"X","age":1e400}]}`}, CodeInvalidPayload, "out of range"},
+				`"missionLocation":{"address":{"street":"A"}},"patients":[{"name":"X"},{"name":"Y","age":1e400}]}`}, CodeInvalidPayload, "/patients/1/age: value out of range"},
 		{"integer beyond int", Payload{AppTransport, AppVersion, SchemaDeliveryStatus, ContentTypeJSON,
-			`{"refMessageId":"550e8400-e29b-41d4-a716-446655440000","destination":"1","statusCode":200,"cause":{"code":1e30,"reason":"x"}}`}, CodeInvalidPayload, "out of range"},
+			`{"refMessageId":"550e8400-e29b-41d4-a716-446655440000","destination":"1","statusCode":200,"cause":{"code":1e30,"reason":"x"}}`}, CodeInvalidPayload, "/cause/code: value out of range"},
+		{"integer written as float", Payload{AppTransport, AppVersion, SchemaDeliveryStatus, ContentTypeJSON,
+			`{"refMessageId":"550e8400-e29b-41d4-a716-446655440000","destination":"1","statusCode":200.0}`}, CodeInvalidPayload, "/statusCode: value out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,7 +51,7 @@ func TestCrashKill9(t *testing.T) {
 			defer func() { sb.stop() }()
 			room := acceptInvite(t, alice)
 
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
 			w := &roomWatch{cli: alice, room: room, events: map[id.EventID]*event.Event{}}
 			go w.run(ctx)
@@ -80,7 +80,7 @@ func TestCrashKill9(t *testing.T) {
 				t.Fatal("the load did not finish in time")
 			}
 			t.Logf("all sent at %s, with %d mails in the room", time.Since(begin).Round(time.Millisecond), w.mailsSeen())
-			verifyCrash(ctx, t, w, replies, time.Minute)
+			verifyCrash(ctx, t, w, replies, 3*time.Minute)
 			t.Logf("verified at %s", time.Since(begin).Round(time.Millisecond))
 		})
 	}

@@ -89,6 +89,9 @@ func (s *Server) handler(r *run) http.Handler {
 				s.writeError(w, f.status, CodeInternal, "fault injected by the test (FailNext)")
 				return
 			}
+			if h := s.take(rel); h != nil && !h.held(r.stop) {
+				dropConnection()
+			}
 		}
 		mux.ServeHTTP(w, req)
 	})

@@ -70,6 +70,7 @@ type Server struct {
 	sent         map[string][]json.RawMessage // guarded by mu; source → accepted SenderResponses
 	requests     map[string]int               // guarded by mu; path below BasePath → count
 	failures     map[string]failure           // guarded by mu; path below BasePath → pending faults
+	holds        map[string]*Hold             // guarded by mu; path below BasePath → next request to hold
 	addr         string                       // guarded by mu; "127.0.0.1:port" once started
 	run          *run                         // guarded by mu; nil while stopped
 	closed       bool                         // guarded by mu
