@@ -134,8 +134,8 @@ func TestReactions(t *testing.T) {
 	checkSchemas(t, b.OID)
 }
 
-// TestHandover: a case handed over from Matrix reaches A; A's answers appear in the case
-// room; the registry command lists A.
+// TestHandover: a case handed over from Matrix reaches centre C; C's answers appear in
+// the case room; the registry command lists the centres.
 func TestHandover(t *testing.T) {
 	alice := newMatrixUser(t, "alice")
 	b := newCentre(t, alice.UserID)
@@ -143,16 +143,16 @@ func TestHandover(t *testing.T) {
 	admin := adminRoom(t, alice, b)
 
 	say(t, alice, admin, "!registry")
-	waitNotice(t, alice, admin, oidA, "Leitstelle A")
+	waitNotice(t, alice, admin, oidA, "Leitstelle A", oidC, "Rettungsleitstelle C")
 
-	say(t, alice, admin, "!handover "+oidA+"\nstrasse: Hauptstraße")
+	say(t, alice, admin, "!handover "+oidC+"\nstrasse: Hauptstraße")
 	waitNotice(t, alice, admin, "mindestens ein Patient")
-	say(t, alice, admin, "!handover "+oidA+"\nstrasse: Hauptstraße\nplz: 1234x\npatient: Muster")
+	say(t, alice, admin, "!handover "+oidC+"\nstrasse: Hauptstraße\nplz: 1234x\npatient: Muster")
 	waitNotice(t, alice, admin, "ungültig", "postalCode")
 
-	say(t, alice, admin, "!handover "+oidA+"\nstichwort: B2\nanlass: Sturz\nstrasse: Hauptstraße\nhausnummer: 1\nplz: 54321\nort: Beispielstadt\n"+
+	say(t, alice, admin, "!handover "+oidC+"\nstichwort: B2\nanlass: Sturz\nstrasse: Hauptstraße\nhausnummer: 1\nplz: 54321\nort: Beispielstadt\n"+
 		"patient: Muster, Erika\ngeschlecht: w\ngeburtsdatum: 31.12.1950\ntelefon: +49 40 555\nersteinschaetzung: Sturz, ansprechbar")
-	var got received
+	got := received{peer: peerC}
 	inc := got.wait(t, b.OID, "incident", nil)
 	var data map[string]any
 	_ = json.Unmarshal(inc.Data, &data)
@@ -162,13 +162,13 @@ func TestHandover(t *testing.T) {
 	waitNotice(t, alice, room, "zugestellt")
 
 	ctx := context.Background()
-	if _, err := peerA.Send(ctx, b.OID, app, "acknowledgement", map[string]any{
+	if _, err := peerC.Send(ctx, b.OID, app, "acknowledgement", map[string]any{
 		"sharedIncidentId": caseID, "acknowledgedByDispatcherAt": "2026-01-01T10:00:00Z", "status": "accepted", "cause": "Team unterwegs",
 	}, "NONE"); err != nil {
 		t.Fatal(err)
 	}
 	waitNotice(t, alice, room, "angenommen", "Team unterwegs")
-	if _, err := peerA.Send(ctx, b.OID, app, "completion", map[string]any{
+	if _, err := peerC.Send(ctx, b.OID, app, "completion", map[string]any{
 		"sharedIncidentId": caseID, "completedAt": "2026-01-01T11:00:00Z", "status": "aborted", "additionalInformation": "Niemand angetroffen",
 	}, "NONE"); err != nil {
 		t.Fatal(err)

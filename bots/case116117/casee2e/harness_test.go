@@ -152,16 +152,20 @@ func countBodies(t testing.TB, cli *mautrix.Client, room id.RoomID, part string)
 	return n
 }
 
-// received collects what centre A received, committing it; the fake UCRM redelivers
-// nothing after that.
+// received collects what a centre (A unless peer is set) received, committing it; the
+// fake UCRM redelivers nothing after that.
 type received struct {
+	peer *ucrm.Peer
 	mu   sync.Mutex
 	msgs []ucrm.Message
 }
 
 func (r *received) poll(t testing.TB) {
 	t.Helper()
-	items, err := peerA.Receive(context.Background(), 0)
+	if r.peer == nil {
+		r.peer = peerA
+	}
+	items, err := r.peer.Receive(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +184,7 @@ func (r *received) poll(t testing.TB) {
 func (r *received) wait(t testing.TB, source, schemaID string, match func(data map[string]any) bool) ucrm.Message {
 	t.Helper()
 	var found ucrm.Message
-	matrixtest.WaitFor(t, 30*time.Second, "centre A to receive a "+schemaID, func() (bool, error) {
+	matrixtest.WaitFor(t, 30*time.Second, "the centre to receive a "+schemaID, func() (bool, error) {
 		r.poll(t)
 		r.mu.Lock()
 		defer r.mu.Unlock()

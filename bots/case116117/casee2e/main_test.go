@@ -31,15 +31,17 @@ var (
 	asPort  int
 	workDir string
 
-	keyA, keyB *rsa.PrivateKey
-	keyBPath   string
-	peerA      *ucrm.Peer
+	keyA, keyB, keyC *rsa.PrivateKey
+	keyBPath         string
+	peerA            *ucrm.Peer
+	peerC            *ucrm.Peer // the centre cases are handed over to from Matrix
 )
 
 const (
 	domain = "localhost"
 	oidA   = "1.2.276.0.76.3.1.1"
 	oidB   = "1.2.276.0.76.3.1.2"
+	oidC   = "1.2.276.0.76.3.1.3"
 	userB  = "els-b"
 	passB  = "secret-b"
 	linkB  = "b"
@@ -64,7 +66,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(workDir)
-	for _, k := range []**rsa.PrivateKey{&keyA, &keyB} {
+	for _, k := range []**rsa.PrivateKey{&keyA, &keyB, &keyC} {
 		if *k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -79,12 +81,14 @@ func runMain(m *testing.M) int {
 	srv = ucrm.New(ucrm.Options{})
 	srv.AddParticipant(ucrm.Participant{OID: oidA, Username: "els-a", Password: "secret-a", OperatorName: "Leitstelle A", ShortName: "ELS A", Key: &keyA.PublicKey})
 	srv.AddParticipant(ucrm.Participant{OID: oidB, Username: userB, Password: passB, OperatorName: "116117 B", ShortName: "KV B", Key: &keyB.PublicKey})
+	srv.AddParticipant(ucrm.Participant{OID: oidC, Username: "els-c", Password: "secret-c", OperatorName: "Rettungsleitstelle C", ShortName: "ELS C", Key: &keyC.PublicKey})
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "casee2e: ucrm:", err)
 		return 1
 	}
 	defer srv.Close()
 	peerA = srv.Peer(oidA, keyA)
+	peerC = srv.Peer(oidC, keyC)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
