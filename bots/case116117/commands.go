@@ -72,6 +72,8 @@ func userError(format string, args ...any) error {
 // event, the case's state changes at once (so a second dispatcher sees it), and the
 // sender loop delivers the answer.
 func (l *link) caseCommand(ctx context.Context, caseID string, evt *event.Event, cmd, args string) error {
+	l.caseMu.Lock()
+	defer l.caseMu.Unlock()
 	c, err := l.loadCase(ctx, caseID)
 	if err != nil {
 		return err
@@ -219,6 +221,8 @@ func (l *link) adminCommand(ctx context.Context, evt *event.Event, cmd, args str
 // handover hands a case over from Matrix: it builds an incident from the dispatcher's
 // fields, validates it, opens the case room and queues the incident.
 func (l *link) handover(ctx context.Context, evt *event.Event, args string) error {
+	l.caseMu.Lock()
+	defer l.caseMu.Unlock()
 	dest, fields := args, ""
 	if i := strings.IndexAny(args, " \t\n"); i >= 0 {
 		dest, fields = args[:i], args[i+1:]

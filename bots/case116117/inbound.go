@@ -17,6 +17,8 @@ import (
 // error means "retry later" (Matrix or the UCRM unreachable); a message that is wrong
 // itself is reported and marked done.
 func (l *link) processStored(ctx context.Context, row string) error {
+	l.caseMu.Lock()
+	defer l.caseMu.Unlock()
 	var s stored
 	var m ucri.ReceivedMessage
 	if err := json.Unmarshal([]byte(row), &s); err != nil {

@@ -34,6 +34,10 @@ type link struct {
 	wakeProcess chan struct{}
 	wakeSend    chan struct{}
 
+	// caseMu serializes the changes of cases (read, change, write): received messages,
+	// dispatchers' commands and failed sends.
+	caseMu sync.Mutex
+
 	mu        sync.Mutex
 	state     string
 	lastErr   string

@@ -229,6 +229,8 @@ func (l *link) send(ctx context.Context, o *outgoing) error {
 // sendFailed records a message the UCRM refused (or that timed out), puts the case back
 // in the state it had, and tells the dispatcher who caused it.
 func (l *link) sendFailed(ctx context.Context, o *outgoing, cause error) error {
+	l.caseMu.Lock()
+	defer l.caseMu.Unlock()
 	o.State, o.Error = outFailed, userText(cause)
 	if err := l.saveOut(ctx, o); err != nil {
 		return err
