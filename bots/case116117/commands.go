@@ -189,7 +189,7 @@ func (l *link) adminCommand(ctx context.Context, evt *event.Event, cmd, args str
 		return reply(adminHelp)
 	case "registry":
 		list, err := l.client.Registry(ctx)
-		if err != nil {
+		if err != nil && len(list) == 0 {
 			return userError("Das Register der UCRM ist nicht abrufbar: %s", userText(err))
 		}
 		sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
@@ -204,6 +204,9 @@ func (l *link) adminCommand(ctx context.Context, evt *event.Event, cmd, args str
 			if len(apps) > 0 {
 				b.WriteString(" · " + strings.Join(apps, ", "))
 			}
+		}
+		if err != nil {
+			b.WriteString("\nUngültige Einträge wurden ausgelassen: " + userText(err))
 		}
 		return reply(b.String())
 	case "info":

@@ -323,8 +323,11 @@ func (l *link) registryEntry(ctx context.Context, oid string, maxAge time.Durati
 		return p, true, nil
 	}
 	list, err := l.client.Registry(ctx)
-	if err != nil {
+	if err != nil && len(list) == 0 {
 		return ucri.CommParticipant{}, false, err
+	} else if err != nil {
+		// One bad entry must not hide the others: use the valid ones, say what was wrong.
+		l.log(ctx).Warn().Err(err).Msg("The UCRM's registry has invalid entries; they are left out")
 	}
 	reg := make(map[string]ucri.CommParticipant, len(list))
 	for _, p := range list {

@@ -208,6 +208,11 @@ func (l *link) send(ctx context.Context, o *outgoing) error {
 		return l.sendFailed(ctx, o, errors.New("the UCRM could not be reached before the message's timeout"))
 	}
 	_, err := l.client.Send(ctx, &req)
+	if errors.Is(err, ucri.ErrInvalidAnswer) {
+		// Taken (HTTP 200); a malformed answer must not make a delivered answer look failed.
+		l.log(ctx).Warn().Err(err).Str("message_id", o.MessageID).Msg("The UCRM took a message but answered out of spec")
+		err = nil
+	}
 	if err != nil {
 		if ucri.IsTemporary(err) {
 			l.setStatus(ctx, "reconnecting", err)

@@ -187,10 +187,14 @@ func (c *Client) Send(ctx context.Context, req *SendRequest) (*SendRequest, erro
 	}
 	out, err := DecodeSendResponse(resp.body)
 	if err != nil {
-		return nil, fmt.Errorf("ucri: send: %w", err)
+		return nil, fmt.Errorf("ucri: send: %w: %w", ErrInvalidAnswer, err)
 	}
 	return out, nil
 }
+
+// ErrInvalidAnswer is wrapped when the UCRM took a request (HTTP 200) but its answer does
+// not match the specification: the request took effect, only its answer is unusable.
+var ErrInvalidAnswer = errors.New("the UCRM took the request but its answer does not match the specification")
 
 // Receive long-polls for messages (POST /messaging/receive). When there are none (204) it
 // returns an empty response, not an error. The request's deadline is ctx's or the long-poll
