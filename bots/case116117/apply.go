@@ -35,14 +35,29 @@ func (l *link) applyIncident(ctx context.Context, m *ucri.ReceivedMessage, inc *
 		c.Room = room
 	}
 	if c.hasMessage(m.MessageID) {
-		return nil
+		return l.putStateEvent(ctx, c) // a crash may have come between the save and the state event
 	}
+	// Everything posted is keyed by the messageId (idempotent); the case is saved last,
+	// so a crash before it posts the rest again instead of skipping it.
 	update := len(c.Messages) > 0
 	text, html := renderIncident(inc, peer, update, c.Role)
 	if err := l.post(ctx, c.Room, "in:"+m.MessageID+":summary", text, html); err != nil {
 		return err
 	}
 	if err := l.postPayload(ctx, c, m.MessageID, m.Source, m.SentDate, m.Payload); err != nil {
+		return err
+	}
+	verb := "Neuer Fall"
+	if update {
+		verb = "Aktualisierter Fall"
+	}
+	link := "https://matrix.to/#/" + string(c.Room)
+	note := fmt.Sprintf("📥 %s von %s: %s — %s", verb, peer, c.Title, link)
+	noteHTML := fmt.Sprintf(`📥 %s von %s: <a href="%s">%s</a>`, verb, esc(peer), link, esc(c.Title))
+	if err := l.announce(ctx, "in:"+m.MessageID+":work", note, noteHTML); err != nil {
+		return err
+	}
+	if err := l.post(ctx, l.admin(), "in:"+m.MessageID+":admin", note, noteHTML); err != nil {
 		return err
 	}
 	c.Messages = append(c.Messages, m.MessageID)
@@ -52,17 +67,7 @@ func (l *link) applyIncident(ctx context.Context, m *ucri.ReceivedMessage, inc *
 	if err := l.saveCase(ctx, c); err != nil {
 		return err
 	}
-	if err := l.putStateEvent(ctx, c); err != nil {
-		return err
-	}
-	verb := "Neuer Fall"
-	if update {
-		verb = "Aktualisierter Fall"
-	}
-	link := "https://matrix.to/#/" + string(c.Room)
-	return l.post(ctx, l.admin(), "in:"+m.MessageID+":admin",
-		fmt.Sprintf("📥 %s von %s: %s — %s", verb, peer, c.Title, link),
-		fmt.Sprintf(`📥 %s von %s: <a href="%s">%s</a>`, verb, esc(peer), link, esc(c.Title)))
+	return l.putStateEvent(ctx, c)
 }
 
 // postPayload posts the full structured payload of a message in the case room, in a
@@ -128,7 +133,7 @@ func (l *link) applyAnswer(ctx context.Context, m *ucri.ReceivedMessage, caseID 
 		return err
 	}
 	if c.hasMessage(m.MessageID) {
-		return nil
+		return l.putStateEvent(ctx, c) // a crash may have come between the save and the state event
 	}
 	return l.setState(ctx, c, change{State: a.state, By: m.Source, At: time.Now().UTC(), MessageID: m.MessageID, Note: a.note})
 }

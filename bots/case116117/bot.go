@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"maunium.net/go/mautrix/event"
@@ -136,6 +137,14 @@ func (b *Bot) FailureSender(ctx context.Context, roomID id.RoomID) id.UserID {
 // HandleEvent implements appservice.Module: commands and reactions in case rooms and
 // admin rooms.
 func (b *Bot) HandleEvent(ctx context.Context, evt *event.Event) error {
+	if evt.Type == event.StateMember && evt.StateKey != nil {
+		for _, l := range b.links {
+			if id.UserID(*evt.StateKey) == l.botID() {
+				return l.handleInvite(ctx, evt)
+			}
+		}
+		return nil
+	}
 	if evt.Type != event.EventMessage && evt.Type != event.EventReaction {
 		return nil
 	}
@@ -169,6 +178,12 @@ func (b *Bot) roomLink(ctx context.Context, roomID id.RoomID) (*link, portalKey,
 		}
 	}
 	return nil, portalKey{}, errNotOurs
+}
+
+// isNamespaced says whether u is in the module's namespace (a link bot, or a user of
+// another Switchboard instance's links).
+func (b *Bot) isNamespaced(u id.UserID) bool {
+	return strings.HasPrefix(string(u), "@"+b.cfg.Prefix)
 }
 
 func (b *Bot) isOwnUser(u id.UserID) bool {

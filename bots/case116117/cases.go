@@ -180,7 +180,7 @@ func (l *link) caseAlias(caseID string) string {
 func (l *link) ensureCaseRoom(ctx context.Context, c *caseRecord, topic string, extra ...id.UserID) (id.RoomID, error) {
 	invite := make([]id.UserID, 0, len(l.cfg.Dispatchers)+len(extra))
 	seen := map[id.UserID]bool{}
-	for _, u := range append(toUserIDs(l.cfg.Dispatchers), extra...) {
+	for _, u := range append(append(toUserIDs(l.cfg.Dispatchers), l.workers(ctx)...), extra...) {
 		if !seen[u] {
 			seen[u] = true
 			invite = append(invite, u)

@@ -38,6 +38,10 @@ type LinkConfig struct {
 	SigningKey string `yaml:"signing_key"`
 	// Dispatchers are the Matrix users invited to every case room of this link.
 	Dispatchers []string `yaml:"dispatchers"`
+	// Rooms are existing rooms (IDs or aliases) whose members work the link's cases: the
+	// link's bot joins them (invite it, or make the room joinable), announces new cases
+	// there and invites their members to every case room, besides the Dispatchers.
+	Rooms []string `yaml:"rooms"`
 	// Admins are the Matrix users invited to the link's admin room, where new cases are
 	// announced, cases are handed over, and problems (invalid or unsigned messages,
 	// delivery failures, availability of other centres) are reported.
@@ -145,8 +149,13 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("%s.dispatchers/admins[%d]", key, j), "%q is not a Matrix user ID", u)
 			}
 		}
-		if len(l.Dispatchers) == 0 {
-			bad(key+".dispatchers", "at least one Matrix user must work the link's cases")
+		for j, r := range l.Rooms {
+			if !(strings.HasPrefix(r, "!") || strings.HasPrefix(r, "#")) || !strings.Contains(r, ":") {
+				bad(fmt.Sprintf("%s.rooms[%d]", key, j), "%q is not a room ID or alias", r)
+			}
+		}
+		if len(l.Dispatchers) == 0 && len(l.Rooms) == 0 {
+			bad(key+".dispatchers", "at least one Matrix user or room must work the link's cases")
 		}
 	}
 	return errors.Join(errs...)

@@ -45,6 +45,7 @@ type link struct {
 	registry  map[string]ucri.CommParticipant
 	regAt     time.Time
 	adminRoom id.RoomID
+	workRooms []id.RoomID // joined rooms of cfg.Rooms
 }
 
 func newLink(b *Bot, cfg *LinkConfig) *link {
@@ -162,6 +163,7 @@ func (l *link) setup(ctx context.Context) error {
 	l.mu.Lock()
 	l.adminRoom = room
 	l.mu.Unlock()
+	l.joinWorkRooms(ctx)
 	return nil
 }
 
