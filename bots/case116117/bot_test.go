@@ -1,6 +1,12 @@
 package case116117
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +113,43 @@ func TestPortalKey(t *testing.T) {
 		if _, ok := parsePortalKey(s); ok {
 			t.Errorf("parsePortalKey(%q) accepted", s)
 		}
+	}
+}
+
+// TestLinkInit: the files a link reads at Start give clear errors naming their key.
+func TestLinkInit(t *testing.T) {
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	good := filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	junk := filepath.Join(dir, "junk.pem")
+	_ = os.WriteFile(junk, []byte("not a key"), 0o600)
+	tests := []struct {
+		name string
+		edit func(l *LinkConfig)
+		want string
+	}{
+		{"signing key", func(l *LinkConfig) { l.SigningKey = good }, ""},
+		{"unsigned", func(*LinkConfig) {}, ""},
+		{"missing key file", func(l *LinkConfig) { l.SigningKey = filepath.Join(dir, "none.pem") }, "signing_key"},
+		{"not a key", func(l *LinkConfig) { l.SigningKey = junk }, "signing_key"},
+		{"missing certificate", func(l *LinkConfig) { l.UCRM.ClientCert, l.UCRM.ClientKey = junk, junk }, "client_cert"},
+		{"missing CA file", func(l *LinkConfig) { l.UCRM.CAFile = filepath.Join(dir, "none.pem") }, "ca_file"},
+		{"CA file without certificates", func(l *LinkConfig) { l.UCRM.CAFile = junk }, "no certificate"},
+		{"plain http to a remote host", func(l *LinkConfig) { l.UCRM.URL = "http://ucrm.example/ucrm/client/v0" }, "ucrm"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := validLink()
+			tc.edit(&cfg)
+			err := newLink(&Bot{}, &cfg).init()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("init() = %v; want %q", err, tc.want)
+			}
+		})
 	}
 }
