@@ -49,6 +49,7 @@ type Participant struct {
 // Options configure a Server; the zero value is usable.
 type Options struct {
 	OID                 string        // the UCRM's own OID, source of its messages; default "1.2.3.9"
+	Addr                string        // where to listen; default a free port of 127.0.0.1
 	TokenTTL            time.Duration // lifetime of tokens; default 10 minutes
 	BasePath            string        // default "/ucrm/client/v0"
 	DeliveryTimeoutTick time.Duration // how often message timeouts are checked; default 1 s
@@ -168,7 +169,8 @@ func (s *Server) participant(oid string) *Participant {
 	return nil
 }
 
-// Start listens on 127.0.0.1 (a free port the first time, the same address afterwards)
+// Start listens on Options.Addr or 127.0.0.1 (a free port the first time, the same address
+// afterwards)
 // and serves until Stop. It fails if the server runs or was closed.
 func (s *Server) Start() error {
 	if _, err := loadSchemas(); err != nil {
@@ -179,6 +181,9 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	closed, running, addr := s.closed, s.run != nil, s.addr
 	s.mu.Unlock()
+	if addr == "" {
+		addr = s.opts.Addr
+	}
 	switch {
 	case closed:
 		return errors.New("ucrm: the server is closed")
