@@ -157,6 +157,9 @@ func (l *link) applyDeliveryStatus(ctx context.Context, m *ucri.ReceivedMessage,
 	var text string
 	if ds.StatusCode == 200 {
 		text = fmt.Sprintf("📬 %s wurde %s zugestellt.", what, peer)
+		if err := l.post(ctx, l.admin(), "in:"+m.MessageID+":status-admin", text+" — Fall "+o.Case, ""); err != nil {
+			return err
+		}
 	} else {
 		text = fmt.Sprintf("⚠️ %s wurde %s NICHT zugestellt (Status %d)", what, peer, ds.StatusCode)
 		if ds.StatusMessage != "" {

@@ -87,6 +87,7 @@ func TestIncomingCase(t *testing.T) {
 		t.Errorf("acknowledgement %s, signature %q", ack.Data, ack.Signature)
 	}
 	waitNotice(t, alice, room, "zugestellt")
+	waitNotice(t, alice, admin, "zugestellt", caseID)
 	say(t, alice, room, "!reject zu spät")
 	waitNotice(t, alice, room, "bereits angenommen")
 
