@@ -67,6 +67,9 @@ func (l *link) applyIncident(ctx context.Context, m *ucri.ReceivedMessage, inc *
 	if err := l.saveCase(ctx, c); err != nil {
 		return err
 	}
+	if !update {
+		return nil // the room was created with this state (ensureCaseRoom's initial state)
+	}
 	return l.putStateEvent(ctx, c)
 }
 
