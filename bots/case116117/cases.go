@@ -153,6 +153,23 @@ func (l *link) ensureRoom(ctx context.Context, key portalKey, aliasLocal string,
 	}
 	req.RoomAliasName = aliasLocal
 	room, err := bot.CreateRoom(ctx, req)
+	var respErr mautrix.HTTPError
+	if err != nil && !errors.Is(err, mautrix.MRoomInUse) && len(req.Invite) > 0 &&
+		errors.As(err, &respErr) && respErr.Response != nil && respErr.Response.StatusCode/100 == 4 {
+		// One bad user in the config (a typo, a deleted account) must not keep the room from
+		// being made: create it without invites, then invite each user, reporting failures.
+		invite := req.Invite
+		req.Invite = nil
+		if room, err = bot.CreateRoom(ctx, req); err == nil {
+			for _, u := range invite {
+				if ierr := bot.Invite(ctx, room, u); ierr != nil {
+					l.log(ctx).Warn().Err(ierr).Stringer("user_id", u).Stringer("room_id", room).Msg("Could not invite a user")
+					l.notify(ctx, l.admin(), "invite-failed:"+string(room)+":"+string(u),
+						fmt.Sprintf("⚠️ %s konnte nicht in den Raum %s eingeladen werden (Konfiguration prüfen).", u, req.Name), "")
+				}
+			}
+		}
+	}
 	if errors.Is(err, mautrix.MRoomInUse) {
 		alias := id.NewRoomAlias(aliasLocal, l.b.host.Domain())
 		room, err = bot.ResolveAlias(ctx, alias)

@@ -90,11 +90,13 @@ func (l *link) caseCommand(ctx context.Context, caseID string, evt *event.Event,
 	}
 	msgID := ucri.DerivedMessageID(l.cfg.OID, "answer", string(evt.ID))
 	if o, err := l.loadOut(ctx, msgID); err == nil {
-		// A redelivery: the answer is stored; finish recording it.
-		if c.hasMessage(msgID) {
-			return nil
+		// A redelivery: the answer is stored; finish recording and announcing it.
+		if !c.hasMessage(msgID) {
+			if err := l.setState(ctx, c, change{State: o.NewState, By: string(evt.Sender), At: eventTime(evt), MessageID: msgID, Note: args}); err != nil {
+				return err
+			}
 		}
-		return l.setState(ctx, c, change{State: o.NewState, By: string(evt.Sender), At: eventTime(evt), MessageID: msgID, Note: args})
+		return l.announceAnswer(ctx, c, evt, o.NewState, args)
 	} else if !errors.Is(err, appservice.ErrNotFound) {
 		return err
 	}
@@ -142,8 +144,17 @@ func (l *link) caseCommand(ctx context.Context, caseID string, evt *event.Event,
 	if err := l.setState(ctx, c, change{State: next, By: string(evt.Sender), At: at, MessageID: msgID, Note: args}); err != nil {
 		return err
 	}
-	text := fmt.Sprintf("%s %s: %s von %s", stateIcon[next], "Fall "+stateLabel[next], displayArgs(args), evt.Sender)
-	return l.post(ctx, c.Room, "answer:"+string(evt.ID), strings.Replace(text, ":  von", " von", 1)+" — wird an "+l.peerName(ctx, c.Peer)+" gesendet.", "")
+	return l.announceAnswer(ctx, c, evt, next, args)
+}
+
+// announceAnswer tells the case room who answered what (once per Matrix event).
+func (l *link) announceAnswer(ctx context.Context, c *caseRecord, evt *event.Event, state, args string) error {
+	text := fmt.Sprintf("%s Fall %s", stateIcon[state], stateLabel[state])
+	if args != "" {
+		text += ": " + displayArgs(args)
+	}
+	text += fmt.Sprintf(" von %s — wird an %s gesendet.", evt.Sender, l.peerName(ctx, c.Peer))
+	return l.post(ctx, c.Room, "answer:"+string(evt.ID), text, "")
 }
 
 func displayArgs(args string) string {
