@@ -153,3 +153,23 @@ func TestLinkInit(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseHandover: a dispatcher's !handover text never panics the parser, and what it
+// accepts has a patient and a place; NewPayload then either validates it or says why.
+func FuzzParseHandover(f *testing.F) {
+	f.Add("stichwort: A1\nstrasse: Hauptstraße\nort: Beispielstadt\npatient: Muster, Erika\ngeburtsdatum: 31.12.1950")
+	f.Add("lat: 52,5\nlon: 13.4\npatient: X\nalter: -1\nplz: 12a")
+	f.Add("patient: X\nstrasse: Y\nsonderrechte: vielleicht")
+	f.Fuzz(func(t *testing.T, fields string) {
+		inc, err := parseHandover(fields, "550e8400-e29b-41d4-a716-446655440000", time.Unix(0, 0))
+		if err != nil {
+			return
+		}
+		if len(inc.Patients) == 0 || inc.MissionLocation.Address == nil && inc.MissionLocation.Coordinate == nil {
+			t.Fatalf("accepted without patient or place: %q", fields)
+		}
+		_, _ = ucri.NewPayload(inc)
+		_ = caseTitle(inc)
+		_, _ = renderIncident(inc, "peer", false, roleOutgoing)
+	})
+}
