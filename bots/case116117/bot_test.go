@@ -5,6 +5,10 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,4 +176,24 @@ func FuzzParseHandover(f *testing.F) {
 		_ = caseTitle(inc)
 		_, _ = renderIncident(inc, "peer", false, roleOutgoing)
 	})
+}
+
+func TestUserText(t *testing.T) {
+	_, dialErr := net.Dial("tcp", "127.0.0.1:1")
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"refused", fmt.Errorf("ucri: receive: %w", &url.Error{Op: "Post", URL: "http://10.1.2.3/ucrm", Err: dialErr}), "keine Verbindung (connect: connection refused)"},
+		{"ucri error", &ucri.Error{Code: 464, Reason: "invalid payload", Message: "/patients: missing"}, "UCRI 464 invalid payload: /patients: missing"},
+		{"url in text", errors.New("failed at https://internal.example/x"), "failed at …"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := userText(tc.err); got != tc.want {
+				t.Errorf("userText() = %q; want %q", got, tc.want)
+			}
+		})
+	}
 }

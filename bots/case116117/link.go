@@ -187,7 +187,7 @@ func (l *link) setStatus(ctx context.Context, state string, err error) {
 	switch {
 	case err != nil && !wasDown:
 		l.notify(ctx, l.admin(), fmt.Sprintf("outage:%d", time.Now().UnixNano()),
-			"⚠️ Die UCRM ist nicht erreichbar: "+err.Error()+". Empfangen und Senden werden wiederholt; nichts geht verloren.", "")
+			"⚠️ Die UCRM ist nicht erreichbar: "+userText(err)+". Empfangen und Senden werden wiederholt; nichts geht verloren.", "")
 	case err == nil && wasDown:
 		l.notify(ctx, l.admin(), fmt.Sprintf("outage-end:%d", time.Now().UnixNano()),
 			"✅ Die UCRM ist wieder erreichbar.", "")

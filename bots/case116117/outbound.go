@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -275,6 +277,17 @@ func firstRoom(rooms ...id.RoomID) id.RoomID {
 // userText is an error as it may be shown in a room: the UCRI2 code and reason, without
 // URLs or hosts.
 func userText(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		var opErr *net.OpError
+		switch {
+		case urlErr.Timeout():
+			return "Zeitüberschreitung der Verbindung"
+		case errors.As(err, &opErr) && opErr.Err != nil:
+			return "keine Verbindung (" + truncate(opErr.Err.Error(), 100) + ")"
+		}
+		return "keine Verbindung"
+	}
 	var ue *ucri.Error
 	if errors.As(err, &ue) {
 		s := fmt.Sprintf("UCRI %d %s", ue.Code, ue.Reason)
