@@ -174,7 +174,7 @@ func (l *link) ensureRoom(ctx context.Context, key portalKey, aliasLocal string,
 		alias := id.NewRoomAlias(aliasLocal, l.b.host.Domain())
 		room, err = bot.ResolveAlias(ctx, alias)
 		if err == nil {
-			err = bot.EnsureJoined(ctx, room)
+			err = l.repairRoom(ctx, room, req)
 		}
 	}
 	if err != nil {
@@ -184,6 +184,41 @@ func (l *link) ensureRoom(ctx context.Context, key portalKey, aliasLocal string,
 		return "", err
 	}
 	return room, nil
+}
+
+// repairRoom finishes a room that an earlier run began to create and crashed: the
+// homeserver may have made the room and its alias but not yet sent the name, the state or
+// the invites. Each step is idempotent.
+func (l *link) repairRoom(ctx context.Context, room id.RoomID, req *mautrix.ReqCreateRoom) error {
+	bot, err := l.bot()
+	if err != nil {
+		return err
+	}
+	if err := bot.EnsureJoined(ctx, room); err != nil {
+		return err
+	}
+	if req.Name != "" {
+		if _, err := bot.SendState(ctx, room, event.StateRoomName, "", &event.RoomNameEventContent{Name: req.Name}); err != nil {
+			return err
+		}
+	}
+	if req.Topic != "" {
+		if _, err := bot.SendState(ctx, room, event.StateTopic, "", &event.TopicEventContent{Topic: req.Topic}); err != nil {
+			return err
+		}
+	}
+	for _, e := range req.InitialState {
+		if _, err := bot.SendState(ctx, room, e.Type, *e.StateKey, e.Content.Raw); err != nil {
+			return err
+		}
+	}
+	for _, u := range req.Invite {
+		if err := bot.Invite(ctx, room, u); err != nil {
+			l.log(ctx).Warn().Err(err).Stringer("user_id", u).Stringer("room_id", room).Msg("Could not invite a user")
+		}
+	}
+	l.log(ctx).Info().Stringer("room_id", room).Msg("Finished a room whose creation a crash interrupted")
+	return nil
 }
 
 // caseAlias is the alias localpart of a case room: the link and the case's UUID, nothing
