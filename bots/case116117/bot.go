@@ -19,12 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/internal/loops"
 	"github.com/switchboard-matrix/switchboard/registration"
 )
 
@@ -37,8 +37,7 @@ type Bot struct {
 	host  appservice.Host
 	links []*link
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	loops loops.Group // the links' loops; end with Stop
 }
 
 var (
@@ -78,32 +77,19 @@ func (b *Bot) Start(ctx context.Context, host appservice.Host) error {
 			return err
 		}
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.cancel = cancel
+	b.loops.Start(ctx)
 	for _, l := range b.links {
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			l.run(runCtx)
-		}()
+		b.loops.Go(l.run)
 	}
 	return nil
 }
 
 // Stop implements appservice.Module.
 func (b *Bot) Stop(ctx context.Context) error {
-	if b.cancel == nil {
-		return nil
+	if err := b.loops.Stop(ctx); err != nil {
+		return fmt.Errorf("case116117: stop: %w", err)
 	}
-	b.cancel()
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("case116117: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Status implements appservice.StatusReporter.

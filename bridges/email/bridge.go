@@ -24,6 +24,7 @@ import (
 
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bridges/email/addr"
+	"github.com/switchboard-matrix/switchboard/internal/loops"
 	"github.com/switchboard-matrix/switchboard/registration"
 )
 
@@ -36,8 +37,7 @@ type Bridge struct {
 	mapper addr.Mapper
 	host   appservice.Host
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	loops loops.Group // the mailboxes' readers; end with Stop
 
 	mu     sync.Mutex
 	status map[string]string // mailbox name → connection state
@@ -69,33 +69,20 @@ func (b *Bridge) Namespaces() registration.Namespaces {
 func (b *Bridge) Start(ctx context.Context, host appservice.Host) error {
 	b.host = host
 	b.mapper = addr.Mapper{Homeserver: host.Domain(), Prefix: b.cfg.Prefix}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.cancel = cancel
+	b.loops.Start(ctx)
 	for i := range b.cfg.Mailboxes {
 		mb := &mailbox{b: b, cfg: b.cfg.Mailboxes[i]}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			mb.run(runCtx)
-		}()
+		b.loops.Go(mb.run)
 	}
 	return nil
 }
 
 // Stop implements appservice.Module.
 func (b *Bridge) Stop(ctx context.Context) error {
-	if b.cancel == nil {
-		return nil
+	if err := b.loops.Stop(ctx); err != nil {
+		return fmt.Errorf("email: stop: %w", err)
 	}
-	b.cancel()
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("email: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Status implements appservice.StatusReporter.

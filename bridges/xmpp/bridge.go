@@ -35,6 +35,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/iq"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/stanza"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xid"
+	"github.com/switchboard-matrix/switchboard/internal/loops"
 	"github.com/switchboard-matrix/switchboard/registration"
 )
 
@@ -50,10 +51,8 @@ type Bridge struct {
 	fetch  *fetch.Fetcher
 	http   *http.Client
 
-	host   appservice.Host
-	runCtx context.Context // ends with Stop; for the bridge's background work
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	host  appservice.Host
+	loops loops.Group // the bridge's background work; ends with Stop
 
 	seen     recent      // groupchat stanzas already handled (each puppet gets a copy)
 	muc      mucState    // the puppets' MUC occupancy
@@ -107,35 +106,18 @@ func (b *Bridge) Namespaces() registration.Namespaces {
 func (b *Bridge) Start(ctx context.Context, host appservice.Host) error {
 	b.host = host
 	b.mapper = xid.Mapper{Homeserver: host.Domain(), Component: b.cfg.Component.Domain, Prefix: b.cfg.Prefix}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b.runCtx, b.cancel = runCtx, cancel
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		_ = b.conn.Run(runCtx)
-	}()
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.rejoinMUCs(runCtx)
-	}()
+	b.loops.Start(ctx)
+	b.loops.Go(func(ctx context.Context) { _ = b.conn.Run(ctx) })
+	b.loops.Go(b.rejoinMUCs)
 	return nil
 }
 
 // Stop implements appservice.Module.
 func (b *Bridge) Stop(ctx context.Context) error {
-	if b.cancel == nil {
-		return nil
+	if err := b.loops.Stop(ctx); err != nil {
+		return fmt.Errorf("xmpp: stop: %w", err)
 	}
-	b.cancel()
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("xmpp: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Status implements appservice.StatusReporter.

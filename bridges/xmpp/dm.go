@@ -72,11 +72,7 @@ func (b *Bridge) setupGhost(ctx context.Context, ghost id.UserID, j jid.JID, nic
 		return nil, err
 	}
 	if j.Resourcepart() == "" {
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.refreshAvatar(zerolog.Ctx(ctx).WithContext(b.runCtx), in, j)
-		}()
+		b.loops.Go(func(run context.Context) { b.refreshAvatar(zerolog.Ctx(ctx).WithContext(run), in, j) })
 	}
 	return in, nil
 }
@@ -116,11 +112,7 @@ func (b *Bridge) avatarChanged(ctx context.Context, ghost *appservice.Intent, j 
 	if old, _ := b.host.Store().GetKV(ctx, "avatar:"+j.Bare().String()); old == hash {
 		return
 	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.refreshAvatar(zerolog.Ctx(ctx).WithContext(b.runCtx), ghost, j)
-	}()
+	b.loops.Go(func(run context.Context) { b.refreshAvatar(zerolog.Ctx(ctx).WithContext(run), ghost, j) })
 }
 
 // query sends an iq from the component and waits for the answer. It must not be called

@@ -165,10 +165,8 @@ func (b *Bridge) linkExisting(ctx context.Context, chat string, room jid.JID, ro
 	if err != nil {
 		return err
 	}
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		ctx := zerolog.Ctx(ctx).WithContext(b.runCtx)
+	b.loops.Go(func(run context.Context) {
+		ctx := zerolog.Ctx(ctx).WithContext(run)
 		for user := range members {
 			if user == b.host.BotUserID() || b.isGhost(user.String()) {
 				continue
@@ -177,7 +175,7 @@ func (b *Bridge) linkExisting(ctx context.Context, chat string, room jid.JID, ro
 				zerolog.Ctx(ctx).Warn().Err(err).Msg("A member of a linked room could not join the MUC")
 			}
 		}
-	}()
+	})
 	return nil
 }
 

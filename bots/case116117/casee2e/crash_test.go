@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +37,7 @@ func TestCrashKill9(t *testing.T) {
 			alice := newMatrixUser(t, "alice")
 			b := newCentre(t, alice.UserID)
 			sb := startProcess(t, dbURI, b)
-			defer sb.stop()
+			defer sb.Stop()
 			adminRoom(t, alice, b)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -64,9 +62,9 @@ func TestCrashKill9(t *testing.T) {
 			go func() { defer wg.Done(); acceptAll(ctx, t, alice, b, ids) }()
 			for k, after := range crashKillsAfter {
 				time.Sleep(after)
-				sb.kill9()
+				sb.Kill9()
 				t.Logf("kill -9 #%d at %s", k+1, time.Since(begin).Round(time.Millisecond))
-				sb.start()
+				sb.Start()
 			}
 			wg.Wait()
 			if ctx.Err() != nil || t.Failed() {
@@ -146,16 +144,9 @@ func verifyCrash(t *testing.T, cli *mautrix.Client, b case116117.LinkConfig, ids
 	}
 }
 
-// switchboard is the switchboard binary with the bot for one centre, run with sbproc.
-type switchboard struct {
-	t           testing.TB
-	bin, cfg    string
-	metricsPort int
-	log         *os.File
-	proc        *sbproc.Process
-}
-
-func startProcess(t testing.TB, dbURI string, l case116117.LinkConfig) *switchboard {
+// startProcess writes the config of a switchboard process with the bot for the centre on
+// the database dbURI and starts it. Its log is shown when t fails.
+func startProcess(t testing.TB, dbURI string, l case116117.LinkConfig) *sbproc.Runner {
 	t.Helper()
 	dir := t.TempDir()
 	metricsPort, err := freePort()
@@ -177,43 +168,8 @@ func startProcess(t testing.TB, dbURI string, l case116117.LinkConfig) *switchbo
         max_delay: 2s
 `, l.Name, l.OID, l.SigningKey, l.UCRM.URL, l.UCRM.Username, l.UCRM.Password, l.Dispatchers[0], l.Admins[0]),
 	})
-	logPath := filepath.Join(dir, "switchboard.log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		log.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			var out []string
-			for _, line := range strings.Split(string(b), "\n") {
-				if strings.Contains(line, "WRN") || strings.Contains(line, "ERR") || strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`) {
-					out = append(out, line)
-				}
-			}
-			t.Logf("switchboard's warnings and errors:\n%s", strings.Join(out[max(0, len(out)-60):], "\n"))
-		}
-	})
-	sb := &switchboard{t: t, cfg: cfg, metricsPort: metricsPort, log: log,
-		bin: sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard")}
-	sb.start()
+	bin := sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard")
+	sb := sbproc.NewRunner(t, bin, cfg, filepath.Join(workDir, "registration.yaml"), metricsPort, filepath.Join(dir, "switchboard.log"))
+	sb.Start()
 	return sb
-}
-
-func (s *switchboard) start() {
-	s.t.Helper()
-	s.proc = sbproc.Start(s.t, s.bin, s.cfg, filepath.Join(workDir, "registration.yaml"), s.metricsPort, s.log)
-}
-
-func (s *switchboard) kill9() {
-	s.proc.Kill9()
-	s.proc = nil
-}
-
-func (s *switchboard) stop() {
-	if s.proc != nil {
-		s.proc.Stop()
-		s.proc = nil
-	}
 }

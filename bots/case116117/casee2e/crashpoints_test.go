@@ -26,7 +26,7 @@ func TestCrashPoints(t *testing.T) {
 	alice := newMatrixUser(t, "alice")
 	b := newCentre(t, alice.UserID)
 	sb := startProcess(t, dbURI, b)
-	defer sb.stop()
+	defer sb.Stop()
 	adminRoom(t, alice, b)
 	ctx := context.Background()
 	var got received
@@ -38,9 +38,9 @@ func TestCrashPoints(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("the request was not made")
 		}
-		sb.kill9()
+		sb.Kill9()
 		h.Release(apply)
-		sb.start()
+		sb.Start()
 	}
 
 	for _, apply := range []bool{false, true} {

@@ -28,29 +28,20 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/ucrm"
 )
 
-var counter atomic.Int64
+// centres numbers the centres of the run.
+var centres atomic.Int64
 
-func unique(prefix string) string {
-	return fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1e6, counter.Add(1))
-}
-
+// newMatrixUser registers a real Matrix user.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	name := unique(prefix)
-	cli, err := hs.RegisterUser(ctx, name, "password-"+name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cli
+	return hs.NewUser(t, prefix)
 }
 
 // newCentre registers a new dispatch centre at the fake UCRM for the bot to work for (so
 // every test starts with an empty queue) and returns its link config, worked by user.
 func newCentre(t testing.TB, user id.UserID) case116117.LinkConfig {
 	t.Helper()
-	n := counter.Add(1)
+	n := centres.Add(1)
 	oid := fmt.Sprintf("1.2.276.0.76.3.2.%d", n)
 	name := fmt.Sprintf("b%d", n)
 	srv.AddParticipant(ucrm.Participant{OID: oid, Username: name, Password: "pw-" + name, OperatorName: "116117 " + name, ShortName: "KV " + name, Key: &keyB.PublicKey})
@@ -101,11 +92,11 @@ func joinAlias(t testing.TB, cli *mautrix.Client, alias string) id.RoomID {
 	matrixtest.WaitFor(t, 30*time.Second, "the room "+alias, func() (bool, error) {
 		resp, err := cli.ResolveAlias(context.Background(), id.RoomAlias(alias))
 		if err != nil {
-			return false, nil
+			return false, err
 		}
 		room = resp.RoomID
 		_, err = cli.JoinRoomByID(context.Background(), room)
-		return err == nil, nil
+		return err == nil, err
 	})
 	return room
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/mail"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -48,7 +47,7 @@ func TestCrashKill9(t *testing.T) {
 			box := newMailbox(t, alice.UserID)
 			box.PollInterval = config.Duration(time.Second)
 			sb := startProcess(t, dbURI, box)
-			defer func() { sb.stop() }()
+			defer sb.Stop()
 			room := acceptInvite(t, alice)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -71,9 +70,9 @@ func TestCrashKill9(t *testing.T) {
 			// after a start); later ones hit the catching up.
 			for k, after := range crashKillsAfter {
 				time.Sleep(after)
-				sb.kill9()
+				sb.Kill9()
 				t.Logf("kill -9 #%d at %s, with %d mails in the room", k+1, time.Since(begin).Round(time.Millisecond), w.mailsSeen())
-				sb.start()
+				sb.Start()
 			}
 			wg.Wait()
 			if ctx.Err() != nil {
@@ -86,19 +85,9 @@ func TestCrashKill9(t *testing.T) {
 	}
 }
 
-// switchboard is the switchboard binary with the email bridge for one mailbox, run with
-// sbproc; start and kill9 go from one run to the next on the same config and store.
-type switchboard struct {
-	t           testing.TB
-	bin, cfg    string
-	metricsPort int
-	log         *os.File
-	proc        *sbproc.Process // the current run; nil when stopped
-}
-
 // startProcess writes the config of a switchboard process with the email bridge for box on
 // the database dbURI and starts it. Its log is shown when t fails.
-func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *switchboard {
+func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *sbproc.Runner {
 	t.Helper()
 	dir := t.TempDir()
 	metricsPort, err := freePort()
@@ -123,54 +112,10 @@ func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *switchbo
 			box.SMTP.Address, box.SMTP.TLS, box.SMTP.Username, box.SMTP.Password, box.SMTP.InsecureSkipVerify,
 			box.PollInterval.Std()),
 	})
-	logPath := filepath.Join(dir, "switchboard.log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		log.Close()
-		if t.Failed() {
-			t.Logf("switchboard's warnings and errors:\n%s", logProblems(logPath, 60))
-		}
-	})
-	sb := &switchboard{t: t, cfg: cfg, metricsPort: metricsPort, log: log,
-		bin: sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard")}
-	sb.start()
+	bin := sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard")
+	sb := sbproc.NewRunner(t, bin, cfg, filepath.Join(workDir, "registration.yaml"), metricsPort, filepath.Join(dir, "switchboard.log"))
+	sb.Start()
 	return sb
-}
-
-// logProblems returns the last n warnings and errors of a JSON log, without the one about
-// the registration that every start of a test process gives.
-func logProblems(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if (strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`)) && !strings.Contains(line, "registration file no longer matches") {
-			out = append(out, line)
-		}
-	}
-	return strings.Join(out[max(0, len(out)-n):], "\n")
-}
-
-// registrationFile is the registration the package's TestMain saved.
-func registrationFile() string { return filepath.Join(workDir, "registration.yaml") }
-
-func (s *switchboard) start() {
-	s.t.Helper()
-	s.proc = sbproc.Start(s.t, s.bin, s.cfg, registrationFile(), s.metricsPort, s.log)
-}
-
-func (s *switchboard) kill9() {
-	s.proc.Kill9()
-	s.proc = nil
-}
-
-func (s *switchboard) stop() {
-	if s.proc != nil {
-		s.proc.Stop()
-		s.proc = nil
-	}
 }
 
 // The mails of a run: mail i has the Message-ID <c<i>.<mailbox>@ext.test> and the marker

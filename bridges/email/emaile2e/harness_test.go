@@ -2,8 +2,6 @@ package emaile2e
 
 import (
 	"context"
-	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,26 +14,18 @@ import (
 	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
-var counter atomic.Int64
+// unique returns a name unique in the test run.
+var unique = dendrite.Unique
 
-func unique(prefix string) string {
-	return fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1e6, counter.Add(1))
-}
-
+// newMatrixUser registers a real Matrix user.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	name := unique(prefix)
-	cli, err := hs.RegisterUser(ctx, name, "password-"+name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cli
+	return hs.NewUser(t, prefix)
 }
 
 // newMailbox creates a Dovecot account and the bridge config of a mailbox for it, with

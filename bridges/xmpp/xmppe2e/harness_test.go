@@ -2,9 +2,7 @@ package xmppe2e
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,28 +14,19 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
-var counter atomic.Int64
-
-// unique returns a name unique in the test run (users and rooms outlive single tests).
-func unique(prefix string) string {
-	return fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1e6, counter.Add(1))
-}
+// unique returns a name unique in the test run.
+var unique = dendrite.Unique
 
 // newMatrixUser registers a real Matrix user with a display name.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	name := unique(prefix)
-	cli, err := hs.RegisterUser(ctx, name, "password-"+name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cli.SetDisplayName(ctx, prefix+" M"); err != nil {
+	cli := hs.NewUser(t, prefix)
+	if err := cli.SetDisplayName(context.Background(), prefix+" M"); err != nil {
 		t.Fatal(err)
 	}
 	return cli

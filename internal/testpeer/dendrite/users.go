@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
@@ -99,4 +102,26 @@ func (s *Server) adminRegister(ctx context.Context, method string, in, out any) 
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return json.Unmarshal(b, out)
+}
+
+var uniqueCounter atomic.Int64
+
+// Unique returns prefix with a suffix unique in the test run (users and rooms outlive
+// single tests on a shared homeserver).
+func Unique(prefix string) string {
+	return fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1e6, uniqueCounter.Add(1))
+}
+
+// NewUser registers a new user whose localpart starts with prefix and returns its client;
+// it fails t when that does not work.
+func (s *Server) NewUser(t testing.TB, prefix string) *mautrix.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := Unique(prefix)
+	cli, err := s.RegisterUser(ctx, name, "password-"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cli
 }
