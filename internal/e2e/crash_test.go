@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 )
 
@@ -79,7 +80,7 @@ func TestCrashKill9(t *testing.T) {
 		feed := &remoteFeed{}
 		feedSrv := httptest.NewServer(feed)
 		defer feedSrv.Close()
-		metricsPort, err := freePort()
+		metricsPort, err := peerproc.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -50,46 +48,23 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(workDir)
-	asPort, err = freePort()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	reg, err = registration.Build(registration.BuildConfig{
-		ID: "switchboard-e2e", URL: fmt.Sprintf("http://127.0.0.1:%d", asPort), BotLocalpart: "switchboard",
-		Domain: domain, Ephemeral: true,
-	}, map[string]registration.Namespaces{
-		management.ID: {}, testmodule.ID: testmodule.New(testmodule.Config{}, nil).Namespaces(),
-	}, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: registration:", err)
-		return 1
-	}
-	regPath = filepath.Join(workDir, "registration.yaml")
-	if err := registration.Save(regPath, reg); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: registration:", err)
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	hs, err = dendrite.Start(ctx, dendrite.Options{ServerName: domain, RegistrationFiles: []string{regPath}, Dir: filepath.Join(workDir, "dendrite")})
+	h, err := dendrite.StartWithAppservice(ctx, workDir, dendrite.Appservice{
+		ID: "switchboard-e2e", Ephemeral: true,
+		Namespaces: map[string]registration.Namespaces{
+			management.ID: {}, testmodule.ID: testmodule.New(testmodule.Config{}, nil).Namespaces(),
+		},
+	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: dendrite:", err)
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	hs, reg, regPath, asPort = h.Server, h.Registration, h.RegistrationPath, h.ASPort
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "dendrite log tail:\n%s\n", hs.LogTail(40))
 	}
 	_ = hs.Stop()
 	return code
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/ucrm"
 )
@@ -149,7 +150,7 @@ func verifyCrash(t *testing.T, cli *mautrix.Client, b case116117.LinkConfig, ids
 func startProcess(t testing.TB, dbURI string, l case116117.LinkConfig) *sbproc.Runner {
 	t.Helper()
 	dir := t.TempDir()
-	metricsPort, err := freePort()
+	metricsPort, err := peerproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

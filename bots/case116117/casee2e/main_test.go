@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -92,38 +91,17 @@ func runMain(m *testing.M) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if asPort, err = freePort(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	bot, _ := case116117.New(case116117.Config{Links: []case116117.LinkConfig{{Name: "x", OID: "1.2", UCRM: case116117.UCRMConfig{URL: "http://127.0.0.1:1", Username: "u", Password: "p"}, Dispatchers: []string{"@a:b"}}}})
-	reg, err = registration.Build(registration.BuildConfig{
-		ID: "switchboard-casee2e", URL: fmt.Sprintf("http://127.0.0.1:%d", asPort), BotLocalpart: "switchboard", Domain: domain,
-	}, map[string]registration.Namespaces{management.ID: {}, case116117.ID: bot.Namespaces()}, nil)
+	h, err := dendrite.StartWithAppservice(ctx, workDir, dendrite.Appservice{
+		ID: "switchboard-casee2e", Namespaces: map[string]registration.Namespaces{management.ID: {}, case116117.ID: bot.Namespaces()},
+	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "casee2e: registration:", err)
+		fmt.Fprintln(os.Stderr, "casee2e:", err)
 		return 1
 	}
-	regPath := filepath.Join(workDir, "registration.yaml")
-	if err := registration.Save(regPath, reg); err != nil {
-		fmt.Fprintln(os.Stderr, "casee2e: registration:", err)
-		return 1
-	}
-	if hs, err = dendrite.Start(ctx, dendrite.Options{ServerName: domain, RegistrationFiles: []string{regPath}, Dir: filepath.Join(workDir, "dendrite")}); err != nil {
-		fmt.Fprintln(os.Stderr, "casee2e: dendrite:", err)
-		return 1
-	}
+	hs, reg, asPort = h.Server, h.Registration, h.ASPort
 	defer func() { _ = hs.Stop() }()
 	return m.Run()
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func getenv(key, def string) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 )
 
@@ -90,7 +91,7 @@ func TestCrashKill9(t *testing.T) {
 func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *sbproc.Runner {
 	t.Helper()
 	dir := t.TempDir()
-	metricsPort, err := freePort()
+	metricsPort, err := peerproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

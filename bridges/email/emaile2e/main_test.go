@@ -3,7 +3,6 @@ package emaile2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,39 +74,21 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = smtpd.Stop() }()
-	if asPort, err = freePort(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	reg, err = registration.Build(registration.BuildConfig{
-		ID: "switchboard-emaile2e", URL: fmt.Sprintf("http://127.0.0.1:%d", asPort), BotLocalpart: "switchboard", Domain: domain,
-	}, map[string]registration.Namespaces{management.ID: {}, email.ID: {Users: []registration.Pattern{{Localpart: email.DefaultPrefix + ".+", Exclusive: true}}}}, nil)
+	h, err := dendrite.StartWithAppservice(ctx, workDir, dendrite.Appservice{
+		ID: "switchboard-emaile2e",
+		Namespaces: map[string]registration.Namespaces{
+			management.ID: {}, email.ID: {Users: []registration.Pattern{{Localpart: email.DefaultPrefix + ".+", Exclusive: true}}},
+		},
+	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "emaile2e: registration:", err)
+		fmt.Fprintln(os.Stderr, "emaile2e:", err)
 		return 1
 	}
-	regPath := filepath.Join(workDir, "registration.yaml")
-	if err := registration.Save(regPath, reg); err != nil {
-		fmt.Fprintln(os.Stderr, "emaile2e: registration:", err)
-		return 1
-	}
-	if hs, err = dendrite.Start(ctx, dendrite.Options{ServerName: domain, RegistrationFiles: []string{regPath}, Dir: filepath.Join(workDir, "dendrite")}); err != nil {
-		fmt.Fprintln(os.Stderr, "emaile2e: dendrite:", err)
-		return 1
-	}
+	hs, reg, asPort = h.Server, h.Registration, h.ASPort
 	defer func() { _ = hs.Stop() }()
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "dovecot log tail:\n%s\nsmtp log tail:\n%s\n", dc.LogTail(30), smtpd.LogTail(30))
 	}
 	return code
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

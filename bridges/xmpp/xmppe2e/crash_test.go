@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 )
 
@@ -49,7 +50,7 @@ func TestCrashKill9(t *testing.T) {
 		t.Run(string(dialect), func(t *testing.T) {
 			dbURI := storetest.NewDatabaseURI(t, dialect)
 			dir := t.TempDir()
-			metricsPort, err := freePort()
+			metricsPort, err := peerproc.FreePort()
 			if err != nil {
 				t.Fatal(err)
 			}

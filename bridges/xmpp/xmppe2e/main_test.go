@@ -3,7 +3,6 @@ package xmppe2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,33 +62,20 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = xs.Stop() }()
-	if asPort, err = freePort(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	bridge, err := xmpp.New(bridgeConfig())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xmppe2e: bridge config:", err)
 		return 1
 	}
-	reg, err = registration.Build(registration.BuildConfig{
-		ID: "switchboard-xmppe2e", URL: fmt.Sprintf("http://127.0.0.1:%d", asPort), BotLocalpart: "switchboard",
-		Domain: domain, Ephemeral: true,
-	}, map[string]registration.Namespaces{management.ID: {}, xmpp.ID: bridge.Namespaces()}, nil)
+	h, err := dendrite.StartWithAppservice(ctx, workDir, dendrite.Appservice{
+		ID: "switchboard-xmppe2e", Ephemeral: true,
+		Namespaces: map[string]registration.Namespaces{management.ID: {}, xmpp.ID: bridge.Namespaces()},
+	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "xmppe2e: registration:", err)
+		fmt.Fprintln(os.Stderr, "xmppe2e:", err)
 		return 1
 	}
-	regPath = filepath.Join(workDir, "registration.yaml")
-	if err := registration.Save(regPath, reg); err != nil {
-		fmt.Fprintln(os.Stderr, "xmppe2e: registration:", err)
-		return 1
-	}
-	hs, err = dendrite.Start(ctx, dendrite.Options{ServerName: domain, RegistrationFiles: []string{regPath}, Dir: filepath.Join(workDir, "dendrite")})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "xmppe2e: dendrite:", err)
-		return 1
-	}
+	hs, reg, regPath, asPort = h.Server, h.Registration, h.RegistrationPath, h.ASPort
 	defer func() { _ = hs.Stop() }()
 	code := m.Run()
 	if code != 0 {
@@ -110,13 +96,4 @@ func bridgeConfig() xmpp.Config {
 		Media:    xmpp.MediaConfig{MaxBytes: 4 << 20, AllowPrivate: true},
 		Presence: &presence, MUCHistory: &history,
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 )
 
 // TestDMLifecycle covers what happens to a 1:1 chat when the Matrix side goes away: a user
@@ -77,7 +78,7 @@ func TestDMLifecycle(t *testing.T) {
 // with a notice and a failure status on the message.
 func TestServerUnreachable(t *testing.T) {
 	cfg := bridgeConfig()
-	port, err := freePort()
+	port, err := peerproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

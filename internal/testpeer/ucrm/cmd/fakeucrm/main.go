@@ -1,8 +1,8 @@
-// Command fakeucrm runs the test suite's fake UCRM for scripts/demo, so that the 116117
-// bot can be tried without a dispatch centre's real UCRI2 adapter. It registers two
-// centres: "switchboard" (the bot's link; its credentials and signing key are written to
-// -dir, the key kept across runs) and "Leitstelle A (Demo)", played by this command. A
-// small control API on -control lets a person act as centre A:
+// Package main is the fakeucrm command. It runs the test suite's fake UCRM for
+// scripts/demo, so that the 116117 bot can be tried without a dispatch centre's real UCRI2
+// adapter. It registers two centres: "switchboard" (the bot's link; its credentials and
+// signing key are written to -dir, the key kept across runs) and "Leitstelle A (Demo)",
+// played by this command. A small control API on -control lets a person act as centre A:
 //
 //	POST /incident   A hands a sample case over to the bot's centre
 //	GET  /received   what A received (the bot's answers), as JSON lines
