@@ -16,7 +16,6 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
-	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/ucrm"
 )
@@ -149,13 +148,8 @@ func verifyCrash(t *testing.T, cli *mautrix.Client, b case116117.LinkConfig, ids
 // the database dbURI and starts it. Its log is shown when t fails.
 func startProcess(t testing.TB, dbURI string, l case116117.LinkConfig) *sbproc.Runner {
 	t.Helper()
-	dir := t.TempDir()
-	metricsPort, err := peerproc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := sbproc.WriteConfig(t, dir, sbproc.Config{
-		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort, MetricsPort: metricsPort,
+	return sbproc.Launch(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard", filepath.Join(workDir, "registration.yaml"), sbproc.Config{
+		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort,
 		DatabaseURI: dbURI, LogLevel: getenv("SWITCHBOARD_CASEE2E_LOG", "info"),
 		Modules: fmt.Sprintf(`  case116117:
     enabled: true
@@ -169,8 +163,4 @@ func startProcess(t testing.TB, dbURI string, l case116117.LinkConfig) *sbproc.R
         max_delay: 2s
 `, l.Name, l.OID, l.SigningKey, l.UCRM.URL, l.UCRM.Username, l.UCRM.Password, l.Dispatchers[0], l.Admins[0]),
 	})
-	bin := sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard")
-	sb := sbproc.NewRunner(t, bin, cfg, filepath.Join(workDir, "registration.yaml"), metricsPort, filepath.Join(dir, "switchboard.log"))
-	sb.Start()
-	return sb
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
-	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 )
 
@@ -90,13 +89,8 @@ func TestCrashKill9(t *testing.T) {
 // the database dbURI and starts it. Its log is shown when t fails.
 func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *sbproc.Runner {
 	t.Helper()
-	dir := t.TempDir()
-	metricsPort, err := peerproc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := sbproc.WriteConfig(t, dir, sbproc.Config{
-		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort, MetricsPort: metricsPort,
+	return sbproc.Launch(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard", filepath.Join(workDir, "registration.yaml"), sbproc.Config{
+		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort,
 		DatabaseURI: dbURI, LogLevel: getenv("SWITCHBOARD_EMAILE2E_LOG", "info"),
 		Modules: fmt.Sprintf(`  email:
     enabled: true
@@ -113,10 +107,6 @@ func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *sbproc.R
 			box.SMTP.Address, box.SMTP.TLS, box.SMTP.Username, box.SMTP.Password, box.SMTP.InsecureSkipVerify,
 			box.PollInterval.Std()),
 	})
-	bin := sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard")
-	sb := sbproc.NewRunner(t, bin, cfg, filepath.Join(workDir, "registration.yaml"), metricsPort, filepath.Join(dir, "switchboard.log"))
-	sb.Start()
-	return sb
 }
 
 // The mails of a run: mail i has the Message-ID <c<i>.<mailbox>@ext.test> and the marker

@@ -2,8 +2,11 @@ package sbproc
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 )
 
 // Runner runs one binary on one config from run to run: Start, Kill9 and Start again, and
@@ -66,4 +69,21 @@ func LogProblems(path string, n int) string {
 		}
 	}
 	return strings.Join(out[max(0, len(out)-n):], "\n")
+}
+
+// Launch builds the main package pkg (once per test process, into binDir), writes c into a
+// new temporary directory with a free metrics port (c.MetricsPort is set by Launch) and
+// starts the binary with the registration regPath. The Runner goes on from there.
+func Launch(t testing.TB, binDir, pkg, regPath string, c Config) *Runner {
+	t.Helper()
+	dir := t.TempDir()
+	port, err := peerproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.MetricsPort = port
+	cfg := WriteConfig(t, dir, c)
+	r := NewRunner(t, Build(t, binDir, pkg), cfg, regPath, port, filepath.Join(dir, "switchboard.log"))
+	r.Start()
+	return r
 }
