@@ -183,17 +183,9 @@ func (s *Server) pickPorts() error {
 func (s *Server) start(ctx context.Context) error {
 	cmd := exec.Command(s.dovecot, "-F", "-c", filepath.Join(s.Dir, configFile))
 	cmd.Dir = s.Dir
-	s.peer.Note(fmt.Sprintf("starting dovecot (imap %s, lmtp %s)", s.IMAPAddr, s.LMTPAddr))
-	mark := s.peer.Tail().Written()
-	p, err := s.peer.Launch(cmd)
-	if err != nil {
-		return err
-	}
-	if err := s.waitReady(ctx, p, mark); err != nil {
-		s.peer.Abandon(p, stopTimeout)
-		return err
-	}
-	return nil
+	return s.peer.LaunchReady(cmd, fmt.Sprintf("starting dovecot (imap %s, lmtp %s)", s.IMAPAddr, s.LMTPAddr), stopTimeout, func(p *peerproc.Process, mark int64) error {
+		return s.waitReady(ctx, p, mark)
+	})
 }
 
 // waitReady waits until Dovecot has logged its start-up, which it does once it listens on

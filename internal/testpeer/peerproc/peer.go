@@ -92,6 +92,24 @@ func (p *Peer) Launch(cmd *exec.Cmd) (*Process, error) {
 	return proc, nil
 }
 
+// LaunchReady notes in the log what starts, launches cmd and waits with ready, which gets
+// the process and the log's tail position before the launch (so that it reads only this
+// run's output). A process that does not become ready is stopped within stopTimeout and
+// forgotten.
+func (p *Peer) LaunchReady(cmd *exec.Cmd, note string, stopTimeout time.Duration, ready func(proc *Process, mark int64) error) error {
+	p.Note(note)
+	mark := p.tail.Written()
+	proc, err := p.Launch(cmd)
+	if err != nil {
+		return err
+	}
+	if err := ready(proc, mark); err != nil {
+		p.Abandon(proc, stopTimeout)
+		return err
+	}
+	return nil
+}
+
 // Pid is the running process's ID, or 0 when none runs.
 func (p *Peer) Pid() int {
 	p.mu.Lock()

@@ -254,17 +254,9 @@ func (s *Server) Register(ctx context.Context, user, password string) error {
 func (s *Server) start(ctx context.Context) error {
 	cmd := exec.Command(s.prosody, "--config", filepath.Join(s.Dir, configFile), "-F")
 	cmd.Dir = s.Dir
-	s.peer.Note(fmt.Sprintf("starting prosody (c2s %s, component %s)", s.C2SAddr, s.ComponentAddr))
-	mark := s.peer.Tail().Written()
-	p, err := s.peer.Launch(cmd)
-	if err != nil {
-		return err
-	}
-	if err := s.waitReady(ctx, p, mark); err != nil {
-		s.peer.Abandon(p, stopTimeout)
-		return err
-	}
-	return nil
+	return s.peer.LaunchReady(cmd, fmt.Sprintf("starting prosody (c2s %s, component %s)", s.C2SAddr, s.ComponentAddr), stopTimeout, func(p *peerproc.Process, mark int64) error {
+		return s.waitReady(ctx, p, mark)
+	})
 }
 
 // waitReady waits until Prosody has logged that it listens on each of our ports (it keeps

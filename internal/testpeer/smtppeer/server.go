@@ -250,17 +250,9 @@ func (s *Server) writeConfig() error {
 func (s *Server) start(ctx context.Context) error {
 	cmd := exec.Command(python, "-u", filepath.Join(s.Dir, scriptFile), filepath.Join(s.Dir, configFile))
 	cmd.Dir = s.Dir
-	s.peer.Note(fmt.Sprintf("starting smtppeer (submission %s, implicit TLS %s)", s.Addr, s.TLSAddr))
-	mark := s.peer.Tail().Written()
-	p, err := s.peer.Launch(cmd)
-	if err != nil {
-		return err
-	}
-	if err := s.waitReady(ctx, p, mark); err != nil {
-		s.peer.Abandon(p, stopTimeout)
-		return err
-	}
-	return nil
+	return s.peer.LaunchReady(cmd, fmt.Sprintf("starting smtppeer (submission %s, implicit TLS %s)", s.Addr, s.TLSAddr), stopTimeout, func(p *peerproc.Process, mark int64) error {
+		return s.waitReady(ctx, p, mark)
+	})
 }
 
 // waitReady waits until the program has reported that both ports listen; it does so only
