@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"maunium.net/go/mautrix/event"
@@ -65,7 +66,7 @@ func (b *Bot) ID() string { return ID }
 
 // Namespaces implements appservice.Module: the link bots and the case rooms' aliases.
 func (b *Bot) Namespaces() registration.Namespaces {
-	p := registration.Pattern{Localpart: regexpQuote(b.cfg.Prefix) + ".+", Exclusive: true}
+	p := registration.Pattern{Localpart: regexp.QuoteMeta(b.cfg.Prefix) + ".+", Exclusive: true}
 	return registration.Namespaces{Users: []registration.Pattern{p}, Aliases: []registration.Pattern{p}}
 }
 

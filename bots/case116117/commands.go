@@ -253,7 +253,8 @@ func (l *link) handover(ctx context.Context, evt *event.Event, args string) erro
 	if err != nil {
 		return userError("%v", err)
 	}
-	if _, err := ucri.NewPayload(inc); err != nil {
+	payload, err := ucri.NewPayload(inc)
+	if err != nil {
 		var ue *ucri.Error
 		if errors.As(err, &ue) {
 			return userError("Die Übergabe ist ungültig: %s", ue.Message)
@@ -293,8 +294,7 @@ func (l *link) handover(ctx context.Context, evt *event.Event, args string) erro
 	if err := l.post(ctx, c.Room, "out:"+msgID+":summary", text, html); err != nil {
 		return err
 	}
-	p, _ := ucri.NewPayload(inc)
-	if err := l.postPayload(ctx, c, msgID, l.cfg.OID, "", p); err != nil {
+	if err := l.postPayload(ctx, c, msgID, l.cfg.OID, "", payload); err != nil {
 		return err
 	}
 	link := "https://matrix.to/#/" + string(c.Room)

@@ -76,7 +76,10 @@ const (
 	DefaultTimeout  = time.Hour
 )
 
-var linkName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+var (
+	linkName    = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	localprefix = regexp.MustCompile(`^[a-z0-9._=-]+$`)
+)
 
 // ParseConfig decodes and validates a modules.case116117 section.
 func ParseConfig(section config.ModuleConfig) (Config, error) {
@@ -112,7 +115,7 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("modules.case116117.%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if !regexp.MustCompile(`^[a-z0-9._=-]+$`).MatchString(c.Prefix) {
+	if !localprefix.MatchString(c.Prefix) {
 		bad("prefix", "%q is not a valid localpart prefix", c.Prefix)
 	}
 	if len(c.Links) == 0 {

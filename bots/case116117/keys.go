@@ -2,7 +2,6 @@ package case116117
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -47,6 +46,3 @@ func outKey(link, msgID string) string    { return "out:" + link + ":" + msgID }
 func pendKey(link string, n int64, msgID string) string {
 	return fmt.Sprintf("pend:%s:%020d:%s", link, n, msgID)
 }
-
-// regexpQuote quotes a prefix for a namespace regex.
-func regexpQuote(s string) string { return regexp.QuoteMeta(s) }
