@@ -107,7 +107,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(other.Signature)
 	f.Add(string(apiExample(f, "senderResponse")))
 	var ex SendRequest
-	_ = json.Unmarshal(apiExample(f, "senderResponse"), &ex)
+	_ = json.Unmarshal(apiExample(f, "senderRequest"), &ex)
 	f.Add(ex.Signature)
 	f.Add("")
 	f.Add("a.b.c")

@@ -1,26 +1,25 @@
 package ucri
 
-// Envelope signatures, as Switchboard interprets UCRI2.
+// Envelope signatures, as UCRI2 defines them (spec p2p_protocol.md, § Signierung) and as
+// the PMeV reference implementation makes them (shared-js/crypto.js):
 //
-// The UCRI2 material only says that envelope.signature is a "JWS Compact Serialization".
-// Its example signature has the protected header {"typ":"UCRI_PLAIN","alg":"RS256"} and a
-// JWS payload that is a 64-character lowercase hex SHA-256 digest (the example JWS verifies
-// with the key of the official commParticipant example, but the digest's preimage is not
-// given). Switchboard signs and verifies exactly this shape:
-//
-//   - The signing input is the RFC 8785 (JCS) canonical JSON of
-//     {"destination": <the one destination OID>, "messageId": ...,
-//     "payload": {"appId", "appVersion", "contentType", "data", "schemaId"}, "source": ...}.
-//     sentDate, timeout, ack, description and tags are not signed, because UCRMs may fill
-//     them in or rewrite them on the way.
-//   - The JWS payload is the lowercase hex SHA-256 of that canonical JSON.
-//   - The JWS is RS256 with the protected header typ "UCRI_PLAIN", in compact
-//     serialization.
+//   - The signed copy of a message holds only source, destinations (an array of OIDs; a
+//     received message has one destination, which is taken as [destination]) and payload
+//     (appId, appVersion, contentType, data, schemaId). messageId, sentDate, timeout, ack,
+//     description and tags are not signed: the UCRM may set or rewrite them.
+//   - That copy is canonicalised with RFC 8785 (JCS). The reference hashes
+//     JSON.stringify(canonicalize(copy)), that is the canonical JSON written once more as a
+//     JSON string literal (in quotes, with '"' and '\\' escaped); the example signature of
+//     the Client API (senderRequest.yaml) is made this way, so Switchboard does the same.
+//   - The hash is SHA3-256 of those bytes, in lowercase hex (64 characters).
+//   - That hex string is the payload of a compact JWS, RS256, protected header
+//     {"typ":"UCRI_PLAIN","alg":"RS256"}, made with the sender's key. The receiver recomputes
+//     the hash, verifies the JWS with the sender's registry key and compares the two.
 
 import (
 	"bytes"
 	"crypto/rsa"
-	"crypto/sha256"
+	"crypto/sha3"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
@@ -47,23 +46,18 @@ const (
 	maxRSABits = 8192
 )
 
-// Sentinel errors of signing and keys.
-var (
-	// ErrNoMessageID is returned by Sign for an envelope without a messageId (a UUID).
-	ErrNoMessageID = errors.New("ucri: envelope has no valid messageId to sign")
-	// ErrInvalidKey is wrapped by PublicKeyFromJWK and ParsePrivateKeyPEM.
-	ErrInvalidKey = errors.New("ucri: invalid RSA key")
-)
+// ErrInvalidKey is wrapped by Sign, PublicKeyFromJWK and ParsePrivateKeyPEM.
+var ErrInvalidKey = errors.New("ucri: invalid RSA key")
 
-// CanonicalForm returns the canonical JSON (RFC 8785) of the signed parts of env for the
-// given destination OID; see the comment at the top of sign.go. Invalid UTF-8 in a value
-// is taken as U+FFFD, as encoding/json sends it.
+// CanonicalForm returns the RFC 8785 (JCS) canonical JSON of the signed copy of env sent to
+// destination: {"destinations":[destination],"payload":{...},"source":...}; see the comment
+// at the top of sign.go. Invalid UTF-8 in a value is taken as U+FFFD, as encoding/json sends
+// it.
 func CanonicalForm(env *Envelope, destination string) []byte {
 	p := env.Payload
 	var b bytes.Buffer
 	jcsObject(&b, []jcsMember{
-		{"destination", destination},
-		{"messageId", env.MessageID},
+		{"destinations", []string{destination}},
 		{"payload", []jcsMember{
 			{"appId", p.AppID},
 			{"appVersion", p.AppVersion},
@@ -76,18 +70,19 @@ func CanonicalForm(env *Envelope, destination string) []byte {
 	return b.Bytes()
 }
 
-// signedDigest is the JWS payload of env for destination.
-func signedDigest(env *Envelope, destination string) string {
-	sum := sha256.Sum256(CanonicalForm(env, destination))
+// SigningHash returns the JWS payload of env for destination: the lowercase hex SHA3-256 of
+// CanonicalForm written as a JSON string literal, as the reference's
+// sha3_256(JSON.stringify(canonicalize(copy))).
+func SigningHash(env *Envelope, destination string) string {
+	var lit bytes.Buffer
+	jcsString(&lit, string(CanonicalForm(env, destination)))
+	sum := sha3.Sum256(lit.Bytes())
 	return hex.EncodeToString(sum[:])
 }
 
-// Sign sets env.Signature to the signature of env for destination with key. env.MessageID
-// must be set (to a UUID) before, since it is signed.
+// Sign sets env.Signature to the UCRI2 signature of env for destination (the one OID of the
+// send request's destinations) with key.
 func Sign(env *Envelope, destination string, key *rsa.PrivateKey) error {
-	if !IsUUID(env.MessageID) {
-		return ErrNoMessageID
-	}
 	if key == nil || key.N == nil || key.N.BitLen() < MinRSABits {
 		return fmt.Errorf("%w: signing key missing or shorter than %d bits", ErrInvalidKey, MinRSABits)
 	}
@@ -96,7 +91,7 @@ func Sign(env *Envelope, destination string, key *rsa.PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("ucri: failed to create signer: %w", err)
 	}
-	jws, err := signer.Sign([]byte(signedDigest(env, destination)))
+	jws, err := signer.Sign([]byte(SigningHash(env, destination)))
 	if err != nil {
 		return fmt.Errorf("ucri: failed to sign message %s: %w", env.MessageID, err)
 	}
@@ -159,7 +154,7 @@ func Verify(env *Envelope, destination string, pub *rsa.PublicKey) error {
 	if err != nil {
 		return fail("signature was not made with the sender's key")
 	}
-	want := signedDigest(env, destination)
+	want := SigningHash(env, destination)
 	if subtle.ConstantTimeCompare(payload, []byte(want)) != 1 {
 		return fail("signed digest does not match the message")
 	}
@@ -264,13 +259,14 @@ func ParsePrivateKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 	}
 }
 
-// jcsMember is a member of a JSON object for jcsObject; value is a string or []jcsMember.
+// jcsMember is a member of a JSON object for jcsObject; value is a string, []string or
+// []jcsMember.
 type jcsMember struct {
 	name  string
 	value any
 }
 
-// jcsObject writes an object of string and object values as RFC 8785 canonical JSON:
+// jcsObject writes an object of string, string array and object values as RFC 8785 canonical JSON:
 // members sorted by the UTF-16 code units of their names, no whitespace.
 func jcsObject(b *bytes.Buffer, members []jcsMember) {
 	sorted := slices.Clone(members)
@@ -285,6 +281,15 @@ func jcsObject(b *bytes.Buffer, members []jcsMember) {
 		switch v := m.value.(type) {
 		case string:
 			jcsString(b, v)
+		case []string:
+			b.WriteByte('[')
+			for i, s := range v {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				jcsString(b, s)
+			}
+			b.WriteByte(']')
 		case []jcsMember:
 			jcsObject(b, v)
 		default:

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha3"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -123,52 +124,38 @@ func canonicalString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 }
 
-// signedContent is the JWS payload for an envelope: the lowercase hex SHA-256 digest of the
-// canonical form of {destination, messageId, payload{appId, appVersion, contentType, data,
-// schemaId}, source}. Every one of these must be a string in the envelope.
+// signedContent is the JWS payload for an envelope sent to destination, as UCRI2 defines it
+// (p2p_protocol.md, § Signierung) and the reference implementation computes it
+// (sha3_256(JSON.stringify(canonicalize(copy)))): the lowercase hex SHA3-256 of the
+// canonical JSON (RFC 8785) of the copy {"source", "destinations": [destination],
+// "payload"}, written as a JSON string literal. payload is taken whole, as received.
 func signedContent(envelope map[string]any, destination string) ([]byte, error) {
-	str := func(m map[string]any, key string) (string, error) {
-		s, ok := m[key].(string)
-		if !ok {
-			return "", fmt.Errorf("ucrm: signature: %q is missing or not a string", key)
-		}
-		return s, nil
+	source, ok := envelope["source"].(string)
+	if !ok {
+		return nil, errors.New("ucrm: signature: \"source\" is missing or not a string")
 	}
 	payload, ok := envelope["payload"].(map[string]any)
 	if !ok {
 		return nil, errors.New("ucrm: signature: payload is missing or not an object")
 	}
-	signed := map[string]any{"destination": destination}
-	for _, k := range []string{"messageId", "source"} {
-		v, err := str(envelope, k)
-		if err != nil {
-			return nil, err
-		}
-		signed[k] = v
-	}
-	sp := map[string]any{}
-	for _, k := range []string{"appId", "appVersion", "contentType", "data", "schemaId"} {
-		v, err := str(payload, k)
-		if err != nil {
-			return nil, err
-		}
-		sp[k] = v
-	}
-	signed["payload"] = sp
-	c, err := Canonical(signed)
+	c, err := Canonical(map[string]any{
+		"source":       source,
+		"destinations": []any{destination},
+		"payload":      payload,
+	})
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(c)
+	var lit strings.Builder
+	canonicalString(&lit, string(c))
+	sum := sha3.Sum256([]byte(lit.String()))
 	return []byte(hex.EncodeToString(sum[:])), nil
 }
 
 // SignEnvelope returns the UCRI2 signature of envelope for destination: a JWS compact
 // serialization, RS256, protected header {"typ":"UCRI_PLAIN","alg":"RS256"}, whose payload
-// is the lowercase hex SHA-256 digest of the canonical JSON (RFC 8785) of
-// {"destination", "messageId", "payload": {"appId", "appVersion", "contentType", "data",
-// "schemaId"}, "source"}. In a send request destination is destinations[0]. The envelope
-// is not changed.
+// is the signing hash of signedContent. In a send request destination is destinations[0];
+// in a received message it is destination. The envelope is not changed.
 func SignEnvelope(envelope map[string]any, destination string, key *rsa.PrivateKey) (string, error) {
 	content, err := signedContent(envelope, destination)
 	if err != nil {

@@ -1,12 +1,16 @@
 package ucrm
 
 import (
-	"crypto/sha256"
+	"crypto/rsa"
+	"crypto/sha3"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-matrix/switchboard/bots/case116117/ucri/spec"
 )
 
 func TestCanonical(t *testing.T) {
@@ -50,12 +54,14 @@ func TestSignEnvelope(t *testing.T) {
 		t.Fatalf("protected header %s", parts[0])
 	}
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	canon := `{"destination":"1.2.3.4.5.7","messageId":"f8c3de3d-1fea-4d7c-a8b0-29f63c4c3454",` +
+	canon := `{"destinations":["1.2.3.4.5.7"],` +
 		`"payload":{"appId":"a","appVersion":"1.0","contentType":"application/json","data":"{\"x\":\"ä\\n\"}","schemaId":"s"},` +
 		`"source":"1.2.3.4.5.6"}`
-	sum := sha256.Sum256([]byte(canon))
+	// The reference hashes JSON.stringify(canonical string): the canonical JSON as a string literal.
+	lit := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(canon) + `"`
+	sum := sha3.Sum256([]byte(lit))
 	if want := hex.EncodeToString(sum[:]); string(payload) != want {
-		t.Fatalf("payload %s, want %s (digest of %s)", payload, want, canon)
+		t.Fatalf("payload %s, want %s (SHA3-256 of %s)", payload, want, lit)
 	}
 	env["signature"] = sig
 	if err := VerifySignature(env, "1.2.3.4.5.7", &key.PublicKey); err != nil {
@@ -68,5 +74,41 @@ func TestSignEnvelope(t *testing.T) {
 	env["source"] = "1.2.3.4.5.8"
 	if err := VerifySignature(env, "1.2.3.4.5.7", &key.PublicKey); err == nil {
 		t.Fatal("a changed source verified")
+	}
+}
+
+// TestVerifyOfficialExample verifies the signature of the Client API's senderRequest example
+// with the key of its commParticipant example, as the UCRI2 scheme makes it.
+func TestVerifyOfficialExample(t *testing.T) {
+	b, err := spec.FS.ReadFile(spec.ClientAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api struct {
+		Components struct {
+			Schemas map[string]struct {
+				Example map[string]any
+				AllOf   []struct{ Example map[string]any }
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &api); err != nil {
+		t.Fatal(err)
+	}
+	env := api.Components.Schemas["senderRequest"].AllOf[1].Example
+	part := api.Components.Schemas["commParticipant"].Example
+	k, _ := part["key"].(map[string]any)
+	n, err1 := base64.RawURLEncoding.DecodeString(k["n"].(string))
+	e, err2 := base64.RawURLEncoding.DecodeString(k["e"].(string))
+	if env == nil || err1 != nil || err2 != nil {
+		t.Fatalf("examples not found: %v %v", err1, err2)
+	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	dest := env["destinations"].([]any)[0].(string)
+	if err := VerifySignature(env, dest, pub); err != nil {
+		t.Fatalf("official example: %v", err)
+	}
+	if err := VerifySignature(env, "1.2.3.4.5.99", pub); err == nil {
+		t.Fatal("official example verified for another destination")
 	}
 }
