@@ -29,7 +29,9 @@ var sqliteParams = url.Values{
 
 // Open opens (creating if needed) the database at uri and migrates it. A uri of the form
 // "sqlite:PATH" or "file:PATH" or a bare path is embedded SQLite (WAL, foreign keys, busy
-// timeout); "postgres://…" or "postgresql://…" is PostgreSQL.
+// timeout); "postgres://…" or "postgresql://…" is PostgreSQL. The SQLite database and its
+// "-wal" and "-shm" files are readable by their owner only (mode 0600; wider modes of
+// existing files are narrowed with a warning): they hold message bodies.
 func Open(ctx context.Context, uri string) (*Store, error) {
 	dialect, target, err := parseURI(uri)
 	if err != nil {
@@ -38,6 +40,9 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 	var db *sql.DB
 	switch dialect {
 	case SQLite:
+		if err := protectSQLiteFiles(ctx, target); err != nil {
+			return nil, err
+		}
 		db, err = sql.Open("sqlite", target+"?"+sqliteParams)
 		if err != nil {
 			return nil, fmt.Errorf("store: open sqlite database %s: %w", target, err)
