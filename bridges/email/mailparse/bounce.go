@@ -7,17 +7,19 @@ import (
 // maxRecipients bounds the recipients read from one delivery-status report.
 const maxRecipients = 1000
 
-// parseDeliveryStatus reads the per-recipient fields of a message/delivery-status body
-// (RFC 3464 §2.3): blocks of fields separated by empty lines, the first one about the
-// message as a whole.
-func parseDeliveryStatus(data []byte) []BounceRecipient {
+// parseDeliveryStatus reads a message/delivery-status body (RFC 3464 §2.3): blocks of
+// fields separated by empty lines, the first one about the message as a whole (its
+// Original-Envelope-Id is returned), the others per recipient.
+func parseDeliveryStatus(data []byte) (envelopeID string, out []BounceRecipient) {
 	text := normalizeNewlines(fallbackUTF8(data))
-	var out []BounceRecipient
 	for i, block := range strings.Split(text, "\n\n") {
-		if i == 0 && !strings.Contains(strings.ToLower(block), "final-recipient") {
-			continue // the per-message fields
-		}
 		h, _ := parseHeader([]byte(block))
+		if i == 0 {
+			envelopeID = strings.Join(strings.Fields(cleanText(h.get("Original-Envelope-Id"))), "")
+			if !strings.Contains(strings.ToLower(block), "final-recipient") {
+				continue // the per-message fields
+			}
+		}
 		who := h.get("Final-Recipient")
 		if who == "" {
 			who = h.get("Original-Recipient")
@@ -35,7 +37,7 @@ func parseDeliveryStatus(data []byte) []BounceRecipient {
 			break
 		}
 	}
-	return out
+	return envelopeID, out
 }
 
 // typedValue is the value of an RFC 3464 typed field ("rfc822; a@b" → "a@b"), with its

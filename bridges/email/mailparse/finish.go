@@ -40,6 +40,13 @@ func join(pieces []piece) (text, html string, hasText bool) {
 func (w *walker) finish(m *Mail, pieces []piece) {
 	text, rawHTML, hasText := join(pieces)
 	inline := w.inline
+	if limit := w.opts.maxHTMLBytes(); len(rawHTML) > limit {
+		// Text parts shown beside HTML ones are joined in as HTML too.
+		m.FullHTML = rawHTML
+		rawHTML = cutUTF8(rawHTML, limit)
+	} else if w.htmlCut {
+		m.FullHTML = strings.Join(w.htmlFull, "\n")
+	}
 	if rawHTML != "" {
 		root := parseHTMLBody(rawHTML)
 		if w.opts.StripQuoted {

@@ -29,6 +29,9 @@ var errPanic = errors.New("internal parser failure")
 // DefaultMaxPartBytes is the default of Options.MaxPartBytes.
 const DefaultMaxPartBytes = 25 << 20
 
+// DefaultMaxHTMLBytes is the default of Options.MaxHTMLBytes.
+const DefaultMaxHTMLBytes = 256 << 10
+
 // MaxRawHeader is the most of the header block that Mail.RawHeader keeps, in bytes.
 const MaxRawHeader = 64 << 10
 
@@ -69,6 +72,10 @@ type Mail struct {
 	Auto bool
 	// Bounce is the delivery-status report (RFC 3464) the message carries, else nil.
 	Bounce *Bounce
+	// FullHTML is the whole HTML body as received (decoded to UTF-8, not sanitized) when it
+	// was larger than Options.MaxHTMLBytes: HTML and, for a mail without a text part, Text
+	// then show its beginning only. "" otherwise. A caller offers it as a file.
+	FullHTML string
 	// RawHeader is the header block as received, with invalid UTF-8 replaced by U+FFFD,
 	// capped at MaxRawHeader bytes; for "show raw headers" notices.
 	RawHeader string
@@ -110,6 +117,9 @@ type Bounce struct {
 	// OriginalMessageID is the Message-ID of the mail that could not be delivered, from
 	// the returned message or its headers; "" when the report does not include them.
 	OriginalMessageID string
+	// OriginalEnvelopeID is the report's Original-Envelope-Id (the ENVID the sender gave
+	// at MAIL FROM), "" when absent.
+	OriginalEnvelopeID string
 	// Recipients are the per-recipient fields of the report.
 	Recipients []BounceRecipient
 }
@@ -139,6 +149,11 @@ type Options struct {
 	// (gmail_quote), Thunderbird and Apple Mail (blockquote type=cite) and Outlook
 	// (divRplyFwdMsg) quotes. A body that would be left empty is kept as it is.
 	StripQuoted bool
+	// MaxHTMLBytes bounds the HTML that is parsed and sanitized, in all: parsing HTML
+	// costs many times its size in memory, and a Matrix event holds less than 64 KiB
+	// anyway. A larger HTML body is rendered from its beginning and returned whole in
+	// Mail.FullHTML. Zero or less means DefaultMaxHTMLBytes.
+	MaxHTMLBytes int64
 }
 
 func (o Options) maxPartBytes() int64 {
@@ -146,6 +161,13 @@ func (o Options) maxPartBytes() int64 {
 		return DefaultMaxPartBytes
 	}
 	return o.MaxPartBytes
+}
+
+func (o Options) maxHTMLBytes() int {
+	if o.MaxHTMLBytes <= 0 {
+		return DefaultMaxHTMLBytes
+	}
+	return int(min(o.MaxHTMLBytes, 1<<30))
 }
 
 // Parse reads one raw RFC 5322 message. It never panics. For a message with a broken

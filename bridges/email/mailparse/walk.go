@@ -2,6 +2,8 @@ package mailparse
 
 import (
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Bounds that keep hostile MIME trees cheap: deeper or further entities are skipped.
@@ -24,6 +26,9 @@ type walker struct {
 	attachments []Part
 	inline      []Part
 	bounce      *Bounce
+	htmlUsed    int      // bytes of HTML kept for rendering, at most opts.maxHTMLBytes()
+	htmlFull    []string // every HTML body as received, for Mail.FullHTML
+	htmlCut     bool     // some HTML was cut to the budget
 }
 
 // entity is one MIME entity: its header and its still encoded body.
@@ -160,7 +165,11 @@ func (w *walker) reportPart(c entity) {
 	data := decodeTransfer(c.header.get("Content-Transfer-Encoding"), c.body)
 	switch c.mediaType {
 	case "message/delivery-status", "message/global-delivery-status":
-		w.bounce.Recipients = append(w.bounce.Recipients, parseDeliveryStatus(data)...)
+		envID, rcpts := parseDeliveryStatus(data)
+		w.bounce.Recipients = append(w.bounce.Recipients, rcpts...)
+		if w.bounce.OriginalEnvelopeID == "" {
+			w.bounce.OriginalEnvelopeID = envID
+		}
 		return
 	case "message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers":
 		if w.bounce.OriginalMessageID == "" {
@@ -187,7 +196,7 @@ func (w *walker) leaf(e entity, related bool) []piece {
 		}
 		text := normalizeNewlines(decodeCharset(data, e.params["charset"]))
 		if e.mediaType == "text/html" {
-			return []piece{{html: text}}
+			return w.htmlPiece(text)
 		}
 		if strings.EqualFold(e.params["format"], "flowed") {
 			text = unflow(text, strings.EqualFold(e.params["delsp"], "yes"))
@@ -213,6 +222,31 @@ func (w *walker) leaf(e entity, related bool) []piece {
 	return nil
 }
 
+// htmlPiece keeps an HTML body within what is left of the rendering budget.
+func (w *walker) htmlPiece(text string) []piece {
+	w.htmlFull = append(w.htmlFull, text)
+	if room := w.opts.maxHTMLBytes() - w.htmlUsed; len(text) > room {
+		w.htmlCut = true
+		text = cutUTF8(text, max(room, 0))
+	}
+	w.htmlUsed += len(text)
+	if text == "" {
+		return nil
+	}
+	return []piece{{html: text}}
+}
+
+// cutUTF8 is the longest prefix of s of at most n bytes that does not split a rune.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // contentID is the Content-ID of an entity without its angle brackets.
 func contentID(h header) string {
 	id := strings.TrimSpace(h.get("Content-Id"))
@@ -220,8 +254,8 @@ func contentID(h header) string {
 	return cleanText(strings.TrimSpace(id))
 }
 
-// fileName is the decoded file name of a part without directories and control
-// characters, from the disposition's filename or else the type's name parameter.
+// fileName is the decoded file name of a part without directories, control and format
+// characters (bidi overrides and isolates, zero-width characters), from the disposition's filename or else the type's name parameter.
 func fileName(filename, name string) string {
 	s := filename
 	if s == "" {
@@ -232,7 +266,9 @@ func fileName(filename, name string) string {
 		s = s[i+1:]
 	}
 	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		// Control and format characters: a right-to-left override (U+202E) would show
+		// "Rechnung‮fdp.exe" as "Rechnungexe.pdf".
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return -1
 		}
 		return r
