@@ -19,6 +19,11 @@ type fakeHomeserver struct {
 	sent     []fakeSent        // guarded by mu
 	txns     map[string]string // txn key -> event id
 	failSend int               // sends to fail with 500 before succeeding
+	// failStatus and failBody, when set, are the answer of a failed send instead of a 500
+	// with a Matrix error; dropSend sends are answered by closing the connection.
+	failStatus int
+	failBody   string
+	dropSend   int
 	ping     bool              // answer the appservice ping
 }
 
@@ -61,6 +66,19 @@ func newFakeHomeserver(t testing.TB) *fakeHomeserver {
 	mux.HandleFunc("PUT /_matrix/client/v3/rooms/{room}/send/{type}/{txn}", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if f.dropSend > 0 {
+			f.dropSend--
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		if f.failSend > 0 && f.failStatus != 0 {
+			f.failSend--
+			w.WriteHeader(f.failStatus)
+			_, _ = w.Write([]byte(f.failBody))
+			return
+		}
 		if f.failSend > 0 {
 			f.failSend--
 			w.WriteHeader(http.StatusInternalServerError)

@@ -28,73 +28,82 @@ func (in *Intent) UserID() id.UserID { return in.api.UserID }
 // EnsureRegistered registers the user with the homeserver (inhibit_login) unless it is
 // known to be registered.
 func (in *Intent) EnsureRegistered(ctx context.Context) error {
+	ctx = requestContext(ctx)
 	if err := in.api.EnsureRegistered(ctx); err != nil {
-		return fmt.Errorf("failed to register %s: %w", in.api.UserID, err)
+		return fmt.Errorf("failed to register %s: %w", in.api.UserID, requestError(err))
 	}
 	return nil
 }
 
 // SetDisplayName sets the user's display name (skipped when unchanged).
 func (in *Intent) SetDisplayName(ctx context.Context, name string) error {
+	ctx = requestContext(ctx)
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return err
 	}
-	return in.api.SetDisplayName(ctx, name)
+	return requestError(in.api.SetDisplayName(ctx, name))
 }
 
 // SetAvatarURL sets the user's avatar (skipped when unchanged).
 func (in *Intent) SetAvatarURL(ctx context.Context, uri id.ContentURI) error {
+	ctx = requestContext(ctx)
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return err
 	}
-	return in.api.SetAvatarURL(ctx, uri)
+	return requestError(in.api.SetAvatarURL(ctx, uri))
 }
 
 // EnsureJoined joins the room, having the bot invite the user first when needed.
 func (in *Intent) EnsureJoined(ctx context.Context, roomID id.RoomID) error {
+	ctx = requestContext(ctx)
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return err
 	}
-	return in.api.EnsureJoined(ctx, roomID)
+	return requestError(in.api.EnsureJoined(ctx, roomID))
 }
 
 // JoinRoom joins a room the user was invited to.
 func (in *Intent) JoinRoom(ctx context.Context, roomID id.RoomID) error {
+	ctx = requestContext(ctx)
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return err
 	}
 	_, err := in.api.JoinRoomByID(ctx, roomID)
-	return err
+	return requestError(err)
 }
 
 // LeaveRoom leaves a room.
 func (in *Intent) LeaveRoom(ctx context.Context, roomID id.RoomID) error {
+	ctx = requestContext(ctx)
 	_, err := in.api.LeaveRoom(ctx, roomID)
-	return err
+	return requestError(err)
 }
 
 // Invite invites userID to the room.
 func (in *Intent) Invite(ctx context.Context, roomID id.RoomID, userID id.UserID) error {
-	return in.api.EnsureInvited(ctx, roomID, userID)
+	ctx = requestContext(ctx)
+	return requestError(in.api.EnsureInvited(ctx, roomID, userID))
 }
 
 // CreateRoom creates a room as this user; for a DM set req.IsDirect and req.Invite.
 func (in *Intent) CreateRoom(ctx context.Context, req *mautrix.ReqCreateRoom) (id.RoomID, error) {
+	ctx = requestContext(ctx)
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return "", err
 	}
 	resp, err := in.api.CreateRoom(ctx, req)
 	if err != nil {
-		return "", fmt.Errorf("failed to create room as %s: %w", in.api.UserID, err)
+		return "", fmt.Errorf("failed to create room as %s: %w", in.api.UserID, requestError(err))
 	}
 	return resp.RoomID, nil
 }
 
 // ResolveAlias returns the room an alias points to.
 func (in *Intent) ResolveAlias(ctx context.Context, alias id.RoomAlias) (id.RoomID, error) {
+	ctx = requestContext(ctx)
 	resp, err := in.api.ResolveAlias(ctx, alias)
 	if err != nil {
-		return "", fmt.Errorf("failed to resolve %s: %w", alias, err)
+		return "", fmt.Errorf("failed to resolve %s: %w", alias, requestError(err))
 	}
 	return resp.RoomID, nil
 }
@@ -102,9 +111,10 @@ func (in *Intent) ResolveAlias(ctx context.Context, alias id.RoomAlias) (id.Room
 // SendState sends a state event (state is idempotent by nature: the same content twice is
 // one state).
 func (in *Intent) SendState(ctx context.Context, roomID id.RoomID, evtType event.Type, stateKey string, content any) (id.EventID, error) {
+	ctx = requestContext(ctx)
 	resp, err := in.api.SendStateEvent(ctx, roomID, evtType, stateKey, content)
 	if err != nil {
-		return "", err
+		return "", requestError(err)
 	}
 	return resp.EventID, nil
 }
@@ -112,28 +122,33 @@ func (in *Intent) SendState(ctx context.Context, roomID id.RoomID, evtType event
 // Redact redacts an event. txnID should be derived from the remote deletion's id so that a
 // retried redaction is the same request.
 func (in *Intent) Redact(ctx context.Context, roomID id.RoomID, eventID id.EventID, reason, txnID string) error {
+	ctx = requestContext(ctx)
 	_, err := in.api.RedactEvent(ctx, roomID, eventID, mautrix.ReqRedact{Reason: reason, TxnID: txnID})
-	return err
+	return requestError(err)
 }
 
 // Typing sets or clears the user's typing notification.
 func (in *Intent) Typing(ctx context.Context, roomID id.RoomID, typing bool, timeout time.Duration) error {
+	ctx = requestContext(ctx)
 	_, err := in.api.UserTyping(ctx, roomID, typing, timeout)
-	return err
+	return requestError(err)
 }
 
 // MarkRead sends a read receipt for eventID.
 func (in *Intent) MarkRead(ctx context.Context, roomID id.RoomID, eventID id.EventID) error {
-	return in.api.MarkRead(ctx, roomID, eventID)
+	ctx = requestContext(ctx)
+	return requestError(in.api.MarkRead(ctx, roomID, eventID))
 }
 
 // SetPresence sets the user's presence ("online", "offline", "unavailable").
 func (in *Intent) SetPresence(ctx context.Context, presence event.Presence, status string) error {
-	return in.api.SetPresence(ctx, mautrix.ReqPresence{Presence: presence, StatusMsg: status})
+	ctx = requestContext(ctx)
+	return requestError(in.api.SetPresence(ctx, mautrix.ReqPresence{Presence: presence, StatusMsg: status}))
 }
 
 // UploadMedia uploads data and returns its mxc URI.
 func (in *Intent) UploadMedia(ctx context.Context, data []byte, contentType, fileName string) (id.ContentURI, error) {
+	ctx = requestContext(ctx)
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return id.ContentURI{}, err
 	}
@@ -141,7 +156,7 @@ func (in *Intent) UploadMedia(ctx context.Context, data []byte, contentType, fil
 		ContentBytes: data, ContentType: contentType, FileName: fileName,
 	})
 	if err != nil {
-		return id.ContentURI{}, fmt.Errorf("failed to upload media: %w", err)
+		return id.ContentURI{}, fmt.Errorf("failed to upload media: %w", requestError(err))
 	}
 	return resp.ContentURI, nil
 }
@@ -150,6 +165,7 @@ func (in *Intent) UploadMedia(ctx context.Context, data []byte, contentType, fil
 // (MSC3916, /_matrix/client/v1/media) when the homeserver advertises it and falls back to
 // the legacy media API otherwise.
 func (in *Intent) DownloadMedia(ctx context.Context, uri id.ContentURI, maxBytes int64) ([]byte, error) {
+	ctx = requestContext(ctx)
 	resp, err := in.api.Download(ctx, uri)
 	if isUnsupportedEndpoint(err) {
 		// The homeserver predates authenticated media (spec v1.11): use the legacy API.
@@ -160,7 +176,7 @@ func (in *Intent) DownloadMedia(ctx context.Context, uri id.ContentURI, maxBytes
 		})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to download %s: %w", uri, err)
+		return nil, fmt.Errorf("failed to download %s: %w", uri, requestError(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBytes+1))
@@ -189,34 +205,38 @@ func isUnsupportedEndpoint(err error) bool {
 
 // Kick removes userID from the room with a reason.
 func (in *Intent) Kick(ctx context.Context, roomID id.RoomID, userID id.UserID, reason string) error {
+	ctx = requestContext(ctx)
 	_, err := in.api.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: userID, Reason: reason})
-	return err
+	return requestError(err)
 }
 
 // Ban bans userID from the room with a reason.
 func (in *Intent) Ban(ctx context.Context, roomID id.RoomID, userID id.UserID, reason string) error {
+	ctx = requestContext(ctx)
 	_, err := in.api.BanUser(ctx, roomID, &mautrix.ReqBanUser{UserID: userID, Reason: reason})
-	return err
+	return requestError(err)
 }
 
 // Profile returns a user's display name and avatar. A user the homeserver does not know
 // is ErrNotFound.
 func (in *Intent) Profile(ctx context.Context, userID id.UserID) (string, id.ContentURI, error) {
+	ctx = requestContext(ctx)
 	resp, err := in.api.GetProfile(ctx, userID)
 	if errors.Is(err, mautrix.MNotFound) {
 		return "", id.ContentURI{}, fmt.Errorf("profile of %s: %w", userID, ErrNotFound)
 	}
 	if err != nil {
-		return "", id.ContentURI{}, err
+		return "", id.ContentURI{}, requestError(err)
 	}
 	return resp.DisplayName, resp.AvatarURL, nil
 }
 
 // JoinedMembers returns the room's joined members with their display names.
 func (in *Intent) JoinedMembers(ctx context.Context, roomID id.RoomID) (map[id.UserID]string, error) {
+	ctx = requestContext(ctx)
 	resp, err := in.api.JoinedMembers(ctx, roomID)
 	if err != nil {
-		return nil, fmt.Errorf("failed to list the members of %s: %w", roomID, err)
+		return nil, fmt.Errorf("failed to list the members of %s: %w", roomID, requestError(err))
 	}
 	out := make(map[id.UserID]string, len(resp.Joined))
 	for user, m := range resp.Joined {

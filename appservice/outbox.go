@@ -328,9 +328,10 @@ func contentWithTxnID(content any, txnID string) ([]byte, error) {
 const txnMarkerKey = "net.switchboard.txn_id"
 
 func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID, error) {
+	ctx = requestContext(ctx)
 	intent := c.as.Intent(id.UserID(row.Sender))
 	if err := intent.EnsureRegistered(ctx); err != nil {
-		return "", err
+		return "", requestError(err)
 	}
 	content := json.RawMessage(row.Content) // carries the transaction ID since enqueueRow
 	// No retries inside the HTTP client: a retry of its own would bypass the record of the
@@ -338,7 +339,7 @@ func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID
 	resp, err := intent.SendMessageEvent(mautrix.WithMaxRetries(ctx, 0), id.RoomID(row.RoomID), event.Type{Type: row.EventType, Class: event.MessageEventType},
 		content, mautrix.ReqSendEvent{TransactionID: row.TxnID, Timestamp: row.TS})
 	if err != nil {
-		return "", err
+		return "", requestError(err)
 	}
 	return resp.EventID, nil
 }
@@ -354,9 +355,9 @@ func (c *Core) findSent(ctx context.Context, row store.OutboxMessage) (id.EventI
 		zerolog.Ctx(ctx).Debug().Str("remote_id", row.RemoteID).Int("scanned", scanned).Msg("Looked for an earlier attempt")
 	}()
 	for page := 0; page < findSentPages; page++ {
-		resp, err := cli.Messages(ctx, id.RoomID(row.RoomID), from, "", mautrix.DirectionBackward, nil, 100)
+		resp, err := cli.Messages(requestContext(ctx), id.RoomID(row.RoomID), from, "", mautrix.DirectionBackward, nil, 100)
 		if err != nil {
-			return "", false, err
+			return "", false, requestError(err)
 		}
 		if len(resp.Chunk) == 0 {
 			break
