@@ -24,7 +24,7 @@ type fakeHomeserver struct {
 	failStatus int
 	failBody   string
 	dropSend   int
-	ping     bool              // answer the appservice ping
+	ping       bool // answer the appservice ping
 }
 
 type fakeSent struct {
