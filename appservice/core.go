@@ -95,6 +95,7 @@ type Core struct {
 	inbox   *inbox
 	disp    *dispatcher
 	outbox  *outbox
+	life    *lifecycle // for the operator endpoints
 
 	modules       map[string]Module
 	order         []Module
@@ -181,7 +182,8 @@ func New(opts Options) (*Core, error) {
 	c.disp = newDispatcher(c)
 	c.outbox = newOutbox(c)
 	c.inbox = &inbox{store: opts.Store, scope: registration.TxnScope(opts.Registration), wake: c.disp.poke}
-	c.metrics = newMetrics(opts.Metrics, c.gaugeFunc(c.store.InboxDepth), c.gaugeFunc(c.store.OutboxDepth))
+	c.life = newLifecycle(c.order)
+	c.metrics = newMetrics(opts.Metrics, c.gaugeFunc(c.store.InboxDepth), c.gaugeFunc(c.store.OutboxDepth), newModuleCollector(c))
 	c.inbox.metrics = c.metrics
 	return c, nil
 }
@@ -220,6 +222,13 @@ func (c *Core) Start(ctx context.Context) error {
 	}
 	c.log = zerolog.Ctx(ctx).With().Str("component", "appservice").Logger()
 	c.startedAt = time.Now()
+	c.life.phase.Store(phaseStarting)
+	started := false
+	defer func() {
+		if !started {
+			c.life.phase.Store(phaseNew)
+		}
+	}()
 	c.as.Log = c.log.With().Str("component", "mautrix").Logger()
 
 	ln, err := net.Listen("tcp", c.opts.Listen)
@@ -253,12 +262,14 @@ func (c *Core) Start(ctx context.Context) error {
 		mctx := c.log.With().Str("module", m.ID()).Logger().WithContext(ctx)
 		if err := m.Start(mctx, &host{core: c, module: m.ID()}); err != nil {
 			for j := i - 1; j >= 0; j-- {
+				c.life.up[c.order[j].ID()].Store(false)
 				_ = c.order[j].Stop(ctx)
 			}
 			_ = c.server.Close()
 			stopWork()
 			return fmt.Errorf("appservice: failed to start module %s: %w", m.ID(), err)
 		}
+		c.life.up[m.ID()].Store(true)
 		c.log.Info().Str("module", m.ID()).Msg("Module started")
 	}
 	stop, stopLoops := context.WithCancel(work)
@@ -269,6 +280,8 @@ func (c *Core) Start(ctx context.Context) error {
 	go func() { defer c.loops.Done(); c.outbox.run(stop, work) }()
 	go func() { defer c.loops.Done(); c.prune(stop) }()
 	c.started = true
+	started = true
+	c.life.phase.Store(phaseRunning)
 	return nil
 }
 
@@ -325,6 +338,8 @@ func (c *Core) Stop(ctx context.Context) error {
 		return nil
 	}
 	c.started = false
+	c.life.phase.Store(phaseStopping)
+	defer c.life.phase.Store(phaseNew)
 	var errs []error
 	if err := c.server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("failed to stop the HTTP server: %w", err))
@@ -347,6 +362,7 @@ func (c *Core) Stop(ctx context.Context) error {
 	c.stopWork()
 	for i := len(c.order) - 1; i >= 0; i-- {
 		m := c.order[i]
+		c.life.up[m.ID()].Store(false)
 		if err := m.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("module %s: %w", m.ID(), err))
 		}

@@ -1,6 +1,8 @@
 package appservice
 
 import (
+	"context"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -18,7 +20,7 @@ type metrics struct {
 	ingestLatency prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, inboxDepth, outboxDepth func() float64) *metrics {
+func newMetrics(reg prometheus.Registerer, inboxDepth, outboxDepth func() float64, modules *moduleCollector) *metrics {
 	m := &metrics{
 		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_transactions_total", Help: "Homeserver transactions by result.",
@@ -52,7 +54,35 @@ func newMetrics(reg prometheus.Registerer, inboxDepth, outboxDepth func() float6
 	}
 	if reg != nil {
 		reg.MustRegister(m.transactions, m.authFailures, m.eventsIn, m.handled, m.handlerTime,
-			m.outboxSent, m.inboxQueued, m.outboxQueued, m.ingestLatency)
+			m.outboxSent, m.inboxQueued, m.outboxQueued, m.ingestLatency, modules)
 	}
 	return m
+}
+
+// moduleCollector reports switchboard_module_connected{module=…}: 1 while a module runs and
+// (when it implements StatusReporter) reports itself connected, else 0. It asks the modules
+// at each scrape.
+type moduleCollector struct {
+	core *Core
+	desc *prometheus.Desc
+}
+
+func newModuleCollector(c *Core) *moduleCollector {
+	return &moduleCollector{core: c, desc: prometheus.NewDesc("switchboard_module_connected",
+		"1 when the module is running and connected to its network (its own status report), else 0.",
+		[]string{"module"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (mc *moduleCollector) Describe(ch chan<- *prometheus.Desc) { ch <- mc.desc }
+
+// Collect implements prometheus.Collector.
+func (mc *moduleCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range mc.core.order {
+		v := 0.0
+		if mc.core.moduleHealth(context.Background(), m).Connected {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(mc.desc, prometheus.GaugeValue, v, m.ID())
+	}
 }

@@ -9,13 +9,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
@@ -72,11 +71,16 @@ func Main(version string, specs []ModuleSpec, args []string, stdout, stderr io.W
 		fmt.Fprintf(stdout, "Wrote %s (mode 0600). Add it to the homeserver's app service config files and restart the homeserver.\n", *regPath)
 		return 0
 	}
-	log := newLogger(cfg.Logging, stderr)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	return serve(ctx, cfg, specs, *regPath, version, stderr)
+}
+
+// serve runs Switchboard until ctx ends and returns the exit code.
+func serve(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, version string, stderr io.Writer) int {
+	log := newLogger(cfg.Logging, stderr)
 	ctx = log.WithContext(ctx)
-	if err := run(ctx, cfg, specs, *regPath, version); err != nil {
+	if err := run(ctx, cfg, specs, regPath, version); err != nil {
 		log.Error().Err(err).Msg("Switchboard stopped with an error")
 		return 1
 	}
@@ -153,20 +157,37 @@ func generateRegistration(cfg *config.Config, specs []ModuleSpec, path string) e
 
 func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, version string) error {
 	log := zerolog.Ctx(ctx)
+	// The operator endpoints answer from the start, before the database and the homeserver.
+	metrics := prometheus.NewRegistry()
+	var ops *opsServer
+	if cfg.Metrics.Enabled {
+		var err error
+		if ops, err = startOps(ctx, cfg.Metrics.Listen, metrics); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			ops.shutdown(sctx)
+		}()
+	}
 	reg, err := registration.Load(regPath)
 	if err != nil {
 		return fmt.Errorf("failed to read the registration (generate it with switchboard -g): %w", err)
 	}
+	ops.setPhase("opening the database")
 	st, err := store.Open(ctx, cfg.Database.URI)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	ops.setPhase("waiting for the instance lock (is another Switchboard running on this database?)")
 	release, err := st.LockInstance(ctx, 15*time.Second)
 	if err != nil {
 		return err
 	}
 	defer release()
+	ops.setPhase("building the modules")
 	modules, err := buildModules(cfg, specs, st)
 	if err != nil {
 		return err
@@ -184,33 +205,19 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		Retry: appservice.Retry{
 			Attempts: cfg.AppService.Retry.Attempts, Initial: cfg.AppService.Retry.Initial.Std(), Max: cfg.AppService.Retry.Max.Std(),
 		},
-		Version: version,
+		Version: version, Metrics: metrics,
 	})
 	if err != nil {
 		return err
 	}
+	ops.setCore(core)
 	if err := core.Start(ctx); err != nil {
 		return err
-	}
-	var ops *http.Server
-	if cfg.Metrics.Enabled {
-		ops = &http.Server{Handler: core.OpsHandler(), ReadHeaderTimeout: 10 * time.Second}
-		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
-		if err != nil {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.AppService.ShutdownTimeout.Std())
-			defer cancel()
-			_ = core.Stop(sctx)
-			return fmt.Errorf("failed to listen for metrics on %s: %w", cfg.Metrics.Listen, err)
-		}
-		go func() { _ = ops.Serve(ln) }()
 	}
 	log.Info().Str("version", version).Int("modules", len(modules)).Msg("Switchboard is running")
 	<-ctx.Done()
 	log.Info().Msg("Shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.AppService.ShutdownTimeout.Std())
 	defer cancel()
-	if ops != nil {
-		_ = ops.Shutdown(sctx)
-	}
 	return core.Stop(sctx)
 }

@@ -1,0 +1,101 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+)
+
+// opsServer serves /health, /health/ready and /metrics from the start of the process: before
+// the core exists (the database is being opened, the instance lock awaited) it answers
+// liveness, says not ready with the phase it is in, and serves the metrics registered so
+// far; once the core is built, the core's operator endpoints answer, also while the core is
+// still waiting for an unreachable homeserver.
+type opsServer struct {
+	srv   *http.Server
+	addr  net.Addr
+	core  atomic.Pointer[http.Handler] // the core's OpsHandler once built; nil before
+	phase atomic.Pointer[string]       // what the process is doing before the core exists
+}
+
+// startOps listens on addr and serves the operator endpoints with reg's metrics.
+func startOps(ctx context.Context, addr string, reg *prometheus.Registry) (*opsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("failed to listen for metrics and health checks on %s: %w", addr, err)
+	}
+	o := &opsServer{addr: ln.Addr()}
+	o.setPhase("reading the registration")
+	early := http.NewServeMux()
+	early.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	early.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"live": true})
+	})
+	early.HandleFunc("GET /health/ready", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"ready": false, "checks": map[string]string{"core": *o.phase.Load()},
+		})
+	})
+	o.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := o.core.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			early.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := o.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			zerolog.Ctx(ctx).Error().Err(err).Msg("The metrics and health check server stopped")
+		}
+	}()
+	zerolog.Ctx(ctx).Info().Stringer("addr", ln.Addr()).Msg("Serving /health, /health/ready and /metrics")
+	return o, nil
+}
+
+// setPhase names what the process does before the core exists; nil-safe.
+func (o *opsServer) setPhase(phase string) {
+	if o == nil {
+		return
+	}
+	p := "starting: " + phase
+	o.phase.Store(&p)
+}
+
+// setCore hands the endpoints over to the core; nil-safe.
+func (o *opsServer) setCore(core *appservice.Core) {
+	if o == nil {
+		return
+	}
+	h := core.OpsHandler()
+	o.core.Store(&h)
+}
+
+// shutdown stops the server within ctx; nil-safe.
+func (o *opsServer) shutdown(ctx context.Context) {
+	if o == nil {
+		return
+	}
+	if err := o.srv.Shutdown(ctx); err != nil {
+		_ = o.srv.Close()
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
