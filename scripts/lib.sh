@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers of scripts/test and scripts/demo; sourced, not run.
+# Shared helpers of scripts/test, scripts/demo and scripts/soak; sourced, not run.
 # The cache layout matches internal/testpeer/dendrite (CacheDir, BinDir).
 
 # step prints a header for one step of a script.
@@ -43,4 +43,46 @@ build_dendrite() {
 	local dir
 	dir="$(dendrite_bin_dir)"
 	[[ -x "$dir/dendrite" ]] || die "Dendrite binary missing in $dir after the build"
+}
+
+# start_postgres starts a private PostgreSQL cluster for the tests: a new data directory
+# under $TMPDIR, a free loopback port, trust authentication for the local user "postgres",
+# stopped (and removed) by stop_postgres when the script exits. initdb refuses to run as
+# root, so as root the cluster runs as the system user "postgres" that Debian's package
+# creates. SWITCHBOARD_TEST_POSTGRES from the environment wins.
+PG_DIR=""
+PG_BIN=""
+PG_AS=()
+start_postgres() {
+	if [[ -n "${SWITCHBOARD_TEST_POSTGRES:-}" ]]; then
+		echo "using SWITCHBOARD_TEST_POSTGRES from the environment"
+		return 0
+	fi
+	local d
+	for d in /usr/lib/postgresql/*/bin; do
+		[[ -x "$d/initdb" ]] && PG_BIN="$d"
+	done
+	[[ -n "$PG_BIN" ]] || { echo "no PostgreSQL server (Debian package postgresql) installed"; return 1; }
+	PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/switchboard-pg.XXXXXX")" || return 1
+	if ((EUID == 0)); then
+		id postgres >/dev/null 2>&1 || { echo "no system user postgres to run the cluster as"; return 1; }
+		chown postgres: "$PG_DIR" || return 1
+		PG_AS=(runuser -u postgres --)
+	fi
+	local port
+	port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')" || return 1
+	"${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1 ||
+		{ cat "$PG_DIR/initdb.log"; return 1; }
+	"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/data/server.log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=300" start ||
+		{ cat "$PG_DIR/data/server.log"; return 1; }
+	export SWITCHBOARD_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+	echo "PostgreSQL ($PG_BIN) started on 127.0.0.1:$port, data in $PG_DIR"
+}
+
+# stop_postgres stops and removes the cluster start_postgres made, if any.
+stop_postgres() {
+	[[ -n "$PG_DIR" && -d "$PG_DIR/data" ]] || return 0
+	"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+	rm -rf "$PG_DIR"
 }
