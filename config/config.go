@@ -30,7 +30,8 @@ const (
 const (
 	defaultEphemeralEvents = true
 	defaultMetricsEnabled  = true
-	// wildcardAdmin admits everyone; wildcardAdminDomainStart + domain every user of domain.
+	// In admin and permission lists, wildcardAdmin admits everyone and
+	// wildcardAdminDomainStart + domain every user of domain.
 	wildcardAdmin            = "*"
 	wildcardAdminDomainStart = "*:"
 )
@@ -127,14 +128,18 @@ type MetricsConfig struct {
 
 // ManagementConfig configures the management bot.
 type ManagementConfig struct {
-	// Admins may command the management bot. Each entry is a user ID ("@alice:example.org"),
-	// "*:<domain>" for every user of a server, or "*" for everyone. Default: every user of
-	// the homeserver's domain. An empty list means the default.
+	// Admins see raw internal errors in the management bot's status and in failed module
+	// commands. Each entry is a user ID ("@alice:example.org"), "*:<domain>" for every user
+	// of a server, or "*" for everyone. Default: none; set it to the operators' user IDs.
 	Admins []string `yaml:"admins"`
+	// Permissions are the users who may use the management bot at all (help, version, a
+	// status summary, module commands): user IDs, "*:<domain>" or "*".
+	// Default: every user of homeserver.domain.
+	Permissions []string `yaml:"permissions"`
 }
 
 // Defaults fills every zero value with its default, including the defaults that depend on
-// other keys (public_url on appservice.listen, management.admins on homeserver.domain), so it
+// other keys (public_url on appservice.listen, the permissions on homeserver.domain), so it
 // is called after decoding. It cannot tell an explicit false from an unset bool: the bools
 // whose default is true are set by [Parse] before it decodes.
 func (c *Config) Defaults() {
@@ -159,9 +164,31 @@ func (c *Config) Defaults() {
 
 	setString(&c.Metrics.Listen, DefaultMetricsListen)
 
-	if len(c.Management.Admins) == 0 && c.Homeserver.Domain != "" {
-		c.Management.Admins = []string{wildcardAdminDomainStart + c.Homeserver.Domain}
+	if id.ValidateServerName(c.Homeserver.Domain) { // else Validate reports the domain
+		local := []string{wildcardAdminDomainStart + c.Homeserver.Domain}
+		if len(c.Management.Permissions) == 0 {
+			c.Management.Permissions = local
+		}
+		for k, m := range c.Modules {
+			if len(m.Permissions) == 0 {
+				m.Permissions = local
+				c.Modules[k] = m
+			}
+		}
 	}
+}
+
+// ManagementModuleID is the management bot's module ID, its key in [Config.Permissions].
+const ManagementModuleID = "management"
+
+// Permissions maps each module ID (and the management bot's, [ManagementModuleID]) to the
+// users who may use it: user IDs, "*:<domain>" or "*".
+func (c *Config) Permissions() map[string][]string {
+	out := map[string][]string{ManagementModuleID: c.Management.Permissions}
+	for k, m := range c.Modules {
+		out[k] = m.Permissions
+	}
+	return out
 }
 
 // presetBools sets the bools whose default is true; YAML decoded on top may clear them.
@@ -215,7 +242,7 @@ var logLevels = map[string]zerolog.Level{
 	"error": zerolog.ErrorLevel,
 }
 
-// IsAdmin reports whether user may command the management bot.
+// IsAdmin reports whether user is one of the management bot's admins.
 func (m ManagementConfig) IsAdmin(user id.UserID) bool {
 	_, server, err := user.Parse()
 	if err != nil {

@@ -68,7 +68,7 @@ func TestDefaults(t *testing.T) {
 		Database:   DatabaseConfig{URI: "sqlite:switchboard.db", MaxOpenConns: 10},
 		Logging:    LoggingConfig{Level: "info", Format: "pretty"},
 		Metrics:    MetricsConfig{Enabled: true, Listen: "127.0.0.1:29301"},
-		Management: ManagementConfig{Admins: []string{"*:localhost"}},
+		Management: ManagementConfig{Permissions: []string{"*:localhost"}},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

@@ -27,11 +27,11 @@ modules:
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(cfg.BotUserID(), cfg.AppService.PublicURL, cfg.Management.Admins)
-	fmt.Printf("echo enabled=%v prefix=%q\n", cfg.Modules["echo"].Enabled, echo.Prefix)
+	fmt.Println(cfg.BotUserID(), cfg.AppService.PublicURL, cfg.Management.Admins, cfg.Management.Permissions)
+	fmt.Printf("echo enabled=%v prefix=%q permissions=%v\n", cfg.Modules["echo"].Enabled, echo.Prefix, cfg.Modules["echo"].Permissions)
 	// Output:
-	// @switchboard:localhost http://127.0.0.1:29300 [*:localhost]
-	// echo enabled=true prefix="echo: "
+	// @switchboard:localhost http://127.0.0.1:29300 [] [*:localhost]
+	// echo enabled=true prefix="echo: " permissions=[*:localhost]
 }
 
 func ExampleErrors() {

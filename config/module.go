@@ -13,15 +13,23 @@ import (
 // ErrModuleConfig is wrapped by every error of [ModuleConfig.Decode].
 var ErrModuleConfig = errors.New("config: invalid module section")
 
-const enabledKey = "enabled"
+const (
+	enabledKey     = "enabled"
+	permissionsKey = "permissions"
+)
 
-// ModuleConfig is one module's section under "modules". Enabled is common to every module;
-// the rest of the section is kept as YAML for the module to decode with [ModuleConfig.Decode].
+// ModuleConfig is one module's section under "modules". Enabled and Permissions are common
+// to every module; the rest of the section is kept as YAML for the module to decode with
+// [ModuleConfig.Decode].
 //
 // A module's tests can build one with yaml.Unmarshal([]byte("enabled: true\nkey: value"), &m).
 type ModuleConfig struct {
 	// Enabled turns the module on. Default false.
 	Enabled bool
+	// Permissions are the Matrix users who may use the module (the core refuses everything
+	// else from them before the module sees it): user IDs, "*:<domain>" or "*".
+	// Default: every user of homeserver.domain.
+	Permissions []string
 	// options is the section without the "enabled" key: a mapping node, or nil when empty.
 	options *yaml.Node
 	// key is the section's key path ("modules.<id>") for error messages; set by Parse.
@@ -47,6 +55,12 @@ func (m *ModuleConfig) UnmarshalYAML(n *yaml.Node) error {
 			}
 			continue
 		}
+		if k.Kind == yaml.ScalarNode && k.Value == permissionsKey {
+			if err := v.Decode(&m.Permissions); err != nil {
+				return err
+			}
+			continue
+		}
 		rest.Content = append(rest.Content, k, v)
 	}
 	if len(rest.Content) > 0 {
@@ -61,16 +75,23 @@ func (m ModuleConfig) MarshalYAML() (any, error) {
 	out.Content = append(out.Content,
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: enabledKey},
 		&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(m.Enabled)})
+	if len(m.Permissions) > 0 {
+		list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+		for _, p := range m.Permissions {
+			list.Content = append(list.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: p})
+		}
+		out.Content = append(out.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: permissionsKey}, list)
+	}
 	if m.options != nil {
 		out.Content = append(out.Content, m.options.Content...)
 	}
 	return out, nil
 }
 
-// HasOptions reports whether the section holds keys besides "enabled".
+// HasOptions reports whether the section holds keys besides "enabled" and "permissions".
 func (m ModuleConfig) HasOptions() bool { return m.options != nil }
 
-// Decode decodes the section, without "enabled", into v (a pointer to the module's options
+// Decode decodes the section, without "enabled" and "permissions", into v (a pointer to the module's options
 // struct). Decoding is strict: a key that v has no field for is an error. Errors name the
 // section's key path and the line in the config file, and wrap [ErrModuleConfig]. An empty
 // section leaves v untouched, so v may carry the module's defaults.

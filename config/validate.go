@@ -129,8 +129,15 @@ func (c *Config) validateMetrics(errs *Errors) {
 }
 
 func (c *Config) validateManagement(errs *Errors) {
-	for i, a := range c.Management.Admins {
-		key := "management.admins[" + strconv.Itoa(i) + "]"
+	validateUserPatterns(errs, "management.admins", c.Management.Admins)
+	validateUserPatterns(errs, "management.permissions", c.Management.Permissions)
+}
+
+// validateUserPatterns checks a list of user IDs, "*:<domain>" and "*" under key.
+func validateUserPatterns(errs *Errors, key string, list []string) {
+	base := key
+	for i, a := range list {
+		key := base + "[" + strconv.Itoa(i) + "]"
 		switch {
 		case a == wildcardAdmin:
 		case strings.HasPrefix(a, wildcardAdminDomainStart):
@@ -160,6 +167,7 @@ func (c *Config) validateModules(errs *Errors) {
 		if !moduleIDRE.MatchString(k) {
 			errs.Add("modules."+k, "module ID must be lower-case letters, digits and _.- (at most 64)")
 		}
+		validateUserPatterns(errs, "modules."+k+"."+permissionsKey, c.Modules[k].Permissions)
 	}
 }
 
