@@ -220,7 +220,8 @@ func (c *Core) Start(ctx context.Context) error {
 	if c.started {
 		return errors.New("appservice: already started")
 	}
-	c.log = zerolog.Ctx(ctx).With().Str("component", "appservice").Logger()
+	// Every logger of the core and the modules derives from c.log: no body below trace.
+	c.log = bodyless(*zerolog.Ctx(ctx)).With().Str("component", "appservice").Logger()
 	c.startedAt = time.Now()
 	c.life.phase.Store(phaseStarting)
 	started := false
@@ -288,7 +289,7 @@ func (c *Core) Start(ctx context.Context) error {
 // prepareBot registers the bot user and sets its display name, retrying while the
 // homeserver is not reachable yet (up to the context's deadline or a minute).
 func (c *Core) prepareBot(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(requestContext(ctx), time.Minute)
 	defer cancel()
 	bot := c.as.BotIntent()
 	var err error
@@ -315,7 +316,7 @@ func (c *Core) prepareBot(ctx context.Context) error {
 // ping asks the homeserver to ping us (spec v1.7 POST /appservice/{id}/ping), which proves
 // that it can reach our public URL with the right token.
 func (c *Core) ping(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(requestContext(ctx), 15*time.Second)
 	defer cancel()
 	resp, err := c.as.BotClient().AppservicePing(ctx, c.reg.ID, "switchboard-startup")
 	switch {
