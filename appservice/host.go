@@ -68,6 +68,10 @@ type Message struct {
 	// Timestamp is the remote message's time, sent as the event's origin_server_ts
 	// ("ts" massaging). Zero means now.
 	Timestamp time.Time
+	// CausedBy is the Matrix event this message answers (a command's reply, say), if any.
+	// When the outbox gives up on the message, that event gets a failure status beside the
+	// notice every lost message gets.
+	CausedBy id.EventID
 }
 
 // ModuleStore is a module's slice of the shared store: every key is scoped to the module.

@@ -99,7 +99,7 @@ func (c *Core) enqueueRow(ctx context.Context, module string, msg Message) (stor
 	row, existing, err := c.store.EnqueueOutbox(ctx, store.OutboxMessage{
 		Module: module, RemoteID: msg.RemoteID, RoomID: msg.RoomID.String(),
 		Sender: msg.Sender.String(), EventType: msg.Type.Type, Content: content, TS: ts,
-		TxnID: txnID, State: "pending",
+		TxnID: txnID, State: "pending", CausedBy: msg.CausedBy.String(),
 	})
 	if err != nil {
 		return store.OutboxMessage{}, fmt.Errorf("appservice: failed to queue message %s: %w", msg.RemoteID, err)
@@ -271,6 +271,17 @@ func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 			inDoubt, lastErr = !answered(err), err.Error()
 			if attempts >= c.opts.Retry.Attempts || isPermanentSendError(err) {
 				log.Error().Err(err).Int("attempts", attempts).Msg("Giving up sending message to Matrix")
+				// The room's notice is queued before the row is marked failed: after a crash
+				// in between, the row is sent (and refused) again and the notice, keyed by
+				// the row, is still queued once.
+				if nerr := c.reportLost(context.WithoutCancel(ctx), row, attempts, err); nerr != nil {
+					wait = c.opts.Retry.backoff(attempts)
+					log.Error().Err(nerr).Dur("retry_in", wait).Msg("Failed to queue the notice about the lost message; not giving up yet")
+					if !o.queue.pause(ctx, wait) {
+						return
+					}
+					continue
+				}
 				_ = c.store.MarkOutboxFailed(context.WithoutCancel(ctx), row.Seq, lastErr)
 				c.metrics.outboxSent.WithLabelValues(row.Module, "failed").Inc()
 				res := sendResult{err: fmt.Errorf("%w: %w", ErrSendFailed, err)}

@@ -94,6 +94,9 @@ var migrations = []migration{
 			value TEXT NOT NULL
 		)`,
 	}},
+	{version: 2, name: "outbox: the Matrix event a message answers", stmts: []string{
+		`ALTER TABLE outbox ADD COLUMN caused_by TEXT NOT NULL DEFAULT ''`,
+	}},
 }
 
 // LatestVersion is the schema version this code migrates to.

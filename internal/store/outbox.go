@@ -24,6 +24,9 @@ type OutboxMessage struct {
 	Attempts  int
 	State     string // "pending", "sent" or "failed"
 	LastError string
+	// CausedBy is the Matrix event this message answers, if any: when the message cannot
+	// be sent, that event gets the failure status.
+	CausedBy string
 }
 
 // Outbox states.
@@ -34,14 +37,14 @@ const (
 )
 
 const outboxColumns = `seq, module, remote_id, room_id, sender, event_type, content, ts, txn_id,
-	event_id, attempts, state, last_error`
+	event_id, attempts, state, last_error, caused_by`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanOutbox(row scanner) (OutboxMessage, error) {
 	var m OutboxMessage
 	err := row.Scan(&m.Seq, &m.Module, &m.RemoteID, &m.RoomID, &m.Sender, &m.EventType, &m.Content,
-		&m.TS, &m.TxnID, &m.EventID, &m.Attempts, &m.State, &m.LastError)
+		&m.TS, &m.TxnID, &m.EventID, &m.Attempts, &m.State, &m.LastError, &m.CausedBy)
 	return m, err
 }
 
@@ -52,11 +55,11 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m OutboxMessage) (stored Outb
 	err = s.inTx(ctx, lockOutbox, func(tx *sql.Tx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx,
-			`INSERT INTO outbox (module, remote_id, room_id, sender, event_type, content, ts, txn_id, created_at)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			`INSERT INTO outbox (module, remote_id, room_id, sender, event_type, content, ts, txn_id, created_at, caused_by)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			 ON CONFLICT (module, remote_id) DO NOTHING RETURNING seq`,
 			m.Module, m.RemoteID, m.RoomID, m.Sender, m.EventType, nonNil(m.Content), m.TS, m.TxnID,
-			time.Now().UnixMilli()).Scan(&seq)
+			time.Now().UnixMilli(), m.CausedBy).Scan(&seq)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			existing = true

@@ -14,7 +14,7 @@ func message(module, remoteID string) store.OutboxMessage {
 	return store.OutboxMessage{
 		Module: module, RemoteID: remoteID, RoomID: "!room:example.org", Sender: "@xmpp_alice:example.org",
 		EventType: "m.room.message", Content: []byte(`{"msgtype":"m.text","body":"hi"}`),
-		TS: 1700000000000, TxnID: "sb-" + module + "-" + remoteID,
+		TS: 1700000000000, TxnID: "sb-" + module + "-" + remoteID, CausedBy: "$cause:example.org",
 	}
 }
 
