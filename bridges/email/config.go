@@ -20,6 +20,10 @@ type Config struct {
 	// MaxAttachmentBytes bounds a file bridged either way; larger ones become a notice.
 	// Default 25 MiB.
 	MaxAttachmentBytes int64 `yaml:"max_attachment_bytes"`
+	// MaxMailBytes bounds a mail that is read and parsed (its RFC822.SIZE, checked before
+	// it is fetched); a larger one becomes a notice with its header, and the raw mail as a
+	// file when it is within MaxAttachmentBytes. Default 25 MiB.
+	MaxMailBytes int64 `yaml:"max_mail_bytes"`
 }
 
 // MailboxConfig is one mailbox linked to a Matrix room.
@@ -46,6 +50,10 @@ type MailboxConfig struct {
 	// is first linked (the rest of its history stays out of the room); default 20, 0 for
 	// none, -1 for all.
 	ImportHistory *int `yaml:"import_history"`
+	// DateAsEventTime sends a mail's Date header as its event's time (origin_server_ts),
+	// so the room shows when the mail was written; false shows when it was bridged.
+	// Default true.
+	DateAsEventTime *bool `yaml:"date_as_event_time"`
 }
 
 // ServerConfig is an IMAP or SMTP server and its account.
@@ -60,12 +68,16 @@ type ServerConfig struct {
 	Password string `yaml:"password"`
 	// InsecureSkipVerify accepts any certificate (test servers only).
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// CAFile is a PEM file of the CA certificates that the server's certificate is
+	// checked against instead of the system's (a private CA). Default: the system's.
+	CAFile string `yaml:"ca_file"`
 }
 
 // Defaults of Config.
 const (
 	DefaultPrefix             = "_email_"
 	DefaultMaxAttachmentBytes = 25 << 20
+	DefaultMaxMailBytes       = 25 << 20
 	DefaultPollInterval       = 60 * time.Second
 	DefaultImportHistory      = 20
 )
@@ -89,6 +101,9 @@ func (c *Config) defaults() {
 	if c.MaxAttachmentBytes <= 0 {
 		c.MaxAttachmentBytes = DefaultMaxAttachmentBytes
 	}
+	if c.MaxMailBytes <= 0 {
+		c.MaxMailBytes = DefaultMaxMailBytes
+	}
 	for i := range c.Mailboxes {
 		m := &c.Mailboxes[i]
 		if m.Folder == "" {
@@ -100,6 +115,10 @@ func (c *Config) defaults() {
 		if m.ImportHistory == nil {
 			n := DefaultImportHistory
 			m.ImportHistory = &n
+		}
+		if m.DateAsEventTime == nil {
+			yes := true
+			m.DateAsEventTime = &yes
 		}
 		if m.DisplayName == "" {
 			m.DisplayName = m.Address
@@ -142,6 +161,11 @@ func (c *Config) Validate() error {
 			}
 			if s.Username == "" || s.Password == "" {
 				bad(key+"."+name, "username and password are required")
+			}
+			if s.CAFile != "" {
+				if _, err := loadCAFile(s.CAFile); err != nil {
+					bad(key+"."+name+".ca_file", "%v", err)
+				}
 			}
 		}
 	}

@@ -30,6 +30,7 @@ mailboxes:
 		{name: "bad tls", text: strings.Replace(valid, "tls: implicit", "tls: sometimes", 1), wants: []string{"mailboxes[0].imap.tls"}},
 		{name: "missing password", text: strings.Replace(valid, "password: s3cret", "password: ''", 1), wants: []string{"mailboxes[0].smtp: username and password are required"}},
 		{name: "unknown key", text: valid + "colour: blue\n", wants: []string{"colour"}},
+		{name: "missing CA file", text: strings.Replace(valid, "tls: implicit,", "tls: implicit, ca_file: /nonexistent/ca.pem,", 1), wants: []string{"mailboxes[0].imap.ca_file"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,7 +44,8 @@ mailboxes:
 					t.Fatal(err)
 				}
 				mb := cfg.Mailboxes[0]
-				if mb.Folder != "INBOX" || mb.SMTP.TLS != "starttls" || mb.DisplayName != mb.Address || cfg.Prefix != email.DefaultPrefix {
+				if mb.Folder != "INBOX" || mb.SMTP.TLS != "starttls" || mb.DisplayName != mb.Address || cfg.Prefix != email.DefaultPrefix ||
+					cfg.MaxMailBytes != email.DefaultMaxMailBytes || mb.DateAsEventTime == nil || !*mb.DateAsEventTime {
 					t.Errorf("defaults not applied: %+v", cfg)
 				}
 				return

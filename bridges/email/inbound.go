@@ -1,8 +1,8 @@
 package email
 
 import (
+	"cmp"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"slices"
 	"strconv"
@@ -22,8 +22,13 @@ type mailbox struct {
 	room id.RoomID
 }
 
-// fetchBatch is how many mails are fetched at once.
-const fetchBatch = 50
+// Bounds of one look into the folder: the sizes of up to fetchBatch mails are asked at
+// once, and whole mails are fetched in groups of at most fetchBytes (a larger mail alone),
+// so that a folder of large mails is never held in memory at once.
+const (
+	fetchBatch = 50
+	fetchBytes = 16 << 20
+)
 
 // run keeps a session with the IMAP server until ctx ends, reconnecting with backoff.
 func (m *mailbox) run(ctx context.Context) {
@@ -52,8 +57,11 @@ func (m *mailbox) run(ctx context.Context) {
 
 // dialIMAP connects as the server's TLS setting says.
 func dialIMAP(s ServerConfig, opts *imapclient.Options) (*imapclient.Client, error) {
-	host, _, _ := strings.Cut(s.Address, ":")
-	opts.TLSConfig = &tls.Config{ServerName: host, InsecureSkipVerify: s.InsecureSkipVerify} // #nosec G402 -- opt-in for test servers
+	tlsCfg, err := tlsConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	opts.TLSConfig = tlsCfg
 	switch s.TLS {
 	case "implicit":
 		return imapclient.DialTLS(s.Address, opts)
@@ -199,30 +207,87 @@ func (m *mailbox) sync(ctx context.Context, c *imapclient.Client, validity uint3
 		n := min(len(uids), fetchBatch)
 		batch := uids[:n]
 		uids = uids[n:]
-		msgs, err := c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{
-			UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		if err := m.fetchBatch(ctx, c, validity, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchBatch bridges the mails of batch (in UID order): first their sizes, then the
+// mails in groups bounded by size; a mail over max_mail_bytes is not parsed.
+func (m *mailbox) fetchBatch(ctx context.Context, c *imapclient.Client, validity uint32, batch []imap.UID) error {
+	infos, err := c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{UID: true, RFC822Size: true, InternalDate: true}).Collect()
+	if err != nil {
+		return fmt.Errorf("email: fetch sizes: %w", err)
+	}
+	slices.SortFunc(infos, func(a, b *imapclient.FetchMessageBuffer) int { return cmp.Compare(a.UID, b.UID) })
+	for len(infos) > 0 {
+		// A group: the next mails up to fetchBytes, at least one; an oversize mail alone.
+		n, total := 0, int64(0)
+		for n < len(infos) && infos[n].RFC822Size <= m.b.cfg.MaxMailBytes && (n == 0 || total+infos[n].RFC822Size <= fetchBytes) {
+			total += infos[n].RFC822Size
+			n++
+		}
+		if n == 0 {
+			if err := m.postOversize(ctx, c, validity, infos[0]); err != nil {
+				return err
+			}
+			if err := m.advance(ctx, validity, infos[0]); err != nil {
+				return err
+			}
+			infos = infos[1:]
+			continue
+		}
+		group := infos[:n]
+		infos = infos[n:]
+		set := make([]imap.UID, len(group))
+		for i, info := range group {
+			set[i] = info.UID
+		}
+		msgs, err := c.Fetch(imap.UIDSetNum(set...), &imap.FetchOptions{
+			UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 		}).Collect()
 		if err != nil {
 			return fmt.Errorf("email: fetch: %w", err)
 		}
-		slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(a.UID) - int(b.UID) })
+		slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return cmp.Compare(a.UID, b.UID) })
+		byUID := map[imap.UID][]byte{}
 		for _, msg := range msgs {
-			var raw []byte
 			if len(msg.BodySection) > 0 {
-				raw = msg.BodySection[0].Bytes
+				byUID[msg.UID] = msg.BodySection[0].Bytes
 			}
-			if err := m.post(ctx, validity, msg.UID, raw); err != nil {
-				return err
-			}
-			if err := m.b.host.Store().PutKV(ctx, m.cursorKey(), fmt.Sprintf("%d/%d", validity, msg.UID)); err != nil {
-				return err
-			}
-			if !msg.InternalDate.IsZero() {
-				if err := m.b.host.Store().PutKV(ctx, m.cursorKey()+":date", msg.InternalDate.UTC().Format(time.RFC3339)); err != nil {
+		}
+		msgs = nil
+		for _, info := range group {
+			raw, ok := byUID[info.UID]
+			delete(byUID, info.UID)
+			if ok && int64(len(raw)) > m.b.cfg.MaxMailBytes {
+				// The server's size was wrong: the mail is not parsed all the same.
+				if err := m.postOversize(ctx, c, validity, info); err != nil {
+					return err
+				}
+			} else if ok {
+				if err := m.post(ctx, validity, info.UID, raw); err != nil {
 					return err
 				}
 			}
+			// A mail expunged meanwhile (no body) is passed over.
+			if err := m.advance(ctx, validity, info); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// advance moves the cursor past a mail that is bridged (durably queued).
+func (m *mailbox) advance(ctx context.Context, validity uint32, info *imapclient.FetchMessageBuffer) error {
+	if err := m.b.host.Store().PutKV(ctx, m.cursorKey(), fmt.Sprintf("%d/%d", validity, info.UID)); err != nil {
+		return err
+	}
+	if !info.InternalDate.IsZero() {
+		return m.b.host.Store().PutKV(ctx, m.cursorKey()+":date", info.InternalDate.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -1,12 +1,12 @@
 package email
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,9 +19,22 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/email/compose"
 )
 
+// sentRecord is what is written, in one write, the moment the SMTP server accepted a
+// mail (its 250 after DATA, before QUIT): all that the room's side of the mail needs.
+// Kept under "sent:<key>"; a redelivered event finds it and completes the room's side
+// without sending again.
+type sentRecord struct {
+	Meta    mailMeta     `json:"meta"`
+	RootKey string       `json:"root_key"`
+	Room    id.RoomID    `json:"room"`
+	Event   id.EventID   `json:"event"`
+	Thread  *threadState `json:"thread,omitempty"` // of a conversation the mail opened
+}
+
 // sendReply sends a Matrix message in a mail's thread as a reply from the mailbox, or a
-// "!mail" command as a new mail. The mail's Message-ID derives from the event ID and it is
-// recorded as sent once the SMTP server took it: a redelivered event is not sent twice.
+// "!mail" command as a new mail, and runs "!email" commands in a thread. The mail's
+// Message-ID derives from the event ID; the server's acceptance is recorded before QUIT,
+// so a redelivered event is not sent twice.
 func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Event) error {
 	content := evt.Content.AsMessage()
 	domain := mb.Address[strings.LastIndexByte(mb.Address, '@')+1:]
@@ -30,12 +43,19 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 	if _, _, err := b.host.Store().MessageByRemote(ctx, key); err == nil {
 		return nil // sent before a crash
 	}
+	var rec sentRecord
+	if err := b.getJSON(ctx, "sent:"+key, &rec); err == nil {
+		return b.completeSent(ctx, key, rec) // accepted by the server before a crash
+	} else if !errors.Is(err, appservice.ErrNotFound) {
+		return err
+	}
 	out := compose.Outgoing{
 		From: compose.Address{Name: mb.DisplayName, Email: mb.Address}, MessageID: msgID,
 		Date: time.UnixMilli(evt.Timestamp), Text: content.Body,
 		Headers: map[string]string{"X-Switchboard-Event": evt.ID.String()},
 	}
 	var rootKey string
+	var newThread *threadState
 	rel := content.RelatesTo
 	switch {
 	case rel != nil && rel.Type == event.RelThread:
@@ -46,6 +66,13 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 			return appservice.RoomError{Msg: "this thread is not a mail conversation", Permanent: !errors.Is(err, appservice.ErrNotFound), Cause: err}
 		}
 		rootKey = rk
+		if strings.HasPrefix(content.Body, "!email") {
+			answer, err := b.emailCommand(ctx, mb, rootKey, content.Body)
+			if err != nil {
+				return err
+			}
+			return b.commandAnswer(ctx, evt, answer)
+		}
 		lastKey, err := b.host.Store().GetKV(ctx, "thread-last:"+rootKey)
 		if err != nil || lastKey == "" {
 			lastKey = rootKey
@@ -54,15 +81,17 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 		if err := b.getJSON(ctx, "mail:"+lastKey, &parent); err != nil {
 			return appservice.RoomError{Msg: "the mail this thread answers is not known", Permanent: true, Cause: err}
 		}
-		to := parent.ReplyTo
-		if len(to) == 0 || parent.From == mb.Address {
-			to = []string{parent.From}
+		st, err := b.threadState(ctx, mb, rootKey)
+		if err != nil {
+			return appservice.RoomError{Msg: "the mail this thread answers is not known", Permanent: true, Cause: err}
 		}
-		if parent.From == mb.Address && len(parent.ReplyTo) > 0 {
-			to = parent.ReplyTo // our own mail: reply to its recipients
+		for _, a := range st.Recipients {
+			if !sameAddress(a, mb.Address) {
+				out.To = append(out.To, compose.Address{Email: a})
+			}
 		}
-		for _, a := range to {
-			out.To = append(out.To, compose.Address{Email: a})
+		if len(out.To) == 0 {
+			return appservice.RoomError{Msg: "this conversation has no recipients; add one with !email add <address>", Permanent: true}
 		}
 		out.Subject = compose.ReplySubject(parent.Subject)
 		out.InReplyTo = parent.MessageID
@@ -72,6 +101,13 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 			return appservice.RoomError{Msg: err.Error(), Permanent: true}
 		}
 		rootKey = key
+		newThread = &threadState{}
+		for _, a := range append(append([]compose.Address(nil), out.To...), out.Cc...) {
+			newThread.Recipients = addAddress(newThread.Recipients, a.Email)
+		}
+		newThread.Known = slices.Clone(newThread.Recipients)
+	case strings.HasPrefix(content.Body, "!email"):
+		return appservice.RoomError{Msg: "!email commands work in a mail conversation's thread", Permanent: true}
 	default:
 		return nil // ordinary room talk
 	}
@@ -88,20 +124,36 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 	for _, a := range append(append([]compose.Address(nil), out.To...), out.Cc...) {
 		rcpts = append(rcpts, a.Email)
 	}
-	if err := sendSMTP(ctx, mb.SMTP, mb.Address, rcpts, raw); err != nil {
+	rec = sentRecord{
+		Meta:    mailMeta{MessageID: msgID, References: out.References, Subject: out.Subject, From: mb.Address, ReplyTo: rcpts},
+		RootKey: rootKey, Room: evt.RoomID, Event: evt.ID, Thread: newThread,
+	}
+	accepted := func() error { return b.putJSON(ctx, "sent:"+key, rec) }
+	if err := sendSMTP(ctx, mb.SMTP, mb.Address, rcpts, raw, msgID, accepted); err != nil {
 		return err
 	}
-	meta := mailMeta{MessageID: msgID, References: out.References, Subject: out.Subject, From: mb.Address, ReplyTo: rcpts}
-	if err := b.putJSON(ctx, "mail:"+key, meta); err != nil {
+	return b.completeSent(ctx, key, rec)
+}
+
+// completeSent records the room's side of a mail the server accepted: what a reply to
+// it and a bounce of it need, its event in the message map, and its thread's latest mail.
+// Every step may be repeated.
+func (b *Bridge) completeSent(ctx context.Context, key string, rec sentRecord) error {
+	if err := b.putJSON(ctx, "mail:"+key, rec.Meta); err != nil {
 		return err
 	}
-	if err := b.host.Store().PutKV(ctx, "rootkey:"+key, rootKey); err != nil {
+	if err := b.host.Store().PutKV(ctx, "rootkey:"+key, rec.RootKey); err != nil {
 		return err
 	}
-	if err := b.host.Store().PutMessage(ctx, key, evt.RoomID, evt.ID); err != nil {
+	if rec.Thread != nil {
+		if err := b.putJSON(ctx, threadStateKey(rec.RootKey), rec.Thread); err != nil {
+			return err
+		}
+	}
+	if err := b.host.Store().PutMessage(ctx, key, rec.Room, rec.Event); err != nil {
 		return err
 	}
-	return b.host.Store().PutKV(ctx, "thread-last:"+rootKey, key)
+	return b.host.Store().PutKV(ctx, "thread-last:"+rec.RootKey, key)
 }
 
 // parseMailCommand reads "!mail to=a@b,c@d cc=e@f subject=Words up to the line end" and the
@@ -167,14 +219,18 @@ func (b *Bridge) attachFile(ctx context.Context, out *compose.Outgoing, c *event
 	return nil
 }
 
-// sendSMTP submits one mail. A 4xx answer (or a network failure) is retried by the
-// dispatcher with backoff; a 5xx answer fails the Matrix event at once with the server's
-// reason.
-func sendSMTP(ctx context.Context, s ServerConfig, from string, to []string, raw []byte) error {
-	host, _, _ := strings.Cut(s.Address, ":")
-	tlsCfg := &tls.Config{ServerName: host, InsecureSkipVerify: s.InsecureSkipVerify} // #nosec G402 -- opt-in for test servers
+// sendSMTP submits one mail and calls accepted the moment the server has taken it (the
+// answer to DATA), before QUIT: a crash after that answer and before the record is the
+// only window in which a redelivered event sends the mail once more. A 4xx answer (or a
+// network failure) is retried by the dispatcher with backoff; a 5xx answer fails the
+// Matrix event at once with the server's reason. envelopeID is given as ENVID when the
+// server offers DSN, so that its bounces name it.
+func sendSMTP(ctx context.Context, s ServerConfig, from string, to []string, raw []byte, envelopeID string, accepted func() error) error {
+	tlsCfg, err := tlsConfig(s)
+	if err != nil {
+		return err
+	}
 	var c *smtp.Client
-	var err error
 	switch s.TLS {
 	case "implicit":
 		c, err = smtp.DialTLS(s.Address, tlsCfg)
@@ -192,18 +248,51 @@ func sendSMTP(ctx context.Context, s ServerConfig, from string, to []string, raw
 	if err := c.Auth(sasl.NewPlainClient("", s.Username, s.Password)); err != nil {
 		return classifySMTP("log in", err)
 	}
-	if err := c.SendMail(from, to, bytes.NewReader(raw)); err != nil {
+	opts := &smtp.MailOptions{EnvelopeID: envelopeID, UTF8: !isASCII(from) || slices.ContainsFunc(to, func(a string) bool { return !isASCII(a) })}
+	if err := c.Mail(from, opts); err != nil {
 		return classifySMTP("send", err)
 	}
-	return c.Quit()
+	for _, rcpt := range to {
+		if err := c.Rcpt(rcpt, nil); err != nil {
+			return classifySMTP("send", err)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return classifySMTP("send", err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		return classifySMTP("send", err)
+	}
+	if err := w.Close(); err != nil {
+		return classifySMTP("send", err)
+	}
+	if err := accepted(); err != nil {
+		return fmt.Errorf("email: record a sent mail: %w", err)
+	}
+	_ = c.Quit() // the mail is the server's now; a failed QUIT changes nothing
+	return nil
 }
 
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// classifySMTP turns a server's 5xx answer into a permanent room error that shows the
+// reply code, the enhanced status code and the server's text.
 func classifySMTP(what string, err error) error {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) && se.Code >= 500 {
-		return appservice.RoomError{Msg: fmt.Sprintf("the mail server refused it (%d %s)", se.Code, se.Message), Permanent: true, Cause: err}
+		code := strconv.Itoa(se.Code)
+		if e := se.EnhancedCode; e != smtp.NoEnhancedCode && e != (smtp.EnhancedCode{}) {
+			code += fmt.Sprintf(" %d.%d.%d", e[0], e[1], e[2])
+		}
+		return appservice.RoomError{Msg: fmt.Sprintf("the mail server refused it (%s %s)", code, se.Message), Permanent: true, Cause: err}
 	}
 	return fmt.Errorf("email: %s: %w", what, err)
 }
-
-var _ = id.EventID("")

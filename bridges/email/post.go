@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -75,6 +77,14 @@ func (b *Bridge) eventOf(ctx context.Context, key string) (id.EventID, error) {
 	}
 }
 
+// filePart is a file posted in a mail's thread: a part of the mail, or the mail's whole
+// text or HTML when its event had to be shortened. uri is set for a part uploaded already
+// (an inline image of a dropped HTML body).
+type filePart struct {
+	mailparse.Part
+	uri id.ContentURI
+}
+
 // post bridges one mail: a new thread for a new conversation, a reply in its thread
 // otherwise. A mail that cannot be read becomes a notice with its raw header.
 func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw []byte) error {
@@ -98,7 +108,11 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 		return m.notice(ctx, key, "", "⚠️ A mail could not be read ("+perr.Error()+"). Its header:", mail.RawHeader)
 	}
 	if mail.Bounce != nil {
-		return m.bounce(ctx, key, mail)
+		if thread, ok := m.bounceOfOurs(ctx, mail.Bounce); ok {
+			return m.bounce(ctx, key, thread, mail)
+		}
+		// A report about no mail the room sent: an ordinary (automatic) mail from its
+		// sender, not a notice of the bot's.
 	}
 	ghostID, err := b.mapper.GhostUserID(mail.From.Email)
 	if err != nil {
@@ -122,7 +136,7 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 	if rootKey == "" {
 		rootKey = key
 	}
-	htmlBody, err := m.inlineImages(ctx, ghost, mail)
+	htmlBody, shown, err := m.inlineImages(ctx, ghost, mail)
 	if err != nil {
 		return err
 	}
@@ -148,6 +162,30 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 			content.FormattedBody = "<em>[automatic mail]</em> " + content.FormattedBody
 		}
 	}
+	// Every event fits Matrix's size limit: a longer mail is shortened with a note, and
+	// its whole text and HTML follow as files.
+	fullText, fullHTML := content.Body, htmlBody
+	if mail.FullHTML != "" {
+		fullHTML = mail.FullHTML
+	}
+	htmlDropped, bodyCut := fitContent(content, maxContentBytes, trimNoteMail, mail.FullHTML != "")
+	files := make([]filePart, 0, len(mail.Attachments)+len(mail.Inline)+len(shown)+2)
+	for _, p := range mail.Attachments {
+		files = append(files, filePart{Part: p})
+	}
+	for _, p := range mail.Inline {
+		files = append(files, filePart{Part: p})
+	}
+	if htmlDropped {
+		files = append(files, shown...) // no longer shown in place
+	}
+	if bodyCut {
+		files = append(files, textFile("mail.txt", "text/plain", fullText))
+	}
+	if htmlDropped && fullHTML != "" {
+		files = append(files, textFile("mail.html", "text/html", fullHTML))
+	}
+
 	meta := mailMeta{MessageID: msgID, References: mail.References, Subject: mail.Subject, From: mail.From.Email, FromName: mail.From.Name}
 	for _, a := range mail.ReplyTo {
 		meta.ReplyTo = append(meta.ReplyTo, a.Email)
@@ -155,24 +193,52 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 	if err := b.putJSON(ctx, "mail:"+key, meta); err != nil {
 		return err
 	}
+	var st threadState
+	var fresh []string
+	if rootKey == key {
+		st = newThreadState(&m.cfg, meta)
+		if err := b.putJSON(ctx, threadStateKey(key), st); err != nil {
+			return err
+		}
+	} else if st, err = b.threadState(ctx, &m.cfg, rootKey); err == nil {
+		fresh = newcomers(&m.cfg, st, mail)
+	} else if !errors.Is(err, appservice.ErrNotFound) {
+		return err
+	}
 	if err := b.host.Store().PutKV(ctx, "rootkey:"+key, rootKey); err != nil {
 		return err
 	}
-	if err := b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: ghostID, RemoteID: key, Content: content, Timestamp: mail.Date}); err != nil {
+	msg := appservice.Message{RoomID: m.room, Sender: ghostID, RemoteID: key, Content: content}
+	if *m.cfg.DateAsEventTime {
+		msg.Timestamp = mail.Date
+	}
+	if err := b.host.Enqueue(ctx, msg); err != nil {
 		return err
+	}
+	if len(fresh) > 0 {
+		// Shown by the bot, so that no mail can fake or hide it.
+		if err := m.notice(ctx, key+"|newcomer", root, newcomerNotice(st, fresh), ""); err != nil {
+			return err
+		}
 	}
 	if err := b.host.Store().PutKV(ctx, "thread-last:"+rootKey, key); err != nil {
 		return err
 	}
-	return m.attachments(ctx, key, ghostID, rootKey, mail)
+	return m.attachments(ctx, key, ghostID, rootKey, files)
+}
+
+// textFile is a text as a file part.
+func textFile(name, contentType, text string) filePart {
+	return filePart{Part: mailparse.Part{FileName: name, ContentType: contentType, Data: []byte(text), Size: int64(len(text))}}
 }
 
 // inlineImages uploads the images a mail's HTML shows (cid: sources) and points the HTML
-// at their mxc: URIs; the parts are then not posted again as files. An image over the
-// size limit keeps only its alt text.
-func (m *mailbox) inlineImages(ctx context.Context, ghost *appservice.Intent, mail *mailparse.Mail) (string, error) {
+// at their mxc: URIs; they are returned as shown, and posted as files only when the HTML
+// cannot be shown. An image over the size limit keeps only its alt text.
+func (m *mailbox) inlineImages(ctx context.Context, ghost *appservice.Intent, mail *mailparse.Mail) (string, []filePart, error) {
 	out := mail.HTML
 	var rest []mailparse.Part
+	var shown []filePart
 	for _, p := range mail.Inline {
 		ref := `src="cid:` + p.ContentID + `"`
 		if p.ContentID == "" || !strings.Contains(out, ref) {
@@ -181,16 +247,22 @@ func (m *mailbox) inlineImages(ctx context.Context, ghost *appservice.Intent, ma
 		}
 		if p.Data == nil || int64(len(p.Data)) > m.b.cfg.MaxAttachmentBytes {
 			out = strings.ReplaceAll(out, ref, `src=""`)
+			rest = append(rest, p) // shown as a notice, not lost silently
 			continue
 		}
-		uri, err := ghost.UploadMedia(ctx, p.Data, p.ContentType, p.FileName)
-		if err != nil {
-			return "", err
+		uri, err := m.upload(ctx, ghost, p.Data, p.ContentType, p.FileName)
+		if refused(err) {
+			out = strings.ReplaceAll(out, ref, `src=""`)
+			rest = append(rest, p)
+			continue
+		} else if err != nil {
+			return "", nil, err
 		}
 		out = strings.ReplaceAll(out, ref, `src="`+uri.String()+`"`)
+		shown = append(shown, filePart{Part: p, uri: uri})
 	}
 	mail.Inline = rest
-	return out, nil
+	return out, shown, nil
 }
 
 // threadOf finds the thread a mail belongs to by In-Reply-To and References: the root's
@@ -220,21 +292,21 @@ func (m *mailbox) threadOf(ctx context.Context, mail *mailparse.Mail) (rootKey s
 	return "", "", ""
 }
 
-// attachments uploads a mail's files into its thread; one over the limit becomes a notice.
-func (m *mailbox) attachments(ctx context.Context, key string, ghostID id.UserID, rootKey string, mail *mailparse.Mail) error {
+// attachments posts a mail's files into its thread; one over the limit, or one the
+// homeserver refuses, becomes a notice.
+func (m *mailbox) attachments(ctx context.Context, key string, ghostID id.UserID, rootKey string, files []filePart) error {
 	ghost, err := m.b.host.Ghost(ghostID.Localpart())
 	if err != nil {
 		return err
 	}
-	if len(mail.Attachments)+len(mail.Inline) == 0 {
+	if len(files) == 0 {
 		return nil
 	}
 	root, err := m.b.eventOf(ctx, rootKey)
 	if err != nil {
 		return err
 	}
-	parts := append(append([]mailparse.Part(nil), mail.Attachments...), mail.Inline...)
-	for i, p := range parts {
+	for i, p := range files {
 		partKey := key + "|part" + strconv.Itoa(i)
 		if _, _, err := m.b.host.Store().MessageByRemote(ctx, partKey); err == nil {
 			continue
@@ -245,29 +317,74 @@ func (m *mailbox) attachments(ctx context.Context, key string, ghostID id.UserID
 		}
 		rel := &event.RelatesTo{Type: event.RelThread, EventID: root, IsFallingBack: true, InReplyTo: &event.InReplyTo{EventID: root}}
 		var content *event.MessageEventContent
-		if p.Data == nil || int64(len(p.Data)) > m.b.cfg.MaxAttachmentBytes {
-			content = &event.MessageEventContent{MsgType: event.MsgNotice, RelatesTo: rel,
-				Body: fmt.Sprintf("The attachment %q is larger than the bridge's limit of %d bytes and was not bridged.", name, m.b.cfg.MaxAttachmentBytes)}
-		} else {
-			uri, err := ghost.UploadMedia(ctx, p.Data, p.ContentType, name)
-			if err != nil {
+		uri := p.uri
+		if uri.IsEmpty() && p.Data != nil && int64(len(p.Data)) <= m.b.cfg.MaxAttachmentBytes {
+			uri, err = m.upload(ctx, ghost, p.Data, p.ContentType, name)
+			if refused(err) {
+				content = &event.MessageEventContent{MsgType: event.MsgNotice, RelatesTo: rel,
+					Body: fmt.Sprintf("The attachment %q could not be bridged: the homeserver refused the upload (%s).", name, refusal(err))}
+			} else if err != nil {
 				return err
 			}
+		}
+		switch {
+		case content != nil:
+		case uri.IsEmpty():
+			content = &event.MessageEventContent{MsgType: event.MsgNotice, RelatesTo: rel,
+				Body: fmt.Sprintf("The attachment %q is larger than the bridge's limit of %d bytes and was not bridged.", name, m.b.cfg.MaxAttachmentBytes)}
+		default:
 			msgType := event.MsgFile
 			if strings.HasPrefix(p.ContentType, "image/") {
 				msgType = event.MsgImage
 			}
 			content = &event.MessageEventContent{MsgType: msgType, Body: name, FileName: name, URL: uri.CUString(), RelatesTo: rel,
-				Info: &event.FileInfo{MimeType: p.ContentType, Size: len(p.Data)}}
+				Info: &event.FileInfo{MimeType: p.ContentType, Size: int(p.Size)}}
+			if p.Size == 0 {
+				content.Info.Size = len(p.Data)
+			}
 		}
-		if err := m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: ghostID, RemoteID: partKey, Content: content}); err != nil {
+		sender := ghostID
+		if content.MsgType == event.MsgNotice {
+			sender = m.b.host.BotUserID()
+		}
+		if err := m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: sender, RemoteID: partKey, Content: content}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// notice posts a bot notice, with an optional code block.
+// upload stores a file on the homeserver as ghost.
+func (m *mailbox) upload(ctx context.Context, ghost *appservice.Intent, data []byte, contentType, name string) (id.ContentURI, error) {
+	return ghost.UploadMedia(ctx, data, contentType, name)
+}
+
+// refused reports whether the homeserver answered an upload with a refusal that a retry
+// cannot change (too large, not allowed): the bridge then shows a notice instead of
+// retrying forever.
+func refused(err error) bool {
+	var he mautrix.HTTPError
+	if !errors.As(err, &he) || he.Response == nil {
+		return false
+	}
+	code := he.Response.StatusCode
+	return code >= 400 && code < 500 && code != http.StatusTooManyRequests && code != http.StatusRequestTimeout
+}
+
+// refusal is the homeserver's error code of a refused request, for a notice.
+func refusal(err error) string {
+	var he mautrix.HTTPError
+	if errors.As(err, &he) && he.RespError != nil && he.RespError.ErrCode != "" {
+		return he.RespError.ErrCode
+	}
+	if errors.As(err, &he) && he.Response != nil {
+		return "HTTP " + strconv.Itoa(he.Response.StatusCode)
+	}
+	return "refused"
+}
+
+// notice posts a bot notice, with an optional code block; one too long for an event is
+// shortened, and its whole text follows as a file.
 func (m *mailbox) notice(ctx context.Context, key string, thread id.EventID, text, code string) error {
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
 	if code != "" {
@@ -278,20 +395,54 @@ func (m *mailbox) notice(ctx context.Context, key string, thread id.EventID, tex
 	if thread != "" {
 		content.RelatesTo = &event.RelatesTo{Type: event.RelThread, EventID: thread, IsFallingBack: true, InReplyTo: &event.InReplyTo{EventID: thread}}
 	}
-	return m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: key, Content: content})
+	full := content.Body
+	_, cut := fitContent(content, maxContentBytes, trimNoteNotice, false)
+	if err := m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: key, Content: content}); err != nil {
+		return err
+	}
+	if !cut {
+		return nil
+	}
+	bot := m.b.host.Bot()
+	uri, err := bot.UploadMedia(ctx, []byte(full), "text/plain", "notice.txt")
+	if err != nil {
+		return err
+	}
+	file := &event.MessageEventContent{MsgType: event.MsgFile, Body: "notice.txt", FileName: "notice.txt", URL: uri.CUString(),
+		Info: &event.FileInfo{MimeType: "text/plain", Size: len(full)}, RelatesTo: content.RelatesTo}
+	return m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: key + "|notice-file", Content: file})
 }
 
-// bounce shows a delivery-status report in the thread of the mail it is about.
-func (m *mailbox) bounce(ctx context.Context, key string, mail *mailparse.Mail) error {
-	var thread id.EventID
-	if mail.Bounce.OriginalMessageID != "" {
-		orig := mailKey(m.cfg.Name, mail.Bounce.OriginalMessageID)
+// bounceOfOurs reports whether a delivery-status report is about a mail the room sent
+// (by the Message-ID of the returned message or the Original-Envelope-Id, which the bridge
+// gives as ENVID), and the thread of that mail.
+func (m *mailbox) bounceOfOurs(ctx context.Context, bounce *mailparse.Bounce) (id.EventID, bool) {
+	for _, ref := range []string{bounce.OriginalMessageID, bounce.OriginalEnvelopeID} {
+		if ref == "" {
+			continue
+		}
+		orig := mailKey(m.cfg.Name, ref)
+		var meta mailMeta
+		if err := m.b.getJSON(ctx, "mail:"+orig, &meta); err != nil || !sameAddress(meta.From, m.cfg.Address) {
+			var rec sentRecord
+			if err := m.b.getJSON(ctx, "sent:"+orig, &rec); err != nil {
+				continue
+			}
+		}
+		var thread id.EventID
 		if rk, err := m.b.host.Store().GetKV(ctx, "rootkey:"+orig); err == nil && rk != "" {
 			if evt, err := m.b.eventOf(ctx, rk); err == nil {
 				thread = evt
 			}
 		}
+		return thread, true
 	}
+	return "", false
+}
+
+// bounce shows a delivery-status report about a mail the room sent in that mail's thread,
+// naming who sent the report.
+func (m *mailbox) bounce(ctx context.Context, key string, thread id.EventID, mail *mailparse.Mail) error {
 	var lines []string
 	for _, r := range mail.Bounce.Recipients {
 		line := r.Address + ": " + r.Action
@@ -303,7 +454,7 @@ func (m *mailbox) bounce(ctx context.Context, key string, mail *mailparse.Mail) 
 		}
 		lines = append(lines, line)
 	}
-	text := "⚠️ A mail could not be delivered"
+	text := "⚠️ A mail could not be delivered (report from " + mail.From.String() + ")"
 	if len(lines) > 0 {
 		text += ":\n" + strings.Join(lines, "\n")
 	}
