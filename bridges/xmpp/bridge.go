@@ -55,6 +55,7 @@ type Bridge struct {
 	loops loops.Group // the bridge's background work; ends with Stop
 
 	seen     recent      // groupchat stanzas already handled (each puppet gets a copy)
+	inq      inQueues    // conversations with inbound messages off the ordered path
 	muc      mucState    // the puppets' MUC occupancy
 	typing   typingState // who types in which portal
 	presence sync.Map    // Matrix user ID → the last presence sent for them
@@ -88,6 +89,7 @@ func New(cfg Config) (*Bridge, error) {
 	b.conn = conn
 	b.seen.init(4096)
 	b.muc.init()
+	b.inq.init(cfg.Media.Downloads)
 	return b, nil
 }
 
@@ -107,7 +109,10 @@ func (b *Bridge) Start(ctx context.Context, host appservice.Host) error {
 	b.host = host
 	b.mapper = xid.Mapper{Homeserver: host.Domain(), Component: b.cfg.Component.Domain, Prefix: b.cfg.Prefix}
 	b.loops.Start(ctx)
-	b.loops.Go(func(ctx context.Context) { _ = b.conn.Run(ctx) })
+	b.loops.Go(func(ctx context.Context) {
+		b.resumeQueued(ctx) // before any new stanza, which may have to wait behind them
+		_ = b.conn.Run(ctx)
+	})
 	b.loops.Go(b.rejoinMUCs)
 	return nil
 }

@@ -63,6 +63,15 @@ type MediaConfig struct {
 	// AllowPrivate lets the bridge download XMPP links that resolve to loopback or private
 	// addresses (for a server on the same host or LAN). Default false.
 	AllowPrivate bool `yaml:"allow_private"`
+	// MaxLinks is how many out-of-band links of one XMPP message are downloaded into
+	// Matrix; the others arrive as links. Default 4.
+	MaxLinks int `yaml:"max_links"`
+	// MessageTimeout bounds the downloads of one XMPP message's links together; a link
+	// not fetched in time arrives as a link. Default 60s.
+	MessageTimeout config.Duration `yaml:"message_timeout"`
+	// Downloads is how many messages' links are downloaded at once, across all
+	// conversations. Default 4.
+	Downloads int `yaml:"downloads"`
 }
 
 // Defaults of Config.
@@ -71,6 +80,9 @@ const (
 	DefaultMaxMediaBytes  = 100 << 20
 	DefaultMUCHistory     = 20
 	DefaultSendTimeout    = 30 * time.Second
+	DefaultMaxLinks       = 4
+	DefaultMessageTimeout = 60 * time.Second
+	DefaultDownloads      = 4
 )
 
 // ParseConfig decodes and validates a modules.xmpp section.
@@ -92,6 +104,15 @@ func (c *Config) defaults() {
 	}
 	if c.Media.MaxBytes <= 0 {
 		c.Media.MaxBytes = DefaultMaxMediaBytes
+	}
+	if c.Media.MaxLinks == 0 {
+		c.Media.MaxLinks = DefaultMaxLinks
+	}
+	if c.Media.MessageTimeout == 0 {
+		c.Media.MessageTimeout = config.Duration(DefaultMessageTimeout)
+	}
+	if c.Media.Downloads == 0 {
+		c.Media.Downloads = DefaultDownloads
 	}
 	if c.Presence == nil {
 		t := true
@@ -133,6 +154,15 @@ func (c *Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Prefix, "_") || strings.ContainsAny(c.Prefix, ":@#!") {
 		bad("prefix", "%q must start with '_' and must not contain ':', '@', '#' or '!'", c.Prefix)
+	}
+	if c.Media.MaxLinks < 0 {
+		bad("media.max_links", "must be positive")
+	}
+	if c.Media.MessageTimeout < 0 {
+		bad("media.message_timeout", "must be positive")
+	}
+	if c.Media.Downloads < 0 {
+		bad("media.downloads", "must be positive")
 	}
 	if *c.MUCHistory < 0 {
 		bad("muc_history", "must be >= 0")

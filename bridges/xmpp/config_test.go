@@ -39,6 +39,8 @@ component:
 		{name: "bad prefix", text: valid + "prefix: xmpp_\n", wants: []string{"modules.xmpp.prefix"}},
 		{name: "negative history", text: valid + "muc_history: -1\n", wants: []string{"muc_history: must be >= 0"}},
 		{name: "backoffs reversed", text: valid + "  min_backoff: 10s\n  max_backoff: 1s\n", wants: []string{"max_backoff"}},
+		{name: "negative media limits", text: valid + "media:\n  max_links: -1\n  message_timeout: -1s\n  downloads: -2\n", wants: []string{
+			"media.max_links: must be positive", "media.message_timeout: must be positive", "media.downloads: must be positive"}},
 		{name: "unknown key", text: valid + "colour: blue\n", wants: []string{"colour"}},
 	}
 	for _, tc := range tests {
@@ -48,7 +50,9 @@ component:
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
 				}
-				if cfg.Prefix != "_xmpp_" || cfg.Component.ServerDomain != "example.org" || *cfg.MUCHistory != xmpp.DefaultMUCHistory {
+				if cfg.Prefix != "_xmpp_" || cfg.Component.ServerDomain != "example.org" || *cfg.MUCHistory != xmpp.DefaultMUCHistory ||
+					cfg.Media.MaxLinks != xmpp.DefaultMaxLinks || cfg.Media.MessageTimeout.Std() != xmpp.DefaultMessageTimeout ||
+					cfg.Media.Downloads != xmpp.DefaultDownloads {
 					t.Errorf("defaults not applied: %+v", cfg)
 				}
 				return

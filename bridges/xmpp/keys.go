@@ -53,6 +53,9 @@ type ref struct {
 	From string    `json:"from"`           // sender: bare JID (1:1) or occupant JID (MUC)
 	Full string    `json:"full,omitempty"` // the sender's full JID (for errors, which bare JIDs drop)
 	Room id.RoomID `json:"room"`
+	// Event is the Matrix event of a message sent to XMPP, known before the message map
+	// has it (which records the server's acceptance).
+	Event id.EventID `json:"event,omitempty"`
 }
 
 // xmppID is the id XMPP uses to point at the message in its chat: the MUC's stanza-id in

@@ -84,9 +84,13 @@ func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *eve
 
 // attachmentsToMatrix downloads the message's OOB links (XEP-0066; http and https only,
 // size-capped, no private addresses unless configured) and uploads them to Matrix as
-// files of the sender's ghost. A link that cannot be fetched is sent as text, so nothing
-// is lost. When the message had no text, the first file takes the message's key.
+// files of the sender's ghost. At most media.max_links links are downloaded, all within
+// media.message_timeout; a link beyond those, or that cannot be fetched, is sent as text
+// with the reason, so nothing is lost. When the message had no text, the first file takes
+// the message's key. It runs in the conversation's worker (see toMatrixInOrder).
 func (b *Bridge) attachmentsToMatrix(ctx context.Context, in *inbound, firstIsMain bool) error {
+	budget, cancel := context.WithTimeout(ctx, b.cfg.Media.MessageTimeout.Std())
+	defer cancel()
 	for i, oob := range in.msg.OOB {
 		key := in.key + "|oob" + strconv.Itoa(i)
 		if i == 0 && firstIsMain {
@@ -95,9 +99,26 @@ func (b *Bridge) attachmentsToMatrix(ctx context.Context, in *inbound, firstIsMa
 		if _, _, err := b.host.Store().MessageByRemote(ctx, key); err == nil {
 			continue // bridged before a crash or a resend
 		}
-		content, err := b.fetchToMatrix(ctx, in, oob.URL)
+		var content *event.MessageEventContent
+		var err error
+		switch {
+		case i >= b.cfg.Media.MaxLinks:
+			err = errTooManyLinks
+		case budget.Err() != nil:
+			err = errLinksTimeout
+		default:
+			content, err = b.fetchToMatrix(ctx, budget, in, oob.URL)
+			if err != nil && ctx.Err() == nil && budget.Err() != nil {
+				err = fmt.Errorf("%w: %w", errLinksTimeout, err)
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err() // stopping: the message is bridged after the next start
+		}
 		if err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not bridge an XMPP file; sending its link")
+			if !errors.Is(err, errTooManyLinks) {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not bridge an XMPP file; sending its link")
+			}
 			content = &event.MessageEventContent{MsgType: event.MsgText,
 				Body: oob.URL + "\n(the file could not be bridged: " + publicReason(err) + ")"}
 		}
@@ -108,8 +129,15 @@ func (b *Bridge) attachmentsToMatrix(ctx context.Context, in *inbound, firstIsMa
 	return nil
 }
 
-func (b *Bridge) fetchToMatrix(ctx context.Context, in *inbound, url string) (*event.MessageEventContent, error) {
-	f, err := b.fetch.Get(ctx, url)
+// Reasons for a link that is not downloaded.
+var (
+	errTooManyLinks = errors.New("xmpp: more links in the message than media.max_links")
+	errLinksTimeout = errors.New("xmpp: the message's downloads took longer than media.message_timeout")
+)
+
+// fetchToMatrix downloads url within budget and uploads it to Matrix within ctx.
+func (b *Bridge) fetchToMatrix(ctx, budget context.Context, in *inbound, url string) (*event.MessageEventContent, error) {
+	f, err := b.fetch.Get(budget, url)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +173,10 @@ func (b *Bridge) fetchToMatrix(ctx context.Context, in *inbound, url string) (*e
 func publicReason(err error) string {
 	var status *fetch.StatusError
 	switch {
+	case errors.Is(err, errTooManyLinks):
+		return "the message has more links than the bridge downloads"
+	case errors.Is(err, errLinksTimeout):
+		return "the downloads took too long"
 	case errors.Is(err, fetch.ErrTooLarge):
 		return "it is larger than the bridge's limit"
 	case errors.Is(err, fetch.ErrScheme), errors.Is(err, fetch.ErrForbiddenAddress):

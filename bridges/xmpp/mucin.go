@@ -16,7 +16,7 @@ import (
 // is handled and the others are recognised by the room's stanza-id. The room reflects our
 // own messages back: those are recognised by their origin-id and only teach us the
 // stanza-id the room gave them.
-func (b *Bridge) fromMUC(ctx context.Context, m *xmsg.Message) error {
+func (b *Bridge) fromMUC(ctx context.Context, m *xmsg.Message, raw []byte) error {
 	room := m.From.Bare()
 	chat := mucChat(room)
 	roomID, err := b.host.Store().PortalByKey(ctx, chat)
@@ -60,14 +60,14 @@ func (b *Bridge) fromMUC(ctx context.Context, m *xmsg.Message) error {
 	if ours {
 		return nil // one of our puppets, with a message the bridge did not send (or forgot)
 	}
-	if err := b.fromOccupant(ctx, m, chat, roomID); err != nil {
+	if err := b.fromOccupant(ctx, m, raw, chat, roomID); err != nil {
 		b.seen.forget(dedup)
 		return err
 	}
 	return nil
 }
 
-func (b *Bridge) fromOccupant(ctx context.Context, m *xmsg.Message, chat string, roomID id.RoomID) error {
+func (b *Bridge) fromOccupant(ctx context.Context, m *xmsg.Message, raw []byte, chat string, roomID id.RoomID) error {
 	b.muc.mu.Lock()
 	real, known := b.muc.realJID[m.From.String()]
 	b.muc.mu.Unlock()
@@ -84,8 +84,8 @@ func (b *Bridge) fromOccupant(ctx context.Context, m *xmsg.Message, chat string,
 		_, err := b.host.Bot().SendState(ctx, roomID, event.StateTopic, "", &event.TopicEventContent{Topic: *m.Subject})
 		return err
 	}
-	in := &inbound{msg: m, chat: chat, room: roomID, sender: m.From, ghost: ghostID, groupchat: true}
-	if err := b.toMatrix(ctx, in); err != nil {
+	in := &inbound{msg: m, raw: raw, chat: chat, room: roomID, sender: m.From, ghost: ghostID, groupchat: true}
+	if err := b.toMatrixInOrder(ctx, in); err != nil {
 		return err
 	}
 	// Where the next catch-up starts (see historyRequest).

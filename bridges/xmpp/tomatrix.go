@@ -22,6 +22,7 @@ import (
 // inbound is one XMPP message on its way to a Matrix room.
 type inbound struct {
 	msg       *xmsg.Message
+	raw       []byte    // the stanza, as checked by package stanza
 	chat      string    // chat key
 	room      id.RoomID // the portal
 	sender    jid.JID   // bare JID (1:1) or occupant JID (MUC)
@@ -42,9 +43,9 @@ func (b *Bridge) handleMessage(ctx context.Context, st *stanza.Stanza) error {
 		b.handleMessageError(ctx, m)
 		return nil
 	case "groupchat":
-		return b.fromMUC(ctx, m)
+		return b.fromMUC(ctx, m, st.Raw)
 	default:
-		return b.fromDirect(ctx, m)
+		return b.fromDirect(ctx, m, st.Raw)
 	}
 }
 
@@ -55,7 +56,7 @@ func hasContent(m *xmsg.Message) bool {
 }
 
 // fromDirect bridges a 1:1 message from an XMPP user to a Matrix user's puppet JID.
-func (b *Bridge) fromDirect(ctx context.Context, m *xmsg.Message) error {
+func (b *Bridge) fromDirect(ctx context.Context, m *xmsg.Message, raw []byte) error {
 	user, err := b.mapper.UserIDForPuppet(m.To)
 	if err != nil {
 		return refusal{"cancel", "item-not-found", "There is no Matrix user at this address."}
@@ -85,8 +86,8 @@ func (b *Bridge) fromDirect(ctx context.Context, m *xmsg.Message) error {
 	if err != nil {
 		return err
 	}
-	in := &inbound{msg: m, chat: chat, room: room, sender: peer, ghost: ghost}
-	if err := b.toMatrix(ctx, in); err != nil {
+	in := &inbound{msg: m, raw: raw, chat: chat, room: room, sender: peer, ghost: ghost}
+	if err := b.toMatrixInOrder(ctx, in); err != nil {
 		return err
 	}
 	// The receipt says "durably queued for Matrix"; the sender may resend without it.
@@ -106,7 +107,9 @@ func (b *Bridge) sendReceipt(ctx context.Context, m *xmsg.Message) error {
 }
 
 // toMatrix bridges the parts of an inbound message, in this order: read marker, chat
-// state, retraction, reactions, correction, new message.
+// state, retraction, reactions, correction, new message. It downloads the message's
+// links: on the component's ordered path it is only called for messages without any
+// (see toMatrixInOrder).
 func (b *Bridge) toMatrix(ctx context.Context, in *inbound) error {
 	m := in.msg
 	in.msgID = m.OriginID
@@ -285,7 +288,12 @@ func (b *Bridge) handleMessageError(ctx context.Context, m *xmsg.Message) {
 	}
 	room, evt, err := b.host.Store().MessageByRemote(ctx, ownKey(chat, m.ID))
 	if err != nil {
-		return // not one of ours, or a receipt or chat state that bounced
+		// A bounce may come before the server's confirmation, which the map records.
+		r, rerr := b.getRef(ctx, ownKey(chat, m.ID))
+		if rerr != nil || r.Event == "" {
+			return // not one of ours, or a receipt or chat state that bounced
+		}
+		room, evt = r.Room, r.Event
 	}
 	reason := m.From.Bare().String() + " refused it (" + m.Error.Condition
 	if m.Error.Text != "" {

@@ -95,6 +95,10 @@ func (b *Bridge) outChat(ctx context.Context, chat string, sender id.UserID) (*o
 func (b *Bridge) messageToXMPP(ctx context.Context, oc *outChat, evt *event.Event) error {
 	content := evt.Content.AsMessage()
 	sid := stanzaIDFor(evt.ID, "")
+	key := ownKey(oc.key, sid)
+	if done, err := b.accepted(ctx, key); done || err != nil {
+		return err
+	}
 	m := &xmsg.Message{ID: sid, OriginID: sid, Type: oc.typ(), From: oc.from, To: oc.to}
 	if !oc.groupchat {
 		m.RequestReceipt, m.Markable = true, true
@@ -136,18 +140,44 @@ func (b *Bridge) messageToXMPP(ctx context.Context, oc *outChat, evt *event.Even
 	if m.Body == "" && len(m.OOB) == 0 {
 		return nil
 	}
-	key := ownKey(oc.key, sid)
-	if err := b.host.Store().PutMessage(ctx, key, evt.RoomID, evt.ID); err != nil {
-		return err
-	}
-	if err := b.putRef(ctx, key, ref{Chat: oc.key, ID: sid, From: oc.sender, Room: evt.RoomID}); err != nil {
+	// The ref goes first: the room's reflection of the message and a bounce are
+	// recognised by it, and may come before the server's confirmation.
+	if err := b.putRef(ctx, key, ref{Chat: oc.key, ID: sid, From: oc.sender, Room: evt.RoomID, Event: evt.ID}); err != nil {
 		return err
 	}
 	raw, err := m.Marshal()
 	if err != nil {
 		return fmt.Errorf("%w: %v", appservice.ErrPermanent, err)
 	}
-	return b.send(ctx, raw)
+	return b.sendOnce(ctx, key, evt.RoomID, evt.ID, raw)
+}
+
+// accepted reports whether the stanza of a Matrix event, recorded under key, was accepted
+// by the server before (the event is delivered again after a crash).
+func (b *Bridge) accepted(ctx context.Context, key string) (bool, error) {
+	_, _, err := b.host.Store().MessageByRemote(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, appservice.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// sendOnce sends the stanza of a Matrix event and records its acceptance the moment the
+// server confirmed it: one transaction, the message-map entry key → event, which
+// accepted finds when the event is delivered again. A crash doubles the stanza only
+// between its write and that commit, about the server's round trip; recording it before
+// the confirmation would lose the stanza when the stream breaks after the write.
+func (b *Bridge) sendOnce(ctx context.Context, key string, room id.RoomID, evt id.EventID, raw []byte) error {
+	if err := b.send(ctx, raw); err != nil {
+		return err
+	}
+	if err := b.host.Store().PutMessage(context.WithoutCancel(ctx), key, room, evt); err != nil {
+		return fmt.Errorf("xmpp: record the acceptance of %s: %w", evt, err)
+	}
+	return nil
 }
 
 // redactionToXMPP retracts (XEP-0424) a Matrix user's own bridged message, or takes back
@@ -171,6 +201,10 @@ func (b *Bridge) redactionToXMPP(ctx context.Context, oc *outChat, evt *event.Ev
 		return nil // moderation of others' messages is not bridged
 	}
 	sid := stanzaIDFor(evt.ID, "")
+	key := ownKey(oc.key, sid)
+	if done, err := b.accepted(ctx, key); done || err != nil {
+		return err
+	}
 	m := &xmsg.Message{ID: sid, OriginID: sid, Type: oc.typ(), From: oc.from, To: oc.to,
 		Retract: r.xmppID(false), Body: "This person retracted a previous message, but it's unsupported by your client.",
 		Fallbacks: []xmsg.Fallback{{For: xmsg.NSRetract}}}
@@ -178,5 +212,5 @@ func (b *Bridge) redactionToXMPP(ctx context.Context, oc *outChat, evt *event.Ev
 	if err != nil {
 		return err
 	}
-	return b.send(ctx, raw)
+	return b.sendOnce(ctx, key, evt.RoomID, evt.ID, raw)
 }

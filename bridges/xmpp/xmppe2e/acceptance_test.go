@@ -1,0 +1,56 @@
+package xmppe2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/event"
+
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+)
+
+// TestAcceptedStanzaNotResent (issue 10, item 17) is a crash right after the server
+// confirmed a Matrix message's stanza but before the journal recorded the event as
+// handled: the event is delivered again after the restart, and the bridge, which recorded
+// the server's acceptance at once, does not send the stanza a second time.
+func TestAcceptedStanzaNotResent(t *testing.T) {
+	st := storetest.Open(t, store.SQLite)
+	r := startBridge(t, st)
+	ctx := context.Background()
+	bob := newXClient(t, "bob")
+	alice := newMatrixUser(t, "alice")
+	room := openDM(t, alice, bob.bare())
+	body := unique("accepted once ")
+	sent, err := alice.SendText(ctx, room, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.waitMessage("the message", func(m *xmsg.Message) bool { return m.Body == body })
+
+	stopCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := r.core.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	// As if the process had died before the journal's record of the event.
+	res, err := st.DB().ExecContext(ctx, `UPDATE inbox SET state = 'pending' WHERE event_id = $1`, sent.EventID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("%d journal rows for %s, want 1", n, sent.EventID)
+	}
+
+	startBridge(t, st)
+	after := unique("after the restart ")
+	if _, err := alice.SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: after}); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitMessage("the next message", func(m *xmsg.Message) bool { return m.Body == after })
+	if got := bob.messages(func(m *xmsg.Message) bool { return m.Body == body }); len(got) != 1 {
+		t.Errorf("bob received the message %d times, want once", len(got))
+	}
+}
