@@ -16,6 +16,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/component"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 )
 
@@ -170,7 +171,7 @@ func (b *Bridge) runJob(ctx context.Context, job inqJob) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		var se interface{ StanzaError() (string, string, string) }
+		var se component.StanzaError
 		if err == nil || errors.As(err, &se) || attempt >= inqAttempts {
 			break
 		}
@@ -223,7 +224,7 @@ func (b *Bridge) refuseQueued(ctx context.Context, in *inbound, cause error) {
 		return
 	}
 	se := &xmsg.StanzaError{Type: "wait", Condition: "internal-server-error", Text: "The message could not be delivered to Matrix."}
-	var r interface{ StanzaError() (string, string, string) }
+	var r component.StanzaError
 	if errors.As(cause, &r) {
 		se.Type, se.Condition, se.Text = r.StanzaError()
 	}
