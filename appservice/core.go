@@ -45,6 +45,10 @@ type Options struct {
 	// message whose send was interrupted by a crash reached the homeserver; default 5s.
 	InDoubtSettle time.Duration
 	Version       string // reported by the management bot
+	// Permissions lists, per module ID, the Matrix users who may use the module (user IDs,
+	// "*:<domain>", "*"); a module without an entry admits every user of Domain. See
+	// access.go.
+	Permissions map[string][]string
 	// Metrics registers the core's metrics; nil means a fresh registry (see Core.Gatherer).
 	Metrics *prometheus.Registry
 }
@@ -95,7 +99,11 @@ type Core struct {
 	inbox   *inbox
 	disp    *dispatcher
 	outbox  *outbox
-	life    *lifecycle // for the operator endpoints
+	// access holds each module's permission list (immutable after New); refusals
+	// rate-limits the notices to users without permission.
+	access   map[string]UserPatterns
+	refusals *refusals
+	life     *lifecycle // for the operator endpoints
 
 	modules       map[string]Module
 	order         []Module
@@ -166,6 +174,11 @@ func New(opts Options) (*Core, error) {
 	if opts.BotModule != "" && c.modules[opts.BotModule] == nil {
 		return nil, fmt.Errorf("appservice: bot module %q is not enabled", opts.BotModule)
 	}
+	access, err := buildAccess(opts, opts.Modules)
+	if err != nil {
+		return nil, fmt.Errorf("appservice: %w", err)
+	}
+	c.access, c.refusals = access, newRefusals()
 	r, err := newRouter(opts.Domain, namespaces, c.modules)
 	if err != nil {
 		return nil, fmt.Errorf("appservice: %w", err)

@@ -117,8 +117,13 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 		return
 	}
 	attempts := row.Attempts
+	refused := false // the refusals of this event were sent
 	for {
 		targets, err := c.route(ctx, evt, row.Kind)
+		if err == nil {
+			targets = c.admitted(ctx, targets, evt, row.Kind, !refused)
+			refused = true
+		}
 		if err == nil && len(targets) == 0 {
 			c.metrics.handled.WithLabelValues("", "ignored").Inc()
 			d.markDone(row.Seq)
@@ -206,7 +211,9 @@ func (d *dispatcher) deliver(ctx context.Context, log zerolog.Logger, targets []
 			mctx, cancel := context.WithTimeout(log.With().Str("module", m.ID()).Logger().WithContext(ctx), d.core.opts.HandlerTime)
 			defer cancel()
 			if kind == kindEphemeral {
-				err = m.(EphemeralHandler).HandleEphemeral(mctx, evt)
+				if filtered := d.core.filterEphemeral(m, evt); filtered != nil {
+					err = m.(EphemeralHandler).HandleEphemeral(mctx, filtered)
+				}
 			} else {
 				err = m.HandleEvent(mctx, evt)
 			}

@@ -24,7 +24,13 @@ type fakeHomeserver struct {
 	failStatus int
 	failBody   string
 	dropSend   int
-	ping       bool // answer the appservice ping
+	leaves     []fakeLeave // guarded by mu
+	ping       bool        // answer the appservice ping
+}
+
+// fakeLeave is a leave (or a declined invite) with its reason.
+type fakeLeave struct {
+	Room, User, Reason string
 }
 
 type fakeSent struct {
@@ -52,6 +58,16 @@ func newFakeHomeserver(t testing.TB) *fakeHomeserver {
 	})
 	mux.HandleFunc("POST /_matrix/client/v3/rooms/{room}/join", func(w http.ResponseWriter, r *http.Request) {
 		ok(w, map[string]any{"room_id": r.PathValue("room")})
+	})
+	mux.HandleFunc("POST /_matrix/client/v3/rooms/{room}/leave", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Reason string `json:"reason"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		f.leaves = append(f.leaves, fakeLeave{Room: r.PathValue("room"), User: r.URL.Query().Get("user_id"), Reason: req.Reason})
+		f.mu.Unlock()
+		ok(w, struct{}{})
 	})
 	mux.HandleFunc("POST /_matrix/client/v1/appservice/{id}/ping", func(w http.ResponseWriter, _ *http.Request) {
 		f.mu.Lock()
@@ -109,6 +125,12 @@ func newFakeHomeserver(t testing.TB) *fakeHomeserver {
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
 	return f
+}
+
+func (f *fakeHomeserver) leftRooms() []fakeLeave {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeLeave(nil), f.leaves...)
 }
 
 func (f *fakeHomeserver) sentMessages() []fakeSent {

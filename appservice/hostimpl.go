@@ -3,6 +3,7 @@ package appservice
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"maunium.net/go/mautrix/id"
@@ -199,6 +200,9 @@ func (h *host) RunCommand(ctx context.Context, module string, cmd Command) (stri
 	m, ok := h.core.modules[module].(CommandHandler)
 	if !ok {
 		return "", ErrUnknownCommand
+	}
+	if !h.core.permits(module, cmd.Sender) {
+		return "", fmt.Errorf("%w: %s may not use %s", ErrNotPermitted, cmd.Sender, module)
 	}
 	return m.HandleCommand(ctx, cmd)
 }

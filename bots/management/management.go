@@ -1,6 +1,9 @@
-// Package management is the built-in management bot: the appservice's sender user. Admins
-// open a DM with it and send commands: help, status (each module's connection state, queue
-// depth and last error), version, and "<module> …" for modules that add commands.
+// Package management is the built-in management bot: the appservice's sender user. Users
+// the core lets use it (the management permission list, by default every user of the
+// homeserver's domain) open a DM with it and send commands: help, status (each module's
+// connection state and queue depth; admins also see the last errors), version, and
+// "<module> …" for modules that add commands. Raw internal errors are shown to the
+// configured admins only; there are none by default.
 package management
 
 import (
@@ -23,15 +26,17 @@ const ID = "management"
 
 // Config configures the bot.
 type Config struct {
-	// Admins may command the bot: user IDs, "*:domain" for every user of a server, or "*".
-	// Required: an empty list would lock everybody out.
+	// Admins see raw internal errors (in status and in failed module commands): user IDs,
+	// "*:domain" for every user of a server, or "*". Empty means nobody: everyone else gets
+	// a summary without the errors. Who may use the bot at all is the core's permission
+	// list for the module "management".
 	Admins []string
 }
 
 // Bot is the management bot module.
 type Bot struct {
-	admins []string        // immutable
-	host   appservice.Host // set by Start
+	admins appservice.UserPatterns // immutable
+	host   appservice.Host         // set by Start
 }
 
 var (
@@ -40,15 +45,11 @@ var (
 
 // New checks cfg and returns the bot. It does no I/O.
 func New(cfg Config) (*Bot, error) {
-	if len(cfg.Admins) == 0 {
-		return nil, errors.New("management: at least one admin pattern is required")
+	admins, err := appservice.ParseUserPatterns(cfg.Admins)
+	if err != nil {
+		return nil, fmt.Errorf("management: admins: %w", err)
 	}
-	for _, a := range cfg.Admins {
-		if a != "*" && !strings.HasPrefix(a, "*:") && !strings.HasPrefix(a, "@") {
-			return nil, fmt.Errorf("management: admin %q is neither a user ID, \"*:domain\" nor \"*\"", a)
-		}
-	}
-	return &Bot{admins: cfg.Admins}, nil
+	return &Bot{admins: admins}, nil
 }
 
 // ID implements appservice.Module.
@@ -72,21 +73,10 @@ func (b *Bot) Status(context.Context) appservice.ModuleStatus {
 	return appservice.ModuleStatus{Connected: true, State: "ready"}
 }
 
-func (b *Bot) isAdmin(user id.UserID) bool {
-	_, server, err := user.Parse()
-	if err != nil {
-		return false
-	}
-	for _, a := range b.admins {
-		if a == "*" || a == user.String() || (strings.HasPrefix(a, "*:") && a[2:] == server) {
-			return true
-		}
-	}
-	return false
-}
+func (b *Bot) isAdmin(user id.UserID) bool { return b.admins.Match(user) }
 
-// HandleEvent implements appservice.Module: it accepts admins' invites and answers their
-// commands. Replies are keyed by the command's event ID, so a redelivered command is
+// HandleEvent implements appservice.Module: it accepts invites and answers commands (the
+// core passes only those of users permitted to use the bot). Replies are keyed by the command's event ID, so a redelivered command is
 // answered once.
 func (b *Bot) HandleEvent(ctx context.Context, evt *event.Event) error {
 	switch evt.Type {
@@ -103,12 +93,7 @@ func (b *Bot) handleMember(ctx context.Context, evt *event.Event) error {
 	if evt.GetStateKey() != b.host.BotUserID().String() || mem.Membership != event.MembershipInvite {
 		return nil
 	}
-	log := zerolog.Ctx(ctx)
 	bot := b.host.Bot()
-	if !b.isAdmin(evt.Sender) {
-		log.Info().Stringer("sender", evt.Sender).Msg("Declining invite from a user who is not an admin")
-		return bot.LeaveRoom(ctx, evt.RoomID)
-	}
 	if err := bot.JoinRoom(ctx, evt.RoomID); err != nil {
 		return fmt.Errorf("failed to join %s: %w", evt.RoomID, err)
 	}
@@ -123,9 +108,6 @@ func (b *Bot) handleMessage(ctx context.Context, evt *event.Event) error {
 	if msg.MsgType != event.MsgText || msg.RelatesTo.GetReplaceID() != "" {
 		return nil
 	}
-	if !b.isAdmin(evt.Sender) {
-		return b.reply(ctx, evt, "reply:", "Sorry, only Switchboard's admins may use this bot.")
-	}
 	words := strings.Fields(strings.TrimPrefix(strings.TrimSpace(msg.Body), "!sb"))
 	if len(words) == 0 {
 		return nil
@@ -137,7 +119,7 @@ func (b *Bot) handleMessage(ctx context.Context, evt *event.Event) error {
 	case "version":
 		text = "Switchboard " + b.host.Report(ctx).Version
 	case "status":
-		text = formatStatus(b.host.Report(ctx))
+		text = formatStatus(b.host.Report(ctx), b.isAdmin(evt.Sender))
 	default:
 		text = b.moduleCommand(ctx, evt, words)
 	}
@@ -150,8 +132,13 @@ func (b *Bot) moduleCommand(ctx context.Context, evt *event.Event, words []strin
 	switch {
 	case errors.Is(err, appservice.ErrUnknownCommand):
 		return fmt.Sprintf("Unknown command %q. Send `help` for the commands.", words[0])
-	case err != nil:
+	case errors.Is(err, appservice.ErrNotPermitted):
+		return fmt.Sprintf("You are not permitted to use %s.", words[0])
+	case err != nil && b.isAdmin(evt.Sender):
 		return fmt.Sprintf("%s failed: %v", words[0], err)
+	case err != nil:
+		zerolog.Ctx(ctx).Warn().Err(err).Str("command", words[0]).Msg("Module command failed")
+		return fmt.Sprintf("%s failed. Switchboard's admins can see why in the log and in `status`.", words[0])
 	default:
 		return out
 	}
@@ -167,17 +154,22 @@ func (b *Bot) reply(ctx context.Context, to *event.Event, prefix, markdown strin
 
 const helpText = `**Switchboard management bot**
 
-* ` + "`status`" + ` — each module's connection state, queue depth and last error
+* ` + "`status`" + ` — each module's connection state and queue depth (admins also see the last errors)
 * ` + "`version`" + ` — the running version
 * ` + "`<module> <command> …`" + ` — a module's own commands (see ` + "`<module> help`" + `)
 * ` + "`help`" + ` — this text`
 
-func formatStatus(r appservice.Report) string {
+// formatStatus renders the report; raw errors only for admins, others see that there is one.
+func formatStatus(r appservice.Report, admin bool) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "**Switchboard %s**\n\n", r.Version)
-	if r.DatabaseError != "" {
+	switch {
+	case r.DatabaseError != "" && admin:
 		fmt.Fprintf(&sb, "Database: unreachable (%s)\n\n", r.DatabaseError)
+	case r.DatabaseError != "":
+		sb.WriteString("Database: unreachable\n\n")
 	}
+	hidden := false
 	fmt.Fprintf(&sb, "Inbox: %d waiting · Outbox: %d waiting\n\n", r.InboxDepth, r.OutboxDepth)
 	for _, m := range r.Modules {
 		state := "running"
@@ -194,10 +186,17 @@ func formatStatus(r appservice.Report) string {
 		if lastErr == "" {
 			lastErr = m.LastHandlerError
 		}
-		if lastErr != "" {
+		switch {
+		case lastErr != "" && admin:
 			fmt.Fprintf(&sb, " · last error: %s", lastErr)
+		case lastErr != "":
+			sb.WriteString(" · has errors")
+			hidden = true
 		}
 		sb.WriteString("\n")
+	}
+	if hidden || (r.DatabaseError != "" && !admin) {
+		sb.WriteString("\nThe errors themselves are shown to Switchboard's admins only (management.admins).\n")
 	}
 	return sb.String()
 }

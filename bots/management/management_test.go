@@ -2,6 +2,7 @@ package management
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -29,8 +30,13 @@ func (h *fakeHost) Report(context.Context) appservice.Report {
 	}}
 }
 func (h *fakeHost) RunCommand(_ context.Context, module string, cmd appservice.Command) (string, error) {
-	if module == "xmpp" {
+	switch module {
+	case "xmpp":
 		return "xmpp says " + strings.Join(cmd.Args, " "), nil
+	case "broken":
+		return "", errors.New("dial tcp 10.0.0.7:5347: connection refused")
+	case "private":
+		return "", appservice.ErrNotPermitted
 	}
 	return "", appservice.ErrUnknownCommand
 }
@@ -52,7 +58,10 @@ func TestCommands(t *testing.T) {
 		{"prefixed", "@admin:test", "!sb version", []string{"Switchboard 1.2.3"}},
 		{"module command", "@admin:test", "xmpp ping now", []string{"xmpp says ping now"}},
 		{"unknown", "@admin:test", "frobnicate", []string{"Unknown command"}},
-		{"not an admin", "@mallory:evil", "status", []string{"only Switchboard's admins"}},
+		{"status for a non-admin has no raw errors", "@user:other", "status", []string{"1.2.3", "Inbox: 4", "reconnecting in 8s", "has errors", "admins only"}},
+		{"failed command shows the error to an admin", "@admin:test", "broken go", []string{"broken failed: dial tcp 10.0.0.7:5347"}},
+		{"failed command hides the error from others", "@user:other", "broken go", []string{"broken failed.", "admins can see why"}},
+		{"module not permitted", "@user:other", "private go", []string{"not permitted to use private"}},
 		{"empty", "@admin:test", "   ", nil},
 	}
 	for _, tt := range tests {
@@ -83,6 +92,13 @@ func TestCommands(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(body, w) {
 					t.Errorf("reply lacks %q:\n%s", w, body)
+				}
+			}
+			if !bot.isAdmin(id.UserID(tt.sender)) {
+				for _, raw := range []string{"connection refused", "10.0.0.7"} {
+					if strings.Contains(body, raw) {
+						t.Errorf("a non-admin sees the raw error %q:\n%s", raw, body)
+					}
 				}
 			}
 		})
@@ -117,8 +133,28 @@ func TestAdmins(t *testing.T) {
 	}
 }
 
+func TestNoAdminsByDefault(t *testing.T) {
+	b, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []id.UserID{"@alice:test", "@admin:test"} {
+		if b.isAdmin(u) {
+			t.Errorf("%s is an admin without any configured", u)
+		}
+	}
+	h := &fakeHost{}
+	_ = b.Start(context.Background(), h)
+	if err := b.HandleEvent(context.Background(), message("@alice:test", "status")); err != nil {
+		t.Fatal(err)
+	}
+	if body := h.sent[0].Content.(*event.MessageEventContent).Body; strings.Contains(body, "connection refused") {
+		t.Errorf("status shows a raw error without admins configured:\n%s", body)
+	}
+}
+
 func TestNewRejectsBadAdmins(t *testing.T) {
-	for _, admins := range [][]string{nil, {"alice"}, {"*x"}} {
+	for _, admins := range [][]string{{"alice"}, {"*x"}, {"*:"}} {
 		if _, err := New(Config{Admins: admins}); err == nil {
 			t.Errorf("New(%q) accepted", admins)
 		}

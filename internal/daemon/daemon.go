@@ -205,7 +205,7 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		Retry: appservice.Retry{
 			Attempts: cfg.AppService.Retry.Attempts, Initial: cfg.AppService.Retry.Initial.Std(), Max: cfg.AppService.Retry.Max.Std(),
 		},
-		Version: version, Metrics: metrics,
+		Version: version, Metrics: metrics, Permissions: cfg.Permissions(),
 	})
 	if err != nil {
 		return err
