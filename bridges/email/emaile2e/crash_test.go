@@ -89,12 +89,19 @@ func TestCrashKill9(t *testing.T) {
 // the database dbURI and starts it. Its log is shown when t fails.
 func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *sbproc.Runner {
 	t.Helper()
+	return startProcessWith(t, dbURI, box, "")
+}
+
+// startProcessWith is startProcess with more of the module's settings: YAML lines such
+// as "    max_mail_bytes: 1024\n", indented by four spaces.
+func startProcessWith(t testing.TB, dbURI string, box email.MailboxConfig, moduleYAML string) *sbproc.Runner {
+	t.Helper()
 	return sbproc.Launch(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard", filepath.Join(workDir, "registration.yaml"), sbproc.Config{
 		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort,
 		DatabaseURI: dbURI, LogLevel: getenv("SWITCHBOARD_EMAILE2E_LOG", "info"),
 		Modules: fmt.Sprintf(`  email:
     enabled: true
-    mailboxes:
+%s    mailboxes:
       - name: %q
         address: %q
         display_name: %q
@@ -102,7 +109,7 @@ func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *sbproc.R
         imap: {address: %q, tls: %s, username: %q, password: %q}
         smtp: {address: %q, tls: %s, username: %q, password: %q, insecure_skip_verify: %t}
         poll_interval: %s
-`, box.Name, box.Address, box.DisplayName, box.Invite[0],
+`, moduleYAML, box.Name, box.Address, box.DisplayName, box.Invite[0],
 			box.IMAP.Address, box.IMAP.TLS, box.IMAP.Username, box.IMAP.Password,
 			box.SMTP.Address, box.SMTP.TLS, box.SMTP.Username, box.SMTP.Password, box.SMTP.InsecureSkipVerify,
 			box.PollInterval.Std()),

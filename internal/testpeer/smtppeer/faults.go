@@ -13,7 +13,28 @@ import (
 const (
 	failPrefix = "fail-"       // one file per DATA to fail with 451, removed when used
 	rejectFile = "reject-rcpt" // a glob of recipients to refuse with 550
+	holdFile   = "hold-quit"   // while it exists, QUIT is not answered
 )
+
+// HoldQuit makes the server leave every QUIT unanswered while on is true: the mail of
+// the session is accepted (its DATA answered with 250 and listed by Received) and the
+// client waits, a point at which a crash test kills the client. HoldQuit(false) answers
+// the held QUITs. It takes effect before it returns and survives a restart.
+func (s *Server) HoldQuit(on bool) error {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	path := filepath.Join(s.Dir, controlDir, holdFile)
+	if !on {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("smtppeer: failed to release QUIT: %w", err)
+		}
+		return nil
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		return fmt.Errorf("smtppeer: failed to hold QUIT: %w", err)
+	}
+	return nil
+}
 
 // FailNext makes the next n messages fail at the end of DATA with "451 4.3.0" (a
 // temporary failure: the client should retry), on top of failures still pending; n <= 0

@@ -12,6 +12,7 @@ is delivered onward over LMTP when lmtp is set, then appended to mail_log as one
 Faults, controlled through files in control_dir:
   fail-*         each file makes one DATA fail with 451; the file is removed when used
   reject-rcpt    a glob (fnmatch, case-insensitive); matching RCPT TO get 550
+  hold-quit      while it exists, QUIT is not answered (a crash point after DATA's 250)
 """
 
 import asyncio
@@ -55,6 +56,14 @@ class Handler:
             except FileNotFoundError:
                 continue
         return False
+
+    async def handle_QUIT(self, server, session, envelope):
+        path = os.path.join(self.control, "hold-quit")
+        if os.path.exists(path):
+            log.info("QUIT held (test fault)")
+            while os.path.exists(path):
+                await asyncio.sleep(0.05)
+        return "221 Bye"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         pattern = self.reject_pattern()

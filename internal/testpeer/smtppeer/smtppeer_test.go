@@ -229,6 +229,40 @@ func TestSubmission(t *testing.T) {
 		}
 	})
 
+	t.Run("HoldQuit leaves QUIT unanswered after the mail is accepted", func(t *testing.T) {
+		if err := srv.HoldQuit(true); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, srv, false)
+		if err := c.Auth(auth); err != nil {
+			t.Fatal(err)
+		}
+		if err := send(c, "bridge@example.test", []string{alice}, message("held quit")); err != nil {
+			t.Fatal(err)
+		}
+		if last := received(t, srv); last[len(last)-1].Subject != "held quit" {
+			t.Errorf("the mail is not listed while QUIT is held")
+		}
+		quit := make(chan error, 1)
+		go func() { quit <- c.Quit() }()
+		select {
+		case err := <-quit:
+			t.Fatalf("QUIT answered while held: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := srv.HoldQuit(false); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-quit:
+			if err != nil {
+				t.Errorf("QUIT after the release: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("QUIT still unanswered after the release")
+		}
+	})
+
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	before := len(received(t, srv))
