@@ -147,8 +147,16 @@ var stateIcon = map[string]string{
 
 // applyDeliveryStatus shows the UCRM's delivery report of a message sent from here in the
 // case room, and failures also in the admin room.
+// Only the UCRM (a registry entry of type "ucrm") or the destination the report is about
+// may send it.
 func (l *link) applyDeliveryStatus(ctx context.Context, m *ucri.ReceivedMessage, ds *ucri.DeliveryStatus) error {
+	if err := l.checkConcerns(ctx, m.Source, ds.Destination, "Zustellstatus"); err != nil {
+		return err
+	}
 	o, err := l.loadOut(ctx, ds.RefMessageID)
+	if err == nil && o.Dest != ds.Destination {
+		return fmt.Errorf("%w: Zustellstatus für die Nachricht %s an %s, die an %s ging", errInvalid, ds.RefMessageID, ds.Destination, o.Dest)
+	}
 	if errors.Is(err, appservice.ErrNotFound) {
 		return l.post(ctx, l.admin(), "in:"+m.MessageID+":status",
 			fmt.Sprintf("ℹ️ Zustellstatus %d für die unbekannte Nachricht %s an %s", ds.StatusCode, ds.RefMessageID, ds.Destination), "")
@@ -194,7 +202,11 @@ var kindLabel = map[string]string{
 
 // applyAvailability shows another centre's availability in the admin room and in the
 // rooms of its open cases.
+// Only the UCRM or the centre itself may report its availability.
 func (l *link) applyAvailability(ctx context.Context, m *ucri.ReceivedMessage, au *ucri.AvailabilityUpdate) error {
+	if err := l.checkConcerns(ctx, m.Source, au.ID, "Erreichbarkeitsmeldung"); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	if p, ok := l.registry[au.ID]; ok {
 		p.Status = au.Status
@@ -229,3 +241,24 @@ var (
 func final(state string) bool {
 	return state == stateRejected || state == stateCompleted || state == stateAborted
 }
+
+// checkConcerns accepts a transport message (what) about participant about only from that
+// participant or from a UCRM (registry type "ucrm"): no other centre may report on it.
+func (l *link) checkConcerns(ctx context.Context, source, about, what string) error {
+	if source == about {
+		return nil
+	}
+	for _, maxAge := range []time.Duration{10 * time.Minute, registryRecheck} {
+		p, ok, err := l.registryEntry(ctx, source, maxAge)
+		if err != nil {
+			return fmt.Errorf("case116117: registry: %w", err) // retried
+		}
+		if ok && p.Type == participantUCRM {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s über %s von %s, der weder dieser Teilnehmer noch eine UCRM ist", errInvalid, what, about, source)
+}
+
+// participantUCRM is the registry type of a UCRM (commParticipant.type).
+const participantUCRM = "ucrm"

@@ -261,9 +261,14 @@ func (l *link) handover(ctx context.Context, evt *event.Event, args string) erro
 		}
 		return err
 	}
-	if _, ok, err := l.registryEntry(ctx, dest, 10*time.Minute); err != nil {
+	_, ok, err := l.registryEntry(ctx, dest, 10*time.Minute)
+	if err == nil && !ok {
+		_, ok, err = l.registryEntry(ctx, dest, registryRecheck) // it may be new
+	}
+	if err != nil {
 		return err // retried: the UCRM may be back soon
-	} else if !ok {
+	}
+	if !ok {
 		return userError("Die Leitstelle %s ist nicht im Register der UCRM; !registry listet die erreichbaren.", dest)
 	}
 	c, err := l.loadCase(ctx, caseID)

@@ -24,11 +24,12 @@ func (l *link) processStored(ctx context.Context, row string) error {
 	if err := json.Unmarshal([]byte(row), &s); err != nil {
 		return l.reject(ctx, nil, fmt.Errorf("%w: stored row: %v", errInvalid, err))
 	}
-	if s.Broken != "" {
-		return l.reject(ctx, &ucri.ReceivedMessage{Envelope: ucri.Envelope{MessageID: s.MessageID}}, fmt.Errorf("%w: %s", errInvalid, s.Broken))
-	}
-	if err := json.Unmarshal(s.Message, &m); err != nil {
-		return l.reject(ctx, nil, fmt.Errorf("%w: %v", errInvalid, err))
+	if s.Broken == "" {
+		if err := json.Unmarshal(s.Message, &m); err != nil {
+			return l.reject(ctx, nil, fmt.Errorf("%w: %v", errInvalid, err))
+		}
+	} else {
+		m.MessageID = s.MessageID
 	}
 	st := l.b.host.Store()
 	if m.MessageID != "" {
@@ -38,7 +39,11 @@ func (l *link) processStored(ctx context.Context, row string) error {
 			return err
 		}
 	}
-	if err := l.apply(ctx, &m); err != nil {
+	if s.Broken != "" {
+		if err := l.reject(ctx, &m, fmt.Errorf("%w: %s", errInvalid, s.Broken)); err != nil {
+			return err
+		}
+	} else if err := l.apply(ctx, &m); err != nil {
 		if errors.Is(err, errInvalid) {
 			err = l.reject(ctx, &m, err)
 		}
@@ -82,20 +87,35 @@ func (l *link) apply(ctx context.Context, m *ucri.ReceivedMessage) error {
 
 // verify checks the envelope's signature against the sender's key in the registry. A
 // message without signature is accepted only from a participant registered as
-// transmitting unsigned messages.
+// transmitting unsigned messages. Before a message is refused as untrusted (sender not
+// registered, unsigned, no or a wrong key, a signature that does not verify), the registry
+// is asked again: the sender may be new, have a new key or have opted out of signing
+// since it was cached. This costs at most one registry read per refused message (they are
+// processed one at a time).
 func (l *link) verify(ctx context.Context, m *ucri.ReceivedMessage) error {
 	p, ok, err := l.registryEntry(ctx, m.Source, 10*time.Minute)
 	if err != nil {
 		return fmt.Errorf("case116117: registry: %w", err) // retried
 	}
+	err = l.trust(m, p, ok)
+	if err == nil {
+		return nil
+	}
+	p, ok, rerr := l.registryEntry(ctx, m.Source, registryRecheck)
+	if rerr != nil {
+		return fmt.Errorf("case116117: registry: %w", rerr) // retried: refuse only on a fresh registry
+	}
+	return l.trust(m, p, ok)
+}
+
+// registryRecheck is the registry age for a second look before a refusal: always ask.
+const registryRecheck = 0
+
+// trust decides whether m is proven to come from its source, given the source's registry
+// entry p (ok false: not registered). It returns nil or an errInvalid wrapping errUntrusted.
+func (l *link) trust(m *ucri.ReceivedMessage, p ucri.CommParticipant, ok bool) error {
 	if !ok {
-		// The sender may be new: ask again before refusing.
-		if p, ok, err = l.registryEntry(ctx, m.Source, 0); err != nil {
-			return fmt.Errorf("case116117: registry: %w", err)
-		}
-		if !ok {
-			return fmt.Errorf("%w: %w: der Absender %s steht nicht im Register der UCRM", errInvalid, errUntrusted, m.Source)
-		}
+		return fmt.Errorf("%w: %w: der Absender %s steht nicht im Register der UCRM", errInvalid, errUntrusted, m.Source)
 	}
 	if m.Signature == "" {
 		if p.TransmitsUnsignedMessages {
@@ -103,29 +123,25 @@ func (l *link) verify(ctx context.Context, m *ucri.ReceivedMessage) error {
 		}
 		return fmt.Errorf("%w: %w: die Nachricht ist nicht signiert, und %s sendet laut Register signiert", errInvalid, errUntrusted, m.Source)
 	}
-	check := func(p ucri.CommParticipant) error {
-		if p.Key == nil {
-			return fmt.Errorf("the registry has no key of %s", m.Source)
-		}
-		pub, err := ucri.PublicKeyFromJWK(*p.Key)
-		if err != nil {
-			return fmt.Errorf("the registry's key of %s: %w", m.Source, err)
-		}
-		return ucri.Verify(&m.Envelope, m.Destination, pub)
+	if p.Key == nil {
+		return fmt.Errorf("%w: %w: das Register hat keinen Schlüssel von %s", errInvalid, errUntrusted, m.Source)
 	}
-	if err := check(p); err != nil {
-		// The sender may have a new key: ask the registry again once.
-		if p2, ok2, err2 := l.registryEntry(ctx, m.Source, 0); err2 == nil && ok2 && check(p2) == nil {
-			return nil
-		}
+	pub, err := ucri.PublicKeyFromJWK(*p.Key)
+	if err != nil {
+		return fmt.Errorf("%w: %w: der Schlüssel von %s im Register ist ungültig: %w", errInvalid, errUntrusted, m.Source, err)
+	}
+	if err := ucri.Verify(&m.Envelope, m.Destination, pub); err != nil {
 		return fmt.Errorf("%w: %w: Signatur ungültig: %w", errInvalid, errUntrusted, err)
 	}
 	return nil
 }
 
 // reject reports a message that cannot be applied: to the link's admins always, and to
-// the sender of an incident as a rejection (the app's answer to a case it cannot take),
-// when its signature is valid and its case ID can be read.
+// the sender of an incident as a rejection with the cause (the app's answer to a case it
+// cannot take), when its case ID can be read and the sender is registered. An incident
+// refused as untrusted is answered too, so that its sender does not take it as delivered;
+// the answer goes to the registered centre, which learns that a case under its name was
+// refused.
 func (l *link) reject(ctx context.Context, m *ucri.ReceivedMessage, cause error) error {
 	from, ref := "?", "?"
 	if m != nil {
@@ -136,8 +152,13 @@ func (l *link) reject(ctx context.Context, m *ucri.ReceivedMessage, cause error)
 	if err := l.post(ctx, l.admin(), "invalid:"+ref+":"+fmt.Sprint(time.Now().UnixNano()), text, ""); err != nil {
 		return err
 	}
-	if m == nil || m.Payload.AppID != ucri.AppIncidentWithPatient || m.Payload.SchemaID != ucri.SchemaIncident || errors.Is(cause, errUntrusted) {
+	if m == nil || m.Payload.AppID != ucri.AppIncidentWithPatient || m.Payload.SchemaID != ucri.SchemaIncident {
 		return nil
+	}
+	if _, ok, err := l.registryEntry(ctx, m.Source, time.Hour); err != nil {
+		return fmt.Errorf("case116117: registry: %w", err)
+	} else if !ok {
+		return nil // an answer could not be delivered
 	}
 	var probe struct {
 		SharedIncidentID string `json:"sharedIncidentId"`
@@ -147,16 +168,27 @@ func (l *link) reject(ctx context.Context, m *ucri.ReceivedMessage, cause error)
 	}
 	ack := &ucri.Acknowledgement{
 		SharedIncidentID: probe.SharedIncidentID, AcknowledgedByDispatcherAt: ucri.FormatTime(time.Now()),
-		Status: ucri.AckRejected, Cause: truncate("Übergabe technisch ungültig: "+errorText(cause), 2000),
+		Status: ucri.AckRejected, Cause: truncate(rejectCause(cause), 2000),
 	}
 	msgID := ucri.DerivedMessageID(l.cfg.OID, "reject-invalid", m.MessageID)
 	_, err := l.queueSend(ctx, outgoing{Dest: m.Source, Message: ack, MessageID: msgID, Room: l.admin(), Kind: "rejection", By: "switchboard"})
 	return err
 }
 
-// errUntrusted marks a message whose sender is not proven (no or a wrong signature): it
-// is reported to the admins but never answered.
+// errUntrusted marks a message whose sender is not proven (no or a wrong signature).
 var errUntrusted = errors.New("nicht vertrauenswürdig")
+
+// rejectCause is the cause of a rejection sent back for an invalid incident.
+func rejectCause(cause error) string {
+	if errors.Is(cause, errUntrusted) {
+		why := strings.TrimPrefix(cause.Error(), errInvalid.Error()+": "+errUntrusted.Error()+": ")
+		if ue, ok := errors.AsType[*ucri.Error](cause); ok {
+			why = fmt.Sprintf("Signatur ungültig (UCRI %d: %s)", ue.Code, ue.Message)
+		}
+		return "Übergabe abgelehnt, Absender nicht nachgewiesen: " + why
+	}
+	return "Übergabe technisch ungültig: " + errorText(cause)
+}
 
 func errorText(err error) string {
 	var ue *ucri.Error

@@ -34,15 +34,21 @@ func parsePortalKey(s string) (portalKey, bool) {
 
 // Key-value rows of a link (the store scopes them to the module):
 //
-//	in:<link>:<sequenceId, 20 digits>   a received message, stored before the commit
+//	rx:<link>:<local sequence, 20 digits> a received message, stored before the commit
+//	rxseq:<link>                        the next local sequence number of rx rows
+//	in:<link>:<sequenceId, 20 digits>   legacy: a received message keyed by the UCRM's
+//	                                    sequenceId (read and drained, never written)
 //	done:<link>:<messageId>             a received message that was processed
 //	case:<link>:<sharedIncidentId>      a case (caseRecord, JSON)
 //	out:<link>:<messageId>              a message to send or sent (outgoing, JSON)
 //	pend:<link>:<20 digits>:<messageId> the send queue, in order
-func inKey(link string, seq int64) string { return fmt.Sprintf("in:%s:%020d", link, seq) }
-func doneKey(link, msgID string) string   { return "done:" + link + ":" + msgID }
-func caseKey(link, caseID string) string  { return "case:" + link + ":" + caseID }
-func outKey(link, msgID string) string    { return "out:" + link + ":" + msgID }
+func rxKey(link string, n int64) string  { return fmt.Sprintf("rx:%s:%020d", link, n) }
+func rxPrefix(link string) string        { return "rx:" + link + ":" }
+func rxSeqKey(link string) string        { return "rxseq:" + link }
+func legacyInPrefix(link string) string  { return "in:" + link + ":" }
+func doneKey(link, msgID string) string  { return "done:" + link + ":" + msgID }
+func caseKey(link, caseID string) string { return "case:" + link + ":" + caseID }
+func outKey(link, msgID string) string   { return "out:" + link + ":" + msgID }
 func pendKey(link string, n int64, msgID string) string {
 	return fmt.Sprintf("pend:%s:%020d:%s", link, n, msgID)
 }

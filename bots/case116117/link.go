@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -46,6 +47,10 @@ type link struct {
 	regAt     time.Time
 	adminRoom id.RoomID
 	workRooms []id.RoomID // joined rooms of cfg.Rooms
+
+	// rxNext is the local sequence number of the next received message (rxKey); owned by
+	// the receive loop, 0 until read from the store.
+	rxNext int64
 }
 
 func newLink(b *Bot, cfg *LinkConfig) *link {
@@ -226,27 +231,35 @@ type stored struct {
 	// Broken is why a message of the batch could not be read; it is reported, not applied.
 	Broken    string `json:"broken,omitempty"`
 	MessageID string `json:"message_id,omitempty"`
+	// Seq is the UCRM's sequenceId at receive time, for diagnostics only.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // store writes every message of a receive answer, then commits the highest sequence ID.
+//
+// The rows are keyed by a local sequence (rxKey), never by the UCRM's sequenceId: a UCRM
+// that restarts numbers from 1 again, and a stored message not yet processed must not be
+// overwritten or deleted by a newer one with the same number. The local sequence is
+// reserved in the store before the rows are written, so it never goes back, also after a
+// crash. A message the UCRM delivers again (no commit reached it) gets a second row; the
+// processor skips it by its messageId.
 func (l *link) store(ctx context.Context, resp *ucri.ReceiveResponse, bad []ucri.MessageError) error {
-	if (resp == nil || len(resp.Messages) == 0) && len(bad) == 0 {
+	if resp == nil {
+		resp = &ucri.ReceiveResponse{}
+	}
+	n := len(resp.Messages) + len(bad)
+	if n == 0 {
 		return nil
 	}
-	st := l.b.host.Store()
 	var last int64 = -1
+	rows := make([]string, 0, n)
 	for _, b := range bad {
 		if b.Destination != l.cfg.OID {
 			return fmt.Errorf("case116117: the UCRM delivered an unreadable message for %q to %q", b.Destination, l.cfg.OID)
 		}
-		row, _ := json.Marshal(stored{Broken: b.Error(), MessageID: b.MessageID, At: time.Now().UTC()})
-		if err := st.PutKV(ctx, inKey(l.cfg.Name, b.SequenceID), string(row)); err != nil {
-			return err
-		}
+		row, _ := json.Marshal(stored{Broken: b.Error(), MessageID: b.MessageID, Seq: b.SequenceID, At: time.Now().UTC()})
+		rows = append(rows, string(row))
 		last = max(last, b.SequenceID)
-	}
-	if resp == nil {
-		resp = &ucri.ReceiveResponse{}
 	}
 	for i := range resp.Messages {
 		m := &resp.Messages[i]
@@ -257,17 +270,50 @@ func (l *link) store(ctx context.Context, resp *ucri.ReceiveResponse, bad []ucri
 		if err != nil {
 			return err
 		}
-		row, _ := json.Marshal(stored{Message: raw, At: time.Now().UTC()})
-		if err := st.PutKV(ctx, inKey(l.cfg.Name, m.SequenceID), string(row)); err != nil {
+		row, _ := json.Marshal(stored{Message: raw, Seq: m.SequenceID, At: time.Now().UTC()})
+		rows = append(rows, string(row))
+		last = max(last, m.SequenceID)
+	}
+	first, err := l.reserveRx(ctx, int64(len(rows)))
+	if err != nil {
+		return err
+	}
+	st := l.b.host.Store()
+	for i, row := range rows {
+		if err := st.PutKV(ctx, rxKey(l.cfg.Name, first+int64(i)), row); err != nil {
 			return err
 		}
-		last = max(last, m.SequenceID)
 	}
 	l.wake(l.wakeProcess)
 	if err := l.client.Commit(ctx, ucri.MessageRef{Destination: l.cfg.OID, SequenceID: last}); err != nil {
 		return fmt.Errorf("case116117: commit: %w", err)
 	}
 	return nil
+}
+
+// reserveRx reserves n local sequence numbers for received messages and returns the
+// first. The reservation is stored before it is used; numbers lost to a crash leave a gap.
+func (l *link) reserveRx(ctx context.Context, n int64) (int64, error) {
+	st := l.b.host.Store()
+	if l.rxNext == 0 {
+		next := int64(1)
+		v, err := st.GetKV(ctx, rxSeqKey(l.cfg.Name))
+		switch {
+		case err == nil:
+			if next, err = strconv.ParseInt(v, 10, 64); err != nil || next < 1 {
+				return 0, fmt.Errorf("case116117: stored %s is %q, not a positive number", rxSeqKey(l.cfg.Name), v)
+			}
+		case !errors.Is(err, appservice.ErrNotFound):
+			return 0, err
+		}
+		l.rxNext = next
+	}
+	first := l.rxNext
+	if err := st.PutKV(ctx, rxSeqKey(l.cfg.Name), strconv.FormatInt(first+n, 10)); err != nil {
+		return 0, err
+	}
+	l.rxNext = first + n
+	return first, nil
 }
 
 func (l *link) wake(ch chan struct{}) {
@@ -281,7 +327,7 @@ func (l *link) wake(ch chan struct{}) {
 func (l *link) processLoop(ctx context.Context) {
 	st := l.b.host.Store()
 	for attempt := 0; ctx.Err() == nil; {
-		rows, err := st.ListKV(ctx, "in:"+l.cfg.Name+":", 50)
+		rows, err := l.pendingRx(ctx, 50)
 		for _, row := range rows {
 			if err = l.processStored(ctx, row.Value); err != nil {
 				break
@@ -314,15 +360,27 @@ func (l *link) processLoop(ctx context.Context) {
 	}
 }
 
-// registryEntry returns the registry entry of a participant, asking the UCRM when it is
-// unknown or the cached registry is older than maxAge.
+// pendingRx returns up to limit stored received messages, oldest first: rows of the
+// legacy keys (by the UCRM's sequenceId, written before the local sequence existed) come
+// first, since nothing is written under them any more.
+func (l *link) pendingRx(ctx context.Context, limit int) ([]appservice.KV, error) {
+	st := l.b.host.Store()
+	rows, err := st.ListKV(ctx, legacyInPrefix(l.cfg.Name), limit)
+	if err != nil || len(rows) > 0 {
+		return rows, err
+	}
+	return st.ListKV(ctx, rxPrefix(l.cfg.Name), limit)
+}
+
+// registryEntry returns the registry entry of a participant (ok false: not registered),
+// asking the UCRM when the cached registry is older than maxAge.
 func (l *link) registryEntry(ctx context.Context, oid string, maxAge time.Duration) (ucri.CommParticipant, bool, error) {
 	l.mu.Lock()
 	p, ok := l.registry[oid]
-	fresh := time.Since(l.regAt) < maxAge
+	fresh := l.registry != nil && time.Since(l.regAt) < maxAge
 	l.mu.Unlock()
-	if ok && fresh {
-		return p, true, nil
+	if fresh {
+		return p, ok, nil
 	}
 	list, err := l.client.Registry(ctx)
 	if err != nil && len(list) == 0 {

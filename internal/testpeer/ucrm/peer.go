@@ -41,7 +41,11 @@ type Peer struct {
 // name and password are looked up at each token fetch). Sends are signed with key unless
 // it is nil.
 func (s *Server) Peer(oid string, key *rsa.PrivateKey) *Peer {
-	return &Peer{s: s, oid: oid, key: key, client: &http.Client{Transport: &http.Transport{}}}
+	p := &Peer{s: s, oid: oid, key: key, client: &http.Client{Transport: &http.Transport{}}}
+	s.mu.Lock()
+	s.peers = append(s.peers, p)
+	s.mu.Unlock()
+	return p
 }
 
 // OID returns the participant the peer plays.

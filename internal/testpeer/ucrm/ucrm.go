@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +76,7 @@ type Server struct {
 	addr         string                       // guarded by mu; "127.0.0.1:port" once started
 	run          *run                         // guarded by mu; nil while stopped
 	closed       bool                         // guarded by mu
+	peers        []*Peer                      // guarded by mu; their idle connections end at Stop
 
 	// lifecycle serializes Start and Stop.
 	lifecycle sync.Mutex
@@ -249,11 +251,33 @@ func (s *Server) Stop() {
 	_ = r.srv.Close()
 	r.active.Wait()
 	r.done.Wait()
+	// The peers' kept-alive connections are dead now; a request must not find one.
+	s.mu.Lock()
+	peers := slices.Clone(s.peers)
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.client.CloseIdleConnections()
+	}
 }
 
 // Restart stops the server and starts it again on the same address.
 func (s *Server) Restart() error {
 	s.Stop()
+	return s.Start()
+}
+
+// RestartFresh models a UCRM that keeps its state in memory restarting, as the PMeV
+// reference does: it stops the server, forgets every queue (sequenceIds are numbered from 1
+// again, committed positions are gone), every accepted messageId and every token (the
+// token key is new), and starts again on the same address. Participants, their keys and
+// statuses stay (they are configuration), and so does what Sent and Requests report.
+func (s *Server) RestartFresh() error {
+	s.Stop()
+	s.mu.Lock()
+	s.queues = map[string]*queue{}
+	s.accepted = map[string][]byte{}
+	s.secret = newSecret()
+	s.mu.Unlock()
 	return s.Start()
 }
 

@@ -616,6 +616,42 @@ func TestStopRestart(t *testing.T) {
 	}
 }
 
+// TestRestartFresh: a restart that loses the in-memory state, like the reference UCRM's,
+// empties the queues and numbers sequenceIds from 1 again; tokens are renewed on 401.
+func TestRestartFresh(t *testing.T) {
+	f := newFixture(t, Options{})
+	c := ctx(t)
+	for range 2 {
+		if _, err := f.a.Send(c, oidB, AppIncident, "acknowledgement", ack(), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := f.b.Fetch(c, 0)
+	if err != nil || len(before) != 2 || parse(t, before[1]).SequenceID != 2 {
+		t.Fatalf("before the restart: %d messages, %v", len(before), err)
+	}
+	if err := f.b.Commit(c, 1); err != nil {
+		t.Fatal(err)
+	}
+	url := f.s.URL()
+	if err := f.s.RestartFresh(); err != nil {
+		t.Fatal(err)
+	}
+	if f.s.URL() != url || f.s.Queue(oidB) != 0 || f.s.Committed(oidB) != 0 {
+		t.Fatalf("after the restart: url %s, queue %d, committed %d", f.s.URL(), f.s.Queue(oidB), f.s.Committed(oidB))
+	}
+	if _, err := f.a.Send(c, oidB, AppIncident, "acknowledgement", ack(), ""); err != nil {
+		t.Fatal(err)
+	}
+	after, err := f.b.Fetch(c, 0)
+	if err != nil || len(after) != 1 {
+		t.Fatalf("after the restart: %d messages, %v", len(after), err)
+	}
+	if m := parse(t, after[0]); m.SequenceID != 1 || m.MessageID == parse(t, before[0]).MessageID {
+		t.Fatalf("after the restart: sequenceId %d, messageId %s", m.SequenceID, m.MessageID)
+	}
+}
+
 func TestRegistryAndInfo(t *testing.T) {
 	f := newFixture(t, Options{})
 	c := ctx(t)

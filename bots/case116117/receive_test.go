@@ -1,0 +1,215 @@
+package case116117
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/case116117/ucri"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/ucrm"
+)
+
+// memStore is the key-value part of appservice.ModuleStore in memory; the rest is not
+// used by these tests.
+type memStore struct {
+	appservice.ModuleStore
+	mu sync.Mutex
+	kv map[string]string
+}
+
+func (s *memStore) GetKV(_ context.Context, key string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.kv[key]
+	if !ok {
+		return "", appservice.ErrNotFound
+	}
+	return v, nil
+}
+
+func (s *memStore) PutKV(_ context.Context, key, value string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kv[key] = value
+	return nil
+}
+
+func (s *memStore) DeleteKV(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.kv, key)
+	return nil
+}
+
+func (s *memStore) ListKV(_ context.Context, prefix string, limit int) ([]appservice.KV, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []appservice.KV
+	for k, v := range s.kv {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, appservice.KV{Key: k, Value: v})
+		}
+	}
+	slices.SortFunc(out, func(a, b appservice.KV) int { return strings.Compare(a.Key, b.Key) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// memHost is an appservice.Host with only a store (and a domain); everything else panics.
+type memHost struct {
+	appservice.Host
+	st *memStore
+}
+
+func (h *memHost) Store() appservice.ModuleStore { return h.st }
+func (h *memHost) Domain() string                { return "example.org" }
+func (h *memHost) BotUserID() id.UserID          { return "@bot:example.org" }
+
+const (
+	testOIDA = "1.2.276.0.76.3.1.1"
+	testOIDB = "1.2.276.0.76.3.1.2"
+)
+
+// receiveFixture is a fake UCRM with centres A (a peer) and B (the link under test).
+type receiveFixture struct {
+	srv   *ucrm.Server
+	peerA *ucrm.Peer
+	st    *memStore
+}
+
+func newReceiveFixture(t *testing.T) *receiveFixture {
+	t.Helper()
+	keyA, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := ucrm.New(ucrm.Options{Logf: t.Logf})
+	srv.AddParticipant(ucrm.Participant{OID: testOIDA, Username: "a", Password: "pa", Key: &keyA.PublicKey})
+	srv.AddParticipant(ucrm.Participant{OID: testOIDB, Username: "b", Password: "pb", Key: &keyA.PublicKey})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return &receiveFixture{srv: srv, peerA: srv.Peer(testOIDA, keyA), st: &memStore{kv: map[string]string{}}}
+}
+
+// link returns a new link of centre B on the fixture's store, as after a process start.
+func (f *receiveFixture) link(t *testing.T) *link {
+	t.Helper()
+	cfg := &LinkConfig{Name: "b", OID: testOIDB, UCRM: UCRMConfig{URL: f.srv.URL(), Username: "b", Password: "pb"}}
+	l := newLink(&Bot{host: &memHost{st: f.st}}, cfg)
+	c, err := ucri.NewClient(ucri.ClientConfig{BaseURL: cfg.UCRM.URL, Username: "b", Password: "pb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.client = c
+	return l
+}
+
+// sendAndReceive has A send an acknowledgement of caseID to B, and l receive and store it.
+func (f *receiveFixture) sendAndReceive(t *testing.T, l *link, caseID string) {
+	t.Helper()
+	ctx := t.Context()
+	ack := map[string]any{"sharedIncidentId": caseID, "acknowledgedByDispatcherAt": "2024-01-01T10:06:09Z", "status": "accepted"}
+	if _, err := f.peerA.Send(ctx, testOIDB, ucri.AppIncidentWithPatient, ucri.SchemaAcknowledgement, ack, "NONE"); err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	resp, bad, err := l.client.Receive(ctx, ucri.ReceiveRequest{Destinations: []string{testOIDB}, MaxDelay: &zero})
+	if err != nil || len(bad) > 0 || len(resp.Messages) != 1 {
+		t.Fatalf("Receive = %v, %v, %v", resp, bad, err)
+	}
+	if err := l.store(ctx, resp, bad); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pendingCases returns the case IDs and UCRM sequenceIds of the stored, unprocessed
+// messages, in processing order.
+func pendingCases(t *testing.T, l *link) (cases []string, seqs []int64) {
+	t.Helper()
+	rows, err := l.pendingRx(t.Context(), 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		var s stored
+		var m ucri.ReceivedMessage
+		if err := json.Unmarshal([]byte(row.Value), &s); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(s.Message, &m); err != nil {
+			t.Fatal(err)
+		}
+		var d struct{ SharedIncidentID string }
+		_ = json.Unmarshal([]byte(m.Payload.Data), &d)
+		cases = append(cases, d.SharedIncidentID)
+		seqs = append(seqs, m.SequenceID)
+	}
+	return cases, seqs
+}
+
+// TestReceivedRowsSurviveUCRMRestart: a UCRM that restarts numbers sequenceIds from 1
+// again; a message stored but not yet processed must not be overwritten by the next one
+// with the same sequenceId, nor after a restart of Switchboard.
+func TestReceivedRowsSurviveUCRMRestart(t *testing.T) {
+	f := newReceiveFixture(t)
+	l := f.link(t)
+	caseA, caseB, caseC := ucri.NewMessageID(), ucri.NewMessageID(), ucri.NewMessageID()
+	f.sendAndReceive(t, l, caseA)
+	if err := f.srv.RestartFresh(); err != nil {
+		t.Fatal(err)
+	}
+	f.sendAndReceive(t, l, caseB)
+	if err := f.srv.RestartFresh(); err != nil {
+		t.Fatal(err)
+	}
+	f.sendAndReceive(t, f.link(t), caseC) // Switchboard restarted too: the local sequence goes on
+	cases, seqs := pendingCases(t, l)
+	if !slices.Equal(cases, []string{caseA, caseB, caseC}) || !slices.Equal(seqs, []int64{1, 1, 1}) {
+		t.Fatalf("stored cases %v with sequenceIds %v, want %v each with 1", cases, seqs, []string{caseA, caseB, caseC})
+	}
+	if f.srv.Queue(testOIDB) != 0 || f.srv.Committed(testOIDB) != 1 {
+		t.Fatalf("queue %d, committed %d", f.srv.Queue(testOIDB), f.srv.Committed(testOIDB))
+	}
+}
+
+// TestLegacyReceivedRowsFirst: rows stored by an earlier version under the UCRM's
+// sequenceId (in:<link>:<seq>) are processed first, then the new rows; nothing is lost.
+func TestLegacyReceivedRowsFirst(t *testing.T) {
+	f := newReceiveFixture(t)
+	l := f.link(t)
+	old := ucri.NewMessageID()
+	raw, _ := json.Marshal(ucri.ReceivedMessage{
+		Envelope: ucri.Envelope{MessageID: ucri.NewMessageID(), Source: testOIDA, Payload: ucri.Payload{
+			AppID: ucri.AppIncidentWithPatient, Data: `{"sharedIncidentId":"` + old + `"}`}},
+		Destination: testOIDB, SequenceID: 7,
+	})
+	row, _ := json.Marshal(stored{Message: raw, At: time.Now()})
+	if err := f.st.PutKV(t.Context(), "in:b:00000000000000000007", string(row)); err != nil {
+		t.Fatal(err)
+	}
+	newer := ucri.NewMessageID()
+	f.sendAndReceive(t, l, newer)
+	cases, _ := pendingCases(t, l)
+	if !slices.Equal(cases, []string{old}) {
+		t.Fatalf("first batch %v, want the legacy row alone", cases)
+	}
+	if err := f.st.DeleteKV(t.Context(), "in:b:00000000000000000007"); err != nil { // processed
+		t.Fatal(err)
+	}
+	if cases, _ = pendingCases(t, l); !slices.Equal(cases, []string{newer}) {
+		t.Fatalf("then %v, want the new row", cases)
+	}
+}
