@@ -213,10 +213,7 @@ func (c *Core) refuse(ctx context.Context, m Module, evt *event.Event) {
 				return
 			}
 			log.Info().Stringer("invitee", target).Msg("Declining an invite from a user without permission")
-			_, err := c.as.Client(target).LeaveRoom(requestContext(ctx), evt.RoomID, &mautrix.ReqLeave{Reason: reason})
-			if err != nil {
-				log.Warn().Err(requestError(err)).Msg("Failed to decline the invite")
-			}
+			c.declineInvite(ctx, log, target, evt, reason)
 			return
 		case event.MembershipJoin:
 		default:
@@ -240,6 +237,31 @@ func (c *Core) refuse(ctx context.Context, m Module, evt *event.Event) {
 	msg := Message{RoomID: evt.RoomID, Sender: sender, RemoteID: "refused:" + evt.ID.String(), Content: &notice}
 	if err := c.enqueue(context.WithoutCancel(ctx), coreModuleID, msg); err != nil {
 		log.Error().Err(err).Msg("Failed to queue the refusal notice")
+	}
+}
+
+// declineInvite has our user target decline evt's invite: not every homeserver shows the
+// reason of a declined invite, so (rate-limited) it joins, says why and leaves again. The
+// notice's transaction ID is the invite's event ID, so a redelivered invite does not
+// repeat it.
+func (c *Core) declineInvite(ctx context.Context, log zerolog.Logger, target id.UserID, evt *event.Event, reason string) {
+	ctx = requestContext(ctx)
+	intent := c.as.Intent(target)
+	if err := intent.EnsureRegistered(ctx); err != nil {
+		log.Warn().Err(requestError(err)).Msg("Failed to decline the invite")
+		return
+	}
+	if c.refusals.allow(evt.RoomID, evt.Sender) {
+		notice := event.MessageEventContent{MsgType: event.MsgNotice, Body: "⛔ " + reason}
+		if _, err := intent.JoinRoomByID(ctx, evt.RoomID); err != nil {
+			log.Warn().Err(requestError(err)).Msg("Failed to join to explain the declined invite")
+		} else if _, err := intent.SendMessageEvent(ctx, evt.RoomID, event.EventMessage, &notice,
+			mautrix.ReqSendEvent{TransactionID: TxnIDFor(coreModuleID, "refused:"+evt.ID.String())}); err != nil {
+			log.Warn().Err(requestError(err)).Msg("Failed to explain the declined invite")
+		}
+	}
+	if _, err := intent.LeaveRoom(ctx, evt.RoomID, &mautrix.ReqLeave{Reason: reason}); err != nil {
+		log.Warn().Err(requestError(err)).Msg("Failed to decline the invite")
 	}
 }
 

@@ -155,6 +155,10 @@ func TestInvitesFromUsersWithoutPermissionAreDeclined(t *testing.T) {
 	if len(left) != 1 || left[0].Room != "!dm1:test" || left[0].User != "@_rec_ghost:test" || !strings.Contains(left[0].Reason, "not permitted") {
 		t.Errorf("leaves %+v, want the ghost declining eve's invite with a reason", left)
 	}
+	sent := env.hs.sentMessages()
+	if len(sent) != 1 || sent[0].Sender != "@_rec_ghost:test" || sent[0].Room != "!dm1:test" || !strings.Contains(string(sent[0].Content), "not permitted") {
+		t.Errorf("sent %+v, want the ghost saying why in eve's room before leaving", sent)
+	}
 }
 
 func TestKicksOfOurUsersStillReachTheModule(t *testing.T) {

@@ -29,6 +29,9 @@ type Options struct {
 	// Retry is the backoff; zero means 4 attempts from 200 ms to 1 s.
 	Retry    appservice.Retry
 	LogLevel zerolog.Level
+	// Permissions are the modules' permission lists (appservice.Options.Permissions);
+	// nil: every user of Domain may use every module.
+	Permissions map[string][]string
 }
 
 // Start starts the core and returns it with a context that carries the test's logger.
@@ -46,7 +49,7 @@ func Start(t testing.TB, o Options) (*appservice.Core, context.Context) {
 		Registration: o.Registration, HomeserverURL: o.HomeserverURL, Domain: o.Domain, Store: o.Store,
 		Modules: append([]appservice.Module{bot}, o.Modules...), BotModule: management.ID, BotDisplayName: "Switchboard",
 		Listen: fmt.Sprintf("127.0.0.1:%d", o.ASPort), Version: o.Version,
-		Retry: o.Retry, InDoubtSettle: 300 * time.Millisecond,
+		Retry: o.Retry, InDoubtSettle: 300 * time.Millisecond, Permissions: o.Permissions,
 	})
 	if err != nil {
 		t.Fatal(err)
