@@ -24,7 +24,7 @@ func (l *link) applyIncident(ctx context.Context, m *ucri.ReceivedMessage, inc *
 	case err != nil:
 		return err
 	case c.Peer != m.Source || c.Role != roleIncoming:
-		return fmt.Errorf("%w: case %s belongs to another centre or was handed over from here", errInvalid, inc.SharedIncidentID)
+		return fmt.Errorf("%w: der Fall %s gehört einer anderen Leitstelle oder wurde von hier übergeben", errInvalid, inc.SharedIncidentID)
 	}
 	peer := l.peerName(ctx, m.Source)
 	if c.Room == "" {
@@ -115,12 +115,12 @@ func answerFromCompletion(c *ucri.Completion) answer {
 func (l *link) applyAnswer(ctx context.Context, m *ucri.ReceivedMessage, caseID string, a answer) error {
 	c, err := l.loadCase(ctx, caseID)
 	if errors.Is(err, appservice.ErrNotFound) {
-		return fmt.Errorf("%w: %s for the unknown case %s", errInvalid, m.Payload.SchemaID, caseID)
+		return fmt.Errorf("%w: %s zum unbekannten Fall %s", errInvalid, m.Payload.SchemaID, caseID)
 	} else if err != nil {
 		return err
 	}
 	if c.Role != roleOutgoing || c.Peer != m.Source {
-		return fmt.Errorf("%w: %s for case %s, which was not handed over from here to %s", errInvalid, m.Payload.SchemaID, caseID, m.Source)
+		return fmt.Errorf("%w: %s zum Fall %s, der nicht von hier an %s übergeben wurde", errInvalid, m.Payload.SchemaID, caseID, m.Source)
 	}
 	text := fmt.Sprintf("%s %s: der Fall ist %s", stateIcon[a.state], l.peerName(ctx, m.Source), stateLabel[a.state])
 	if a.note != "" {
@@ -168,7 +168,7 @@ func (l *link) applyDeliveryStatus(ctx context.Context, m *ucri.ReceivedMessage,
 	var text string
 	if ds.StatusCode == 200 {
 		text = fmt.Sprintf("📬 %s wurde %s zugestellt.", what, peer)
-		if err := l.post(ctx, l.admin(), "in:"+m.MessageID+":status-admin", text+" — Fall "+o.Case, ""); err != nil {
+		if err := l.post(ctx, l.admin(), "in:"+m.MessageID+":status-admin", text+" — Fall-ID "+o.Case, ""); err != nil {
 			return err
 		}
 	} else {
@@ -179,7 +179,7 @@ func (l *link) applyDeliveryStatus(ctx context.Context, m *ucri.ReceivedMessage,
 		if ds.Cause != nil {
 			text += fmt.Sprintf(" [UCRI %d %s]", ds.Cause.Code, ds.Cause.Reason)
 		}
-		if err := l.post(ctx, l.admin(), "in:"+m.MessageID+":status-admin", text+" — Fall "+o.Case, ""); err != nil {
+		if err := l.post(ctx, l.admin(), "in:"+m.MessageID+":status-admin", text+" — Fall-ID "+o.Case, ""); err != nil {
 			return err
 		}
 	}

@@ -144,7 +144,13 @@ func (b *Bot) HandleEvent(ctx context.Context, evt *event.Event) error {
 	if b.isOwnUser(evt.Sender) {
 		return nil
 	}
-	return l.handleEvent(ctx, key, evt)
+	err = l.handleEvent(ctx, key, evt)
+	if re, ok := errors.AsType[appservice.RoomError](err); ok {
+		// A refused command is answered in German here, in reply to it; the core's failure
+		// report is worded in English.
+		return l.reply(ctx, evt, "refused", "⚠️ Nicht ausgeführt: "+strings.TrimRight(re.Msg, ". ")+".")
+	}
+	return err
 }
 
 var errNotOurs = errors.New("case116117: not a room of this module")

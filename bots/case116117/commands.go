@@ -182,7 +182,7 @@ func lastChange(c *caseRecord) string {
 // statusText is a case's state and its history: who changed what, when.
 func statusText(c *caseRecord) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Fall %s (%s): %s\nVerlauf:", c.ID, c.Title, stateLabel[c.State])
+	fmt.Fprintf(&b, "%s (Fall-ID %s): %s\nVerlauf:", c.Title, c.ID, stateLabel[c.State])
 	for _, h := range c.History {
 		fmt.Fprintf(&b, "\n- %s %s: %s durch %s", h.At.Format("02.01.2006 15:04:05 MST"), stateIcon[h.State], stateLabel[h.State], h.By)
 		if h.Note != "" {
@@ -303,7 +303,7 @@ func (l *link) handover(ctx context.Context, evt *event.Event, args string) erro
 		return err
 	}
 	link := "https://matrix.to/#/" + string(c.Room)
-	return l.post(ctx, evt.RoomID, "reply:"+string(evt.ID), fmt.Sprintf("📤 Fall %s wird an %s übergeben: %s", c.Title, peer, link), "")
+	return l.post(ctx, evt.RoomID, "reply:"+string(evt.ID), fmt.Sprintf("📤 %s wird an %s übergeben: %s", c.Title, peer, link), "")
 }
 
 func orDefault(s, d string) string {

@@ -82,7 +82,7 @@ func (l *link) apply(ctx context.Context, m *ucri.ReceivedMessage) error {
 	case *ucri.AvailabilityUpdate:
 		return l.applyAvailability(ctx, m, msg)
 	}
-	return fmt.Errorf("%w: %s %s is not handled", errInvalid, m.Payload.AppID, m.Payload.SchemaID)
+	return fmt.Errorf("%w: %s %s wird nicht verarbeitet", errInvalid, m.Payload.AppID, m.Payload.SchemaID)
 }
 
 // verify checks the envelope's signature against the sender's key in the registry. A
@@ -148,7 +148,8 @@ func (l *link) reject(ctx context.Context, m *ucri.ReceivedMessage, cause error)
 		from, ref = m.Source, m.MessageID
 	}
 	l.log(ctx).Warn().Err(cause).Str("source", from).Str("message_id", ref).Msg("Rejected a received message")
-	text := fmt.Sprintf("⚠️ Eine Nachricht von %s (messageId %s) wurde nicht übernommen: %v", from, ref, strings.TrimPrefix(cause.Error(), errInvalid.Error()+": "))
+	why := strings.ReplaceAll(strings.TrimPrefix(cause.Error(), errInvalid.Error()+": "), "ucri: ", "UCRI ")
+	text := fmt.Sprintf("⚠️ Eine Nachricht von %s (messageId %s) wurde nicht übernommen: %s", from, ref, strings.TrimRight(why, ". "))
 	if err := l.post(ctx, l.admin(), "invalid:"+ref+":"+fmt.Sprint(time.Now().UnixNano()), text, ""); err != nil {
 		return err
 	}

@@ -196,14 +196,22 @@ func (l *link) setStatus(ctx context.Context, state string, err error) {
 	case err == nil && wasDown:
 		l.notify(ctx, l.admin(), fmt.Sprintf("outage-end:%d", time.Now().UnixNano()),
 			"✅ Die UCRM ist wieder erreichbar.", "")
+		l.wake(l.wakeSend) // what waits to be sent goes now, not after the sender's backoff
 	}
 }
 
-// receiveLoop long-polls the UCRM, stores every message and only then commits it.
+// receiveLoop long-polls the UCRM, stores every message and only then commits it. After a
+// failure it tries again within receiveBackoffMax, and its first try does not wait for
+// messages (maxDelay 0), so that the UCRM's return is noticed, announced and its queue
+// picked up at once.
 func (l *link) receiveLoop(ctx context.Context) {
-	delay := int(time.Duration(l.cfg.MaxDelay).Seconds())
+	longPoll, probe := int(time.Duration(l.cfg.MaxDelay).Seconds()), 0
 	for attempt := 0; ctx.Err() == nil; {
-		resp, bad, err := l.client.Receive(ctx, ucri.ReceiveRequest{Destinations: []string{l.cfg.OID}, MaxMessages: 20, MaxDelay: &delay})
+		delay := &longPoll
+		if attempt > 0 {
+			delay = &probe
+		}
+		resp, bad, err := l.client.Receive(ctx, ucri.ReceiveRequest{Destinations: []string{l.cfg.OID}, MaxMessages: 20, MaxDelay: delay})
 		if err == nil {
 			err = l.store(ctx, resp, bad)
 		}
@@ -213,7 +221,7 @@ func (l *link) receiveLoop(ctx context.Context) {
 			}
 			l.log(ctx).Warn().Err(err).Msg("Receiving from the UCRM failed")
 			l.setStatus(ctx, "reconnecting", err)
-			if !sleep(ctx, backoff(attempt)) {
+			if !sleep(ctx, receiveBackoff(attempt)) {
 				return
 			}
 			attempt++
@@ -422,6 +430,17 @@ func (l *link) notify(ctx context.Context, room id.RoomID, remoteID, text, html 
 	}
 }
 
+// reply posts a notice in reply to evt, once per kind and event.
+func (l *link) reply(ctx context.Context, evt *event.Event, kind, text string) error {
+	return l.b.host.Enqueue(ctx, appservice.Message{
+		RoomID: evt.RoomID, Sender: l.botID(), RemoteID: l.cfg.Name + ":" + kind + ":" + string(evt.ID),
+		Content: &event.MessageEventContent{
+			MsgType: event.MsgNotice, Body: text,
+			RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: evt.ID}},
+		},
+	})
+}
+
 func (l *link) post(ctx context.Context, room id.RoomID, remoteID, text, html string) error {
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
 	if html != "" {
@@ -432,10 +451,34 @@ func (l *link) post(ctx context.Context, room id.RoomID, remoteID, text, html st
 	})
 }
 
+// receiveBackoffMax caps the wait between receive attempts while the UCRM is unreachable:
+// a try costs one failed connection, and cases must be picked up soon after it returns.
+const receiveBackoffMax = 5 * time.Second
+
+// receiveBackoff is the wait before receive attempt attempt+1: from 0.25–0.5 s, doubling,
+// at most receiveBackoffMax.
+func receiveBackoff(attempt int) time.Duration {
+	d := min(500*time.Millisecond<<min(attempt, 7), receiveBackoffMax)
+	return d/2 + rand.N(d/2+1)
+}
+
 func backoff(attempt int) time.Duration {
 	d := 500 * time.Millisecond << min(attempt, 7)
 	d = min(d, time.Minute)
 	return d/2 + rand.N(d/2+1)
+}
+
+// sleepOrWake is sleep that also ends early when wake is signalled.
+func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-wake:
+	}
+	return true
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

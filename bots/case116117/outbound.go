@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
@@ -151,7 +152,7 @@ func (l *link) sendLoop(ctx context.Context) {
 				return
 			}
 			l.log(ctx).Warn().Err(err).Msg("Sending to the UCRM failed; retrying")
-			if !sleep(ctx, backoff(attempt)) {
+			if !sleepOrWake(ctx, backoff(attempt), l.wakeSend) { // woken when the UCRM is back
 				return
 			}
 			attempt++
@@ -207,7 +208,7 @@ func (l *link) send(ctx context.Context, o *outgoing) error {
 		return l.sendFailed(ctx, o, err)
 	}
 	if time.Since(o.Created) > time.Duration(l.cfg.Timeout) {
-		return l.sendFailed(ctx, o, errors.New("the UCRM could not be reached before the message's timeout"))
+		return l.sendFailed(ctx, o, errors.New("die UCRM war bis zum Ablauf der Nachricht (timeout) nicht erreichbar"))
 	}
 	_, err := l.client.Send(ctx, &req)
 	if errors.Is(err, ucri.ErrInvalidAnswer) {
@@ -228,6 +229,10 @@ func (l *link) send(ctx context.Context, o *outgoing) error {
 	}
 	if o.Room != "" {
 		text := fmt.Sprintf("📤 %s wurde an %s gesendet (messageId %s).", kindLabel[o.Kind], l.peerName(ctx, o.Dest), o.MessageID)
+		// The command that queued the message holds caseMu until it has announced it
+		// ("✅ Fall angenommen … wird gesendet"): "sent" is posted after that, never before.
+		l.caseMu.Lock()
+		defer l.caseMu.Unlock()
 		return l.post(ctx, o.Room, "out:"+o.MessageID+":sent", text, "")
 	}
 	return nil
@@ -243,7 +248,7 @@ func (l *link) sendFailed(ctx context.Context, o *outgoing, cause error) error {
 		return err
 	}
 	l.log(ctx).Error().Err(cause).Str("message_id", o.MessageID).Str("kind", o.Kind).Msg("The UCRM refused a message")
-	reason := fmt.Sprintf("%s konnte nicht an %s gesendet werden: %s", kindLabel[o.Kind], l.peerName(ctx, o.Dest), o.Error)
+	reason := fmt.Sprintf("%s konnte nicht an %s gesendet werden: %s", kindLabel[o.Kind], l.peerName(ctx, o.Dest), strings.TrimRight(o.Error, ". "))
 	if o.Case != "" && o.NewState != "" {
 		if c, err := l.loadCase(ctx, o.Case); err == nil && c.State == o.NewState {
 			if err := l.setState(ctx, c, change{State: o.PrevState, By: "switchboard", At: time.Now().UTC(), Note: "Senden fehlgeschlagen: " + o.Error}); err != nil {
@@ -253,14 +258,15 @@ func (l *link) sendFailed(ctx context.Context, o *outgoing, cause error) error {
 		}
 	}
 	if o.EventID != "" && o.Room != "" {
-		if err := l.b.host.ReportFailure(ctx, o.Room, o.EventID, reason); err != nil {
+		// In German, in reply to the dispatcher's command (the core's report is English).
+		if err := l.reply(ctx, &event.Event{RoomID: o.Room, ID: o.EventID}, "send-failed", "❌ "+reason); err != nil {
 			return err
 		}
 	} else if err := l.post(ctx, firstRoom(o.Room, l.admin()), "out:"+o.MessageID+":failed", "❌ "+reason, ""); err != nil {
 		return err
 	}
 	if o.Room != l.admin() {
-		return l.post(ctx, l.admin(), "out:"+o.MessageID+":failed-admin", "❌ "+reason+" (Fall "+o.Case+")", "")
+		return l.post(ctx, l.admin(), "out:"+o.MessageID+":failed-admin", "❌ "+reason+" (Fall-ID "+o.Case+")", "")
 	}
 	return nil
 }

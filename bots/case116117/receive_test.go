@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bots/case116117/ucri"
+	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/ucrm"
 )
 
@@ -212,4 +214,89 @@ func TestLegacyReceivedRowsFirst(t *testing.T) {
 	if cases, _ = pendingCases(t, l); !slices.Equal(cases, []string{newer}) {
 		t.Fatalf("then %v, want the new row", cases)
 	}
+}
+
+// notices records what a link posts through the host's outbox.
+type notices struct {
+	mu    sync.Mutex
+	texts []string
+}
+
+func (n *notices) has(part string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, t := range n.texts {
+		if strings.Contains(t, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// postingHost is memHost that records the notices enqueued.
+type postingHost struct {
+	memHost
+	n *notices
+}
+
+func (h *postingHost) Enqueue(_ context.Context, msg appservice.Message) error {
+	if c, ok := msg.Content.(*event.MessageEventContent); ok {
+		h.n.mu.Lock()
+		h.n.texts = append(h.n.texts, c.Body)
+		h.n.mu.Unlock()
+	}
+	return nil
+}
+
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestReceiveBackoffCapped(t *testing.T) {
+	for attempt := range 20 {
+		for range 20 {
+			if d := receiveBackoff(attempt); d <= 0 || d > receiveBackoffMax {
+				t.Fatalf("receiveBackoff(%d) = %v", attempt, d)
+			}
+		}
+	}
+}
+
+// TestUCRMReturnAnnouncedAtOnce: when the UCRM comes back, its return is announced and its
+// queue read within seconds, not after a long poll (30 s here) or a backoff of up to a
+// minute.
+func TestUCRMReturnAnnouncedAtOnce(t *testing.T) {
+	f := newReceiveFixture(t)
+	l := f.link(t)
+	n := &notices{}
+	l.b.host = &postingHost{memHost: memHost{st: f.st}, n: n}
+	l.cfg.MaxDelay = config.Duration(30 * time.Second)
+	l.adminRoom = "!admin:example.org"
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	f.srv.Stop()
+	go func() { defer close(done); l.receiveLoop(ctx) }()
+	waitUntil(t, 5*time.Second, "the outage to be reported", func() bool { return n.has("nicht erreichbar") })
+	time.Sleep(4 * time.Second) // several failed attempts
+	if err := f.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, receiveBackoffMax+2*time.Second, "the return to be announced", func() bool { return n.has("wieder erreichbar") })
+	caseID := ucri.NewMessageID()
+	ack := map[string]any{"sharedIncidentId": caseID, "acknowledgedByDispatcherAt": "2024-01-01T10:06:09Z", "status": "accepted"}
+	if _, err := f.peerA.Send(ctx, testOIDB, ucri.AppIncidentWithPatient, ucri.SchemaAcknowledgement, ack, "NONE"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 3*time.Second, "the message to be stored", func() bool {
+		cases, _ := pendingCases(t, l)
+		return slices.Contains(cases, caseID)
+	})
 }

@@ -88,6 +88,10 @@ func TestIncomingCase(t *testing.T) {
 	}
 	waitNotice(t, alice, room, "zugestellt")
 	waitNotice(t, alice, admin, "zugestellt", caseID)
+	// The dispatcher sees the acceptance before its sending (issue 10 item 5).
+	if acc, sent := firstBody(t, alice, room, "✅ Fall angenommen"), firstBody(t, alice, room, "📤", "gesendet"); acc < 0 || sent < 0 || sent < acc {
+		t.Errorf("\"✅ angenommen\" is message %d, \"📤 gesendet\" message %d", acc, sent)
+	}
 	say(t, alice, room, "!reject zu spät")
 	waitNotice(t, alice, room, "bereits angenommen")
 
@@ -103,6 +107,7 @@ func TestIncomingCase(t *testing.T) {
 	if n := countBodies(t, alice, room, "Neuer Fall"); n != 1 {
 		t.Errorf("the case is shown %d times", n)
 	}
+	checkWording(t, alice, room, admin)
 	if n := checkSchemas(t, b.OID); n < 2 {
 		t.Errorf("only %d messages sent", n)
 	}
@@ -177,6 +182,7 @@ func TestHandover(t *testing.T) {
 	waitNotice(t, alice, room, "abgebrochen", "Niemand angetroffen")
 	say(t, alice, room, "!accept")
 	waitNotice(t, alice, room, "nur die dortige Leitstelle")
+	checkWording(t, alice, room, admin)
 	checkSchemas(t, b.OID)
 }
 

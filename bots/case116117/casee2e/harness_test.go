@@ -127,6 +127,55 @@ func waitNotice(t testing.TB, cli *mautrix.Client, room id.RoomID, parts ...stri
 	})
 }
 
+// firstBody returns the position of the room's first message whose body contains all the
+// parts, -1 if none.
+func firstBody(t testing.TB, cli *mautrix.Client, room id.RoomID, parts ...string) int {
+	t.Helper()
+	evts, err := matrixtest.RoomEvents(context.Background(), cli, room, event.EventMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+next:
+	for i, e := range evts {
+		body, _ := e.Content.Raw["body"].(string)
+		for _, p := range parts {
+			if !strings.Contains(body, p) {
+				continue next
+			}
+		}
+		return i
+	}
+	return -1
+}
+
+// englishInRoom are words of Switchboard's own English texts; the room texts are German.
+var englishInRoom = []string{" the ", " was ", " could ", " failed", " sent ", " message ", " unknown ", " invalid "}
+
+// checkWording checks the bot's messages in the rooms: no "Fall Fall", no "..", no English
+// of Switchboard's own (issue 10 item 5).
+func checkWording(t testing.TB, cli *mautrix.Client, rooms ...id.RoomID) {
+	t.Helper()
+	for _, room := range rooms {
+		evts, err := matrixtest.RoomEvents(context.Background(), cli, room, event.EventMessage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evts {
+			if e.Sender == cli.UserID {
+				continue
+			}
+			body, _ := e.Content.Raw["body"].(string)
+			bad := strings.Contains(body, "Fall Fall") || strings.Contains(body, "..")
+			for _, w := range englishInRoom {
+				bad = bad || strings.Contains(body, w)
+			}
+			if bad {
+				t.Errorf("wording of a bot message in %s: %q", room, body)
+			}
+		}
+	}
+}
+
 // countBodies counts the room's messages whose body contains part.
 func countBodies(t testing.TB, cli *mautrix.Client, room id.RoomID, part string) int {
 	t.Helper()
