@@ -60,6 +60,7 @@ type Bridge struct {
 	typing   typingState // who types in which portal
 	presence sync.Map    // Matrix user ID → the last presence sent for them
 	avatars  sync.Map    // Matrix avatar URI → its bytes, for puppets' vCards
+	profiled sync.Map    // bare JIDs whose profile was fetched on their first presence
 	mu       sync.Mutex  // serialises portal creation
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/iq"
-	"github.com/switchboard-matrix/switchboard/bridges/xmpp/vcard"
 )
 
 // createDM opens a Matrix DM for a message from peer to user: the peer's ghost creates
@@ -33,7 +31,7 @@ func (b *Bridge) createDM(ctx context.Context, user id.UserID, peer jid.JID, gho
 	if _, _, err := b.host.Bot().Profile(ctx, user); errors.Is(err, appservice.ErrNotFound) {
 		return "", refusal{"cancel", "item-not-found", "There is no Matrix user " + user.String() + "."}
 	}
-	in, err := b.setupGhost(ctx, ghost, peer, "")
+	in, err := b.setupGhost(ctx, ghost, peer)
 	if err != nil {
 		return "", err
 	}
@@ -57,53 +55,30 @@ func (b *Bridge) createDM(ctx context.Context, user id.UserID, peer jid.JID, gho
 	return room, nil
 }
 
-// setupGhost registers the ghost of j and sets its display name (the nick when known,
-// else the bare JID); its avatar follows from the vCard in the background.
-func (b *Bridge) setupGhost(ctx context.Context, ghost id.UserID, j jid.JID, nick string) (*appservice.Intent, error) {
+// setupGhost registers the ghost of j and sets its display name: the name from the
+// user's profile when known (see refreshProfile), else the bare JID; for the ghost of an
+// occupant whose real JID is hidden, its nick. The profile is fetched in the background.
+// A MUC nick never becomes the global name of a real JID's ghost: it is the ghost's name
+// in that room only (ghostInRoom).
+func (b *Bridge) setupGhost(ctx context.Context, ghost id.UserID, j jid.JID) (*appservice.Intent, error) {
 	in, err := b.host.Ghost(ghost.Localpart())
 	if err != nil {
 		return nil, err
 	}
-	name := nick
+	name := j.Resourcepart()
 	if name == "" {
 		name = j.Bare().String()
+		if known, err := b.host.Store().GetKV(ctx, profileNameKey(j)); err == nil && known != "" {
+			name = known
+		}
 	}
 	if err := in.SetDisplayName(ctx, name); err != nil {
 		return nil, err
 	}
 	if j.Resourcepart() == "" {
-		b.loops.Go(func(run context.Context) { b.refreshAvatar(zerolog.Ctx(ctx).WithContext(run), in, j) })
+		b.loops.Go(func(run context.Context) { b.refreshProfile(zerolog.Ctx(ctx).WithContext(run), in, j) })
 	}
 	return in, nil
-}
-
-// refreshAvatar fetches j's vCard (XEP-0054) and sets the photo as the ghost's avatar,
-// once per photo (its hash is remembered).
-func (b *Bridge) refreshAvatar(ctx context.Context, ghost *appservice.Intent, j jid.JID) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	res, err := b.query(ctx, "get", j.Bare(), vcard.Request())
-	if err != nil {
-		zerolog.Ctx(ctx).Debug().Err(err).Msg("No vCard for an XMPP user")
-		return
-	}
-	card, err := vcard.Parse(res.Inner)
-	if err != nil || len(card.Photo) == 0 {
-		return
-	}
-	hash := vcard.PhotoHash(card.Photo)
-	key := "avatar:" + j.Bare().String()
-	if old, _ := b.host.Store().GetKV(ctx, key); old == hash {
-		return
-	}
-	uri, err := ghost.UploadMedia(ctx, card.Photo, card.PhotoType, "avatar")
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not upload an XMPP avatar")
-		return
-	}
-	if err := ghost.SetAvatarURL(ctx, uri); err == nil {
-		_ = b.host.Store().PutKV(ctx, key, hash)
-	}
 }
 
 // avatarChanged refreshes the ghost's avatar when a contact's presence announces a photo
@@ -112,7 +87,7 @@ func (b *Bridge) avatarChanged(ctx context.Context, ghost *appservice.Intent, j 
 	if old, _ := b.host.Store().GetKV(ctx, "avatar:"+j.Bare().String()); old == hash {
 		return
 	}
-	b.loops.Go(func(run context.Context) { b.refreshAvatar(zerolog.Ctx(ctx).WithContext(run), ghost, j) })
+	b.loops.Go(func(run context.Context) { b.refreshProfile(zerolog.Ctx(ctx).WithContext(run), ghost, j) })
 }
 
 // query sends an iq from the component and waits for the answer. It must not be called
@@ -133,7 +108,7 @@ func (b *Bridge) QueryUser(ctx context.Context, userID id.UserID) (bool, error) 
 	if err != nil {
 		return false, nil
 	}
-	if _, err := b.setupGhost(ctx, userID, j, ""); err != nil {
+	if _, err := b.setupGhost(ctx, userID, j); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -178,7 +153,7 @@ func (b *Bridge) inviteToGhost(ctx context.Context, evt *event.Event) error {
 	if err != nil {
 		return nil // an occupant ghost or a malformed one: not invitable
 	}
-	in, err := b.setupGhost(ctx, ghost, peer, "")
+	in, err := b.setupGhost(ctx, ghost, peer)
 	if err != nil {
 		return err
 	}

@@ -398,11 +398,12 @@ func (b *Bridge) memberToXMPP(ctx context.Context, chat string, evt *event.Event
 		if err != nil {
 			return err
 		}
-		if old, ok := members[target.String()]; ok && old != nick {
-			_ = b.leaveMUC(ctx, chat, target) // a nick change: rejoin under the new nick
-		}
+		old, known := members[target.String()]
 		if err := b.updateJSON(ctx, "members:"+chat, func(v map[string]string) { v[target.String()] = nick }); err != nil {
 			return err
+		}
+		if known && old != nick {
+			return b.changeNick(ctx, chat, room, target, nick)
 		}
 		_, err = b.ensureJoined(ctx, chat, room, target)
 		return err

@@ -125,8 +125,8 @@ func (b *Bridge) occupantGhost(occ jid.JID, u *xmsg.MUCUser) id.UserID {
 	return g
 }
 
-// ghostInRoom makes the occupant's ghost a member of the portal with its nick as the
-// room display name.
+// ghostInRoom makes the occupant's ghost a member of the portal with its nick as its name
+// in that room only (the member event's displayname), not as its global name.
 func (b *Bridge) ghostInRoom(ctx context.Context, roomID id.RoomID, ghostID id.UserID, occ jid.JID, u *xmsg.MUCUser) error {
 	nick := occ.Resourcepart()
 	key := roomID.String() + "|" + ghostID.String()
@@ -140,31 +140,37 @@ func (b *Bridge) ghostInRoom(ctx context.Context, roomID id.RoomID, ghostID id.U
 	if u != nil && u.JID.Domainpart() != "" {
 		real = u.JID.Bare()
 	}
-	ghost, err := b.setupGhost(ctx, ghostID, real, nick)
+	ghost, err := b.setupGhost(ctx, ghostID, real)
 	if err != nil {
 		return err
 	}
 	if err := ghost.EnsureJoined(ctx, roomID); err != nil {
 		return err
 	}
+	// Recorded first, so that a new global name set meanwhile (reapplyNicks) sets it again.
+	b.muc.mu.Lock()
+	b.muc.inRoom[key] = nick
+	b.muc.mu.Unlock()
 	if _, err := ghost.SendState(ctx, roomID, event.StateMember, ghostID.String(), &event.MemberEventContent{
 		Membership: event.MembershipJoin, Displayname: nick,
 	}); err != nil {
 		zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not set the ghost's nick in the room")
 	}
-	b.muc.mu.Lock()
-	b.muc.inRoom[key] = nick
-	b.muc.mu.Unlock()
 	return nil
 }
 
 // puppetGone notes that a puppet left or was removed from a MUC; the next message of its
 // user rejoins it.
 func (b *Bridge) puppetGone(ctx context.Context, p *xmsg.Presence) {
+	if p.MUCUser.Has(xmsg.StatusNickChanged) {
+		return // nickAs follows the puppet to its new occupant JID
+	}
 	b.muc.mu.Lock()
 	user := b.muc.occupants[p.From.String()]
 	delete(b.muc.occupants, p.From.String())
-	delete(b.muc.puppets, mucChat(p.From.Bare())+"|"+user.String())
+	if key := mucChat(p.From.Bare()) + "|" + user.String(); b.muc.puppets[key].Equal(p.From) {
+		delete(b.muc.puppets, key)
+	}
 	b.muc.mu.Unlock()
 	banned := p.MUCUser.Has(xmsg.StatusBanned)
 	if user == "" || !banned && !p.MUCUser.Has(xmsg.StatusKicked) {
@@ -268,6 +274,9 @@ func (b *Bridge) contactPresence(ctx context.Context, p *xmsg.Presence) error {
 		}
 		if err := ghost.SetPresence(ctx, state, p.Status); err != nil {
 			zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not set a ghost's presence")
+		}
+		if p.Type == "" {
+			b.profileOnFirstPresence(ctx, ghost, p.From)
 		}
 	}
 	return nil

@@ -33,3 +33,18 @@ Rw0K</BINVAL></PHOTO></vCard>`))
 		}
 	})
 }
+
+// FuzzParseNick: ParseNick never panics and returns only clean names.
+func FuzzParseNick(f *testing.F) {
+	f.Add([]byte(`<pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="http://jabber.org/protocol/nick"><item id="current"><nick xmlns="http://jabber.org/protocol/nick">Ishmael</nick></item></items></pubsub>`))
+	f.Add([]byte(`<pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="x"/></pubsub>`))
+	f.Fuzz(func(t *testing.T, inner []byte) {
+		nick, err := ParseNick(inner)
+		if err != nil {
+			return
+		}
+		if nick != CleanName(nick) {
+			t.Fatalf("nick %q is not clean", nick)
+		}
+	})
+}

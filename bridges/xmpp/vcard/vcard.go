@@ -1,5 +1,5 @@
 // Package vcard reads and writes the parts of XEP-0054 vcard-temp the XMPP bridge uses
-// (full name, nickname and photo) and the XEP-0153 photo hash. It works on the vCard
+// (full name, nickname and photo), the XEP-0153 photo hash and XEP-0172 user nicknames. It works on the vCard
 // element only (the payload of an iq); the iq envelope is package iq's. It knows nothing
 // of Matrix.
 package vcard

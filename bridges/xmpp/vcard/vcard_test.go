@@ -165,3 +165,36 @@ func TestUpdate(t *testing.T) {
 		})
 	}
 }
+
+func TestParseNick(t *testing.T) {
+	for _, tc := range []struct{ name, inner, want string }{
+		{"a nick", `<pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="http://jabber.org/protocol/nick"><item id="current"><nick xmlns="http://jabber.org/protocol/nick"> Ishmael </nick></item></items></pubsub>`, "Ishmael"},
+		{"no item", `<pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="http://jabber.org/protocol/nick"/></pubsub>`, ""},
+		{"bidi override and newline", "<pubsub xmlns=\"http://jabber.org/protocol/pubsub\"><items><item><nick xmlns=\"http://jabber.org/protocol/nick\">Eve\u202e\nlyn</nick></item></items></pubsub>", "Eve lyn"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseNick([]byte(tc.inner))
+			if err != nil || got != tc.want {
+				t.Errorf("ParseNick = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCardName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		card Card
+		want string
+	}{
+		{"nickname first", Card{FullName: "Robert Tables", Nick: "Bobby"}, "Bobby"},
+		{"full name without a nickname", Card{FullName: " Carol  Smith "}, "Carol Smith"},
+		{"neither", Card{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.card.Name(); got != tc.want {
+				t.Errorf("Name() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
