@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 	"maunium.net/go/mautrix/event"
@@ -215,4 +216,30 @@ func newTestCA(t *testing.T) ([]byte, tls.Certificate) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// FuzzFitContent: whatever a mail's text and HTML, the fitted content is within the
+// limit, its body valid UTF-8, and it is shortened only when it had to be.
+func FuzzFitContent(f *testing.F) {
+	f.Add("Hallo", "<b>Hallo</b>", 200, false)
+	f.Add(strings.Repeat("<&\"\x01ä", 300), "", 400, false)
+	f.Add(strings.Repeat("x", 5000), "<p>x</p>", 300, true)
+	f.Fuzz(func(t *testing.T, body, html string, limit int, force bool) {
+		limit = 200 + (limit&0xffff)%(maxContentBytes-200)
+		c := &event.MessageEventContent{MsgType: event.MsgText, Body: strings.ToValidUTF8(body, "?")}
+		if html != "" {
+			c.Format, c.FormattedBody = event.FormatHTML, html
+		}
+		before := contentSize(c)
+		dropped, cut := fitContent(c, limit, trimNoteNotice, force)
+		if size := contentSize(c); size > limit {
+			t.Fatalf("content %d bytes, limit %d", size, limit)
+		}
+		if !utf8.ValidString(c.Body) {
+			t.Fatal("body is not valid UTF-8")
+		}
+		if !force && before <= limit && (dropped || cut) {
+			t.Fatal("shortened content that fitted")
+		}
+	})
 }
