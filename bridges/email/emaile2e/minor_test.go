@@ -33,7 +33,7 @@ func TestMailMinorFixes(t *testing.T) {
 	box.SMTP.InsecureSkipVerify, box.SMTP.CAFile = false, caFile // the peer's certificate is valid for 127.0.0.1
 	startBridge(t, nil, box)
 	room := acceptInvite(t, alice)
-	mallory := ghostOf(t, "mailer-daemon@evil.test")
+	daemon := ghostOf(t, "MAILER-DAEMON@evil.test")
 	bob := ghostOf(t, "bob@ext.test")
 	bot := id.NewUserID("switchboard", domain)
 
@@ -48,7 +48,7 @@ func TestMailMinorFixes(t *testing.T) {
 		e := waitEvent(t, alice, room, "the fake report as a mail from its sender", func(e *event.Event) bool {
 			return strings.Contains(e.Content.AsMessage().Body, "Log in at https://evil.test/login")
 		})
-		if e.Sender != mallory || isNotice(e) || !strings.HasPrefix(e.Content.AsMessage().Body, "[automatic mail] Undelivered Mail") {
+		if e.Sender != daemon || isNotice(e) || !strings.HasPrefix(e.Content.AsMessage().Body, "[automatic mail] Undelivered Mail") {
 			t.Errorf("the fake report was posted by %s (notice %t) as %q; want a marked mail from its sender's ghost", e.Sender, isNotice(e), e.Content.AsMessage().Body)
 		}
 	})
