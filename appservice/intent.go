@@ -244,3 +244,23 @@ func (in *Intent) JoinedMembers(ctx context.Context, roomID id.RoomID) (map[id.U
 	}
 	return out, nil
 }
+
+// JoinedRooms returns the rooms the user is joined to.
+func (in *Intent) JoinedRooms(ctx context.Context) ([]id.RoomID, error) {
+	ctx = requestContext(ctx)
+	resp, err := in.api.JoinedRooms(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the joined rooms: %w", requestError(err))
+	}
+	return resp.JoinedRooms, nil
+}
+
+// StateEvent reads a state event's content into out; a missing event is ErrNotFound.
+func (in *Intent) StateEvent(ctx context.Context, roomID id.RoomID, evtType event.Type, stateKey string, out any) error {
+	ctx = requestContext(ctx)
+	err := in.api.StateEvent(ctx, roomID, evtType, stateKey, out)
+	if errors.Is(err, mautrix.MNotFound) {
+		return fmt.Errorf("state %s of %s: %w", evtType.Type, roomID, ErrNotFound)
+	}
+	return requestError(err)
+}

@@ -134,7 +134,7 @@ func (l *link) run(ctx context.Context) {
 		}
 	}
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){l.receiveLoop, l.processLoop, l.sendLoop} {
+	for _, loop := range []func(context.Context){l.receiveLoop, l.processLoop, l.sendLoop, l.sweepOrphansLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(ctx) }()
 	}
