@@ -22,6 +22,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/email/compose"
 	"github.com/switchboard-matrix/switchboard/bridges/email/mailparse"
 )
 
@@ -127,14 +128,42 @@ func TestClassifySMTPKeepsEnhancedCode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var re appservice.RoomError
-			if !errors.As(classifySMTP("send", tt.err), &re) || re.Msg != tt.want || !re.Permanent {
-				t.Errorf("got %+v, want %q", re, tt.want)
+			err := classifySMTP("send", tt.err)
+			var ue appservice.UserError
+			if !errors.As(err, &ue) || ue.UserMessage() != tt.want || !errors.Is(err, appservice.ErrPermanent) {
+				t.Errorf("got %v, want %q, permanent", err, tt.want)
 			}
 		})
 	}
-	if err := classifySMTP("send", &smtp.SMTPError{Code: 451, Message: "later"}); errors.As(err, new(appservice.RoomError)) {
+	if err := classifySMTP("send", &smtp.SMTPError{Code: 451, Message: "later"}); errors.Is(err, appservice.ErrPermanent) {
 		t.Errorf("a 4xx answer is permanent: %v", err)
+	}
+}
+
+// TestErrorsLogNoAddresses (issue 10 item 4): the text of a failure, which the core
+// logs, holds no address, subject or body; the room still sees the details.
+func TestErrorsLogNoAddresses(t *testing.T) {
+	var cmd compose.Outgoing
+	tests := []struct {
+		name     string
+		err      error
+		inRoom   string
+		internal string
+	}{
+		{"5xx reply", classifySMTP("send", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<bob@ext.test>: no such user"}), "bob@ext.test", "bob@ext.test"},
+		{"4xx reply", classifySMTP("send", &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "<bob@ext.test>: mailbox busy"}), "", "bob@ext.test"},
+		{"!mail with a bad address", roomError{what: "invalid !mail command", msg: parseMailCommand("!mail to=alice@ext.test,not-an-address subject=Geheim", &cmd).Error(), permanent: true}, "not-an-address", "alice@ext.test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if strings.Contains(tt.err.Error(), tt.internal) || strings.Contains(tt.err.Error(), "Geheim") {
+				t.Errorf("the logged text %q holds user data", tt.err.Error())
+			}
+			var ue appservice.UserError
+			if tt.inRoom != "" && (!errors.As(tt.err, &ue) || !strings.Contains(ue.UserMessage(), tt.inRoom)) {
+				t.Errorf("the room's text of %v does not show %q", tt.err, tt.inRoom)
+			}
+		})
 	}
 }
 

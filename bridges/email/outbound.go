@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -98,7 +97,7 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 		out.References = compose.ReplyReferences(parent.References, parent.MessageID)
 	case strings.HasPrefix(content.Body, "!mail "):
 		if err := parseMailCommand(content.Body, &out); err != nil {
-			return appservice.RoomError{Msg: err.Error(), Permanent: true}
+			return roomError{what: "invalid !mail command", msg: err.Error(), permanent: true}
 		}
 		rootKey = key
 		newThread = &threadState{}
@@ -118,7 +117,7 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 	}
 	raw, err := compose.Build(out)
 	if err != nil {
-		return appservice.RoomError{Msg: "the mail could not be written: " + err.Error(), Permanent: true}
+		return roomError{what: "the mail could not be written", msg: "the mail could not be written: " + err.Error(), permanent: true, cause: err}
 	}
 	rcpts := make([]string, 0, len(out.To)+len(out.Cc))
 	for _, a := range append(append([]compose.Address(nil), out.To...), out.Cc...) {
@@ -281,18 +280,4 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// classifySMTP turns a server's 5xx answer into a permanent room error that shows the
-// reply code, the enhanced status code and the server's text.
-func classifySMTP(what string, err error) error {
-	var se *smtp.SMTPError
-	if errors.As(err, &se) && se.Code >= 500 {
-		code := strconv.Itoa(se.Code)
-		if e := se.EnhancedCode; e != smtp.NoEnhancedCode && e != (smtp.EnhancedCode{}) {
-			code += fmt.Sprintf(" %d.%d.%d", e[0], e[1], e[2])
-		}
-		return appservice.RoomError{Msg: fmt.Sprintf("the mail server refused it (%s %s)", code, se.Message), Permanent: true, Cause: err}
-	}
-	return fmt.Errorf("email: %s: %w", what, err)
 }

@@ -125,7 +125,7 @@ func (b *Bridge) emailCommand(ctx context.Context, mb *MailboxConfig, rootKey st
 	case (fields[0] == "add" || fields[0] == "remove") && len(fields) == 2:
 		a, err := mail.ParseAddress(fields[1])
 		if err != nil || a.Name != "" || sameAddress(a.Address, mb.Address) {
-			return "", appservice.RoomError{Msg: fmt.Sprintf("%q is not an email address of a correspondent", fields[1]), Permanent: true}
+			return "", roomError{what: "invalid !email command", msg: fmt.Sprintf("%q is not an email address of a correspondent", fields[1]), permanent: true}
 		}
 		if fields[0] == "add" {
 			st.Recipients = addAddress(st.Recipients, a.Address)
