@@ -1,6 +1,7 @@
 package case116117
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -299,4 +301,63 @@ func TestUCRMReturnAnnouncedAtOnce(t *testing.T) {
 		cases, _ := pendingCases(t, l)
 		return slices.Contains(cases, caseID)
 	})
+}
+
+// TestNoPatientDataInLog: refused incidents with patient data (invalid, badly signed) are
+// logged below trace without any of it (issue 10 item 4).
+func TestNoPatientDataInLog(t *testing.T) {
+	f := newReceiveFixture(t)
+	l := f.link(t)
+	n := &notices{}
+	l.b.host = &postingHost{memHost: memHost{st: f.st}, n: n}
+	l.adminRoom = "!admin:example.org"
+	var buf bytes.Buffer
+	ctx := zerolog.New(&buf).Level(zerolog.DebugLevel).WithContext(t.Context())
+	patient := map[string]any{
+		"sharedIncidentId": ucri.NewMessageID(),
+		"patients": []any{map[string]any{
+			"name": "Mustermann", "surname": "Hans", "dateOfBirth": "1980-12-30", "phone": "+49 30 123456",
+			"healthInsurance": map[string]any{"insuranceNumber": "A123456789"},
+		}},
+	}
+	inject := func(edit func(env map[string]any)) {
+		env, err := f.peerA.Envelope(testOIDB, ucri.AppIncidentWithPatient, ucri.SchemaIncident, patient, "NONE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env["sentDate"], env["timeout"] = time.Now().UTC().Format(time.RFC3339), 3600
+		delete(env, "destinations")
+		if edit != nil {
+			edit(env)
+		}
+		raw, _ := json.Marshal(env)
+		f.srv.Inject(testOIDB, raw)
+	}
+	inject(nil) // invalid: required fields missing
+	inject(func(env map[string]any) { env["payload"].(map[string]any)["data"] = `{"name":"Mustermann"}` })
+	zero := 0
+	resp, bad, err := l.client.Receive(ctx, ucri.ReceiveRequest{Destinations: []string{testOIDB}, MaxDelay: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.store(ctx, resp, bad); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := l.pendingRx(ctx, 50)
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	for _, row := range rows {
+		if err := l.processStored(ctx, row.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !n.has("nicht übernommen") || !strings.Contains(buf.String(), "Rejected a received message") {
+		t.Fatalf("the incidents were not refused; log:\n%s", buf.String())
+	}
+	for _, secret := range []string{"Mustermann", "Hans", "1980-12-30", "123456"} {
+		if strings.Contains(buf.String(), secret) {
+			t.Errorf("the log holds %q:\n%s", secret, buf.String())
+		}
+	}
 }
