@@ -77,6 +77,9 @@ func (b *Bridge) eventOf(ctx context.Context, key string) (id.EventID, error) {
 	}
 }
 
+// maxDisplayName bounds a ghost's display name taken from a mail, in bytes.
+const maxDisplayName = 200
+
 // filePart is a file posted in a mail's thread: a part of the mail, or the mail's whole
 // text or HTML when its event had to be shortened. uri is set for a part uploaded already
 // (an inline image of a dropped HTML body).
@@ -126,7 +129,11 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 	if name == "" {
 		name = mail.From.Email
 	}
-	if err := ghost.SetDisplayName(ctx, name); err != nil {
+	// A refused name (too long, say) must not hold up the mailbox: the ghost keeps its
+	// address as its name.
+	if err := ghost.SetDisplayName(ctx, cutText(name, maxDisplayName)); refused(err) {
+		log.Warn().Str("errcode", refusal(err)).Msg("The homeserver refused a sender's display name")
+	} else if err != nil {
 		return err
 	}
 	if err := ghost.EnsureJoined(ctx, m.room); err != nil {
