@@ -7,7 +7,8 @@
 // TLSAddr speaks TLS from the first byte. Both require AUTH PLAIN or LOGIN with
 // User/Password before MAIL (530 otherwise). Accepted mail is listed by Received and,
 // with Options.LMTPAddr, delivered onward over LMTP (to a dovecot.Server). FailNext and
-// RejectRecipients inject temporary and permanent failures.
+// RejectRecipients inject temporary and permanent failures; HoldQuit leaves QUIT
+// unanswered after an accepted mail, a crash point for the client.
 //
 //	srv := smtppeer.StartTest(t, smtppeer.Options{LMTPAddr: imap.LMTPAddr})
 //	c, err := smtp.Dial(srv.Addr)
