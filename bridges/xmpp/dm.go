@@ -157,13 +157,24 @@ func (b *Bridge) inviteToGhost(ctx context.Context, evt *event.Event) error {
 	if err != nil {
 		return err
 	}
+	// The portal is recorded before the join: once the inviter sees the ghost join, a
+	// message from the XMPP user goes to this room (not to a new DM), and the inviter's
+	// presence reaches the XMPP user. A message queued before the join waits for it (the
+	// outbox retries, and a failed join is retried with this event).
+	if err := b.recordDM(ctx, evt.Sender, peer, evt.RoomID); err != nil {
+		return err
+	}
 	if err := in.JoinRoom(ctx, evt.RoomID); err != nil {
 		return fmt.Errorf("xmpp: join %s: %w", evt.RoomID, err)
 	}
+	return nil
+}
+
+func (b *Bridge) recordDM(ctx context.Context, user id.UserID, peer jid.JID, room id.RoomID) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := b.host.Store().PutPortal(ctx, dmChat(evt.Sender, peer), evt.RoomID); err != nil {
+	if err := b.host.Store().PutPortal(ctx, dmChat(user, peer), room); err != nil {
 		return err
 	}
-	return b.addDMPeer(ctx, evt.Sender, peer)
+	return b.addDMPeer(ctx, user, peer)
 }
