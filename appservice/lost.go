@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -107,9 +108,12 @@ func lostReason(err error, attempts int) (code, reason string) {
 	if errors.As(err, &httpErr) && httpErr.RespError != nil {
 		code = httpErr.RespError.ErrCode
 	}
-	switch code {
-	case mautrix.MTooLarge.ErrCode:
+	// Dendrite answers an event over 64 KiB with 413 and M_BAD_JSON.
+	tooLarge := httpErr.Response != nil && httpErr.Response.StatusCode == http.StatusRequestEntityTooLarge
+	if code == mautrix.MTooLarge.ErrCode || tooLarge {
 		return code, "the homeserver refuses events this large"
+	}
+	switch code {
 	case mautrix.MForbidden.ErrCode:
 		return code, "the sender may not post in this room"
 	case mautrix.MBadJSON.ErrCode, mautrix.MNotJSON.ErrCode, "M_INVALID_PARAM":

@@ -248,6 +248,8 @@ func TestLostReason(t *testing.T) {
 		want     string
 	}{
 		{"too large", httpErr("M_TOO_LARGE"), "M_TOO_LARGE", "the homeserver refuses events this large"},
+		{"413 as Dendrite says it", mautrix.HTTPError{Response: &http.Response{StatusCode: 413}, RespError: &mautrix.RespError{ErrCode: "M_BAD_JSON"}},
+			"M_BAD_JSON", "the homeserver refuses events this large"},
 		{"forbidden", httpErr("M_FORBIDDEN"), "M_FORBIDDEN", "the sender may not post in this room"},
 		{"bad json", httpErr("M_BAD_JSON"), "M_BAD_JSON", "the homeserver refused its content"},
 		{"unknown code", httpErr("M_UNKNOWN"), "M_UNKNOWN", "the homeserver refused it (8 attempts)"},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -408,7 +409,13 @@ func answered(err error) bool {
 // request itself (bad JSON, too large, unknown room).
 func isPermanentSendError(err error) bool {
 	var httpErr mautrix.HTTPError
-	if !errors.As(err, &httpErr) || httpErr.RespError == nil {
+	if !errors.As(err, &httpErr) {
+		return false
+	}
+	if httpErr.Response != nil && httpErr.Response.StatusCode == http.StatusRequestEntityTooLarge {
+		return true // whatever the error code (Dendrite says M_BAD_JSON)
+	}
+	if httpErr.RespError == nil {
 		return false
 	}
 	switch httpErr.RespError.ErrCode {
