@@ -134,7 +134,8 @@ func (n *refNet) checkSigned(t testing.TB, m ucri.ReceivedMessage) {
 	}
 }
 
-// noWarnings fails t if the room holds a notice about a refused message or a signature.
+// noWarnings fails t if the room holds a warning (a refused message, a failed delivery, a
+// signature problem).
 func noWarnings(t testing.TB, cli *mautrix.Client, room id.RoomID) {
 	t.Helper()
 	evts, err := matrixtest.RoomEvents(context.Background(), cli, room, event.EventMessage)
@@ -143,8 +144,11 @@ func noWarnings(t testing.TB, cli *mautrix.Client, room id.RoomID) {
 	}
 	for _, e := range evts {
 		body, _ := e.Content.Raw["body"].(string)
-		if strings.Contains(body, "Signatur") || strings.Contains(body, "479") || strings.Contains(body, "abgelehnt") || strings.Contains(body, "ungültig") {
-			t.Errorf("room %s: %q", room, body)
+		for _, bad := range []string{"⚠️", "nicht übernommen", "NICHT zugestellt", "Signatur", "signature", "479"} {
+			if strings.Contains(body, bad) {
+				t.Errorf("room %s: %q", room, body)
+				break
+			}
 		}
 	}
 }
@@ -153,7 +157,7 @@ func noWarnings(t testing.TB, cli *mautrix.Client, room id.RoomID) {
 // case room, its signature taken (no refusal, no warning); the reference reports the
 // commit to A; the dispatcher's !accept reaches A through the reference, signed so that
 // the reference's own code verifies it; the reference's delivery report of the answer
-// shows as "zugestellt".
+// shows as "zugestellt". A case signed with a key that is not A's is still refused.
 func TestReferenceIncomingCase(t *testing.T) {
 	alice := newMatrixUser(t, "alice")
 	n := startReference(t, alice.UserID)
@@ -185,6 +189,28 @@ func TestReferenceIncomingCase(t *testing.T) {
 	}
 	noWarnings(t, alice, room)
 	noWarnings(t, alice, admin)
+
+	// A case whose signature A's registry key did not make is still refused: a warning,
+	// no room, a signed rejection to A.
+	forged, err := n.srv.Centre(oidA, "els-a", "secret-a", keyC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badID := uuid.NewString()
+	bad, err := forged.Send(context.Background(), oidB, app, "incident", incident(badID), ucri.AckNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitNotice(t, alice, admin, "nicht übernommen", bad.MessageID)
+	rej := n.wait(t, n.a, oidB, ucri.SchemaAcknowledgement, func(d map[string]any) bool { return d["sharedIncidentId"] == badID })
+	_ = json.Unmarshal([]byte(rej.Payload.Data), &data)
+	if data["status"] != ucri.AckRejected {
+		t.Errorf("answer to the forged case: %s", rej.Payload.Data)
+	}
+	n.checkSigned(t, rej)
+	if _, err := alice.ResolveAlias(context.Background(), id.RoomAlias("#"+case116117.DefaultPrefix+n.link.Name+"_"+badID+":"+domain)); err == nil {
+		t.Error("the forged case got a room")
+	}
 }
 
 // TestReferenceHandover: a case handed over from Matrix reaches C through the reference,

@@ -10,7 +10,8 @@
 // assembles the sources in the server's directory, writes a config derived from the
 // reference's standalone.config.js (the given participants with their public keys and
 // incident_transfer_with_patient 1.0, a fresh key of its own for its delivery reports) and
-// runs node main.js on a free loopback port until the Client API answers.
+// runs node main.js on a free port until the Client API answers. (main.js binds the port
+// on every interface, not only loopback; the harness does not change the reference.)
 //
 //	srv := refucrm.StartTest(t, refucrm.Options{Participants: []refucrm.Participant{...}})
 //	cli := srv.Centre(t, oid, key) // another dispatch centre, driven from Go
