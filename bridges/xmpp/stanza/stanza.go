@@ -61,7 +61,12 @@ func Parse(raw []byte, maxBytes int) (*Stanza, error) {
 		return nil, err
 	}
 	if err := validator.Validate(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRoundTrip, err)
+		// Only the position: the validator's text quotes the tokens, which may be a body.
+		var ve validator.XMLValidationError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("%w: at line %d, column %d", ErrRoundTrip, ve.Line, ve.Column)
+		}
+		return nil, ErrRoundTrip
 	}
 	var env struct {
 		XMLName xml.Name

@@ -141,7 +141,7 @@ func fileBodies(t *testing.T, cli *mautrix.Client, room id.RoomID, sender id.Use
 // the server holds them, another XMPP user's message to another Matrix user reaches
 // Matrix. Then the server answers, and the first chat shows its text, the three files and
 // the sender's next message in this order. The debug log holds none of the bodies or
-// links (item 4).
+// links, in either direction (item 4).
 func TestSlowLinksDoNotStallOtherChats(t *testing.T) {
 	slow := newSlowServer(t)
 	_, logPath := launchBridgeProcess(t, "")
@@ -175,9 +175,16 @@ func TestSlowLinksDoNotStallOtherChats(t *testing.T) {
 		t.Errorf("alice's room has\n%q\nwant\n%q", got, want)
 	}
 
+	if _, err := dave.SendText(context.Background(), daveRoom, secret+" reply"); err != nil {
+		t.Fatal(err)
+	}
+	carol.waitMessage("dave's reply", func(m *xmsg.Message) bool { return m.Body == secret+" reply" })
 	log, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), `"level":"debug"`) {
+		t.Errorf("the log has no debug lines; the check below proves nothing")
 	}
 	if strings.Contains(string(log), secret) {
 		t.Errorf("the debug log holds a message body or link (%s)", secret)
