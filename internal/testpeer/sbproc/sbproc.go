@@ -4,6 +4,7 @@
 package sbproc
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -102,8 +103,15 @@ func Start(t testing.TB, bin, cfgPath, regPath string, metricsPort int, log *os.
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
+			// Up means the core runs with its database and homeserver; a module may still be
+			// connecting to its peer (readiness waits for that too, a test need not).
+			var ready struct {
+				Checks map[string]string `json:"checks"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&ready)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || ready.Checks["core"] == "running" &&
+				ready.Checks["database"] == "ok" && ready.Checks["homeserver"] == "ok" {
 				return &Process{cmd: cmd}
 			}
 		}
