@@ -127,7 +127,8 @@ func (b *Bridge) sendReply(ctx context.Context, mb *MailboxConfig, evt *event.Ev
 		Meta:    mailMeta{MessageID: msgID, References: out.References, Subject: out.Subject, From: mb.Address, ReplyTo: rcpts},
 		RootKey: rootKey, Room: evt.RoomID, Event: evt.ID, Thread: newThread,
 	}
-	accepted := func() error { return b.putJSON(ctx, "sent:"+key, rec) }
+	// Written even when ctx ends meanwhile (a stop): the server has the mail.
+	accepted := func() error { return b.putJSON(context.WithoutCancel(ctx), "sent:"+key, rec) }
 	if err := sendSMTP(ctx, mb.SMTP, mb.Address, rcpts, raw, msgID, accepted); err != nil {
 		return err
 	}
