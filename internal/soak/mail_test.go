@@ -105,10 +105,12 @@ type roomWatch struct {
 	mu     sync.Mutex
 	events map[id.EventID]*event.Event // guarded by mu
 	roots  []id.EventID                // guarded by mu; bridged mails, in the order seen
+	// replyRoot is the thread root of each reply (by number); guarded by mu.
+	replyRoot map[int]id.EventID
 }
 
 func newRoomWatch(ctx context.Context, cli *mautrix.Client, room id.RoomID) *roomWatch {
-	w := &roomWatch{cli: cli, room: room, events: map[id.EventID]*event.Event{}}
+	w := &roomWatch{cli: cli, room: room, events: map[id.EventID]*event.Event{}, replyRoot: map[int]id.EventID{}}
 	go w.run(ctx)
 	return w
 }
@@ -194,12 +196,46 @@ func (w *roomWatch) root(ctx context.Context, j int) id.EventID {
 	return ""
 }
 
+// describeReply names reply j's thread root: its event ID and the mail it shows.
+func (w *roomWatch) describeReply(j int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	root := w.replyRoot[j]
+	shows := "?"
+	if e := w.events[root]; e != nil {
+		body := e.Content.AsMessage().Body
+		if i := strings.Index(body, markMailIn); i >= 0 && len(body) >= i+len(markMailIn)+5 {
+			shows = body[i : i+len(markMailIn)+5]
+		}
+	}
+	return fmt.Sprintf("%s in the thread of %s (%s)", marker(markMailOut, j), root, shows)
+}
+
+// notices returns the distinct notices of the bot in the room, at most n.
+func (w *roomWatch) notices(n int) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range w.events {
+		m := e.Content.AsMessage()
+		if e.Sender.Localpart() == "switchboard" && m.MsgType == event.MsgNotice && !seen[m.Body] && len(out) < n {
+			seen[m.Body] = true
+			out = append(out, m.Body)
+		}
+	}
+	return out
+}
+
 // replyContent is reply j of the Matrix user, in the thread of a bridged mail.
 func replyContent(ctx context.Context, w *roomWatch, j int) *event.MessageEventContent {
 	root := w.root(ctx, j)
 	if root == "" {
 		return nil
 	}
+	w.mu.Lock()
+	w.replyRoot[j] = root
+	w.mu.Unlock()
 	return &event.MessageEventContent{MsgType: event.MsgText, Body: marker(markMailOut, j) + ": Danke, wir melden uns.",
 		RelatesTo: &event.RelatesTo{Type: event.RelThread, EventID: root, IsFallingBack: true, InReplyTo: &event.InReplyTo{EventID: root}}}
 }

@@ -38,6 +38,10 @@ const (
 // count: a late resend is counted too.
 const quiet = 10 * time.Second
 
+// settleTimeout bounds the wait for quiescence after the last kill (the dispatcher gives up
+// on an event after 20 attempts, well within it).
+const settleTimeout = 3 * time.Minute
+
 // TestSoak runs the kill soak on SQLite and PostgreSQL (scripts/soak): traffic both ways
 // through the XMPP and email bridges while the binary is killed with SIGKILL every 1–4 s,
 // SWITCHBOARD_SOAK_KILLS times. It fails on any message lost (either way) and on any
@@ -122,7 +126,7 @@ func soak(t *testing.T, dialect store.Dialect, kills int) *result {
 		r.killPhase.Round(time.Second), r.xmppIn.sent, r.xmppOut.sent, r.mailIn.sent, r.mailOut.sent)
 
 	// Quiescence: nothing missing, and the counts unchanged for quiet.
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(settleTimeout)
 	var last string
 	stableSince := time.Now()
 	for {
@@ -139,7 +143,7 @@ func soak(t *testing.T, dialect store.Dialect, kills int) *result {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("not quiet 5 minutes after the last kill: %d messages still missing", r.missing())
+			t.Errorf("not quiet %s after the last kill: %d messages still missing", settleTimeout, r.missing())
 			break
 		}
 		time.Sleep(2 * time.Second)
@@ -164,7 +168,9 @@ type result struct {
 	xmppOut, mailOut  flow // to the peers
 	killPhase, settle time.Duration
 	xmppResends       int
-	lostMarkers       []string
+	lostMarkers       []string // the messages lost, with the thread of a lost reply
+	repeated          []string // the messages a peer got again under the same id
+	notices           []string // the bot's notices in the mail room
 }
 
 func (r *result) missing() int {
@@ -216,6 +222,9 @@ func count(ctx context.Context, r *result, dmWatch, mailWatch *roomWatch, bob *x
 		}
 		for _, n := range ids {
 			c.xmppOut.repeats += n - 1
+			if n > 1 {
+				c.repeated = append(c.repeated, marker(markXMPPOut, i))
+			}
 		}
 	}
 
@@ -248,14 +257,18 @@ func count(ctx context.Context, r *result, dmWatch, mailWatch *roomWatch, bob *x
 		switch {
 		case len(ids) == 0:
 			c.mailOut.lost++
-			c.lostMarkers = append(c.lostMarkers, fmt.Sprintf("%s (%s)", marker(markMailOut, j), evt))
+			c.lostMarkers = append(c.lostMarkers, mailWatch.describeReply(j))
 		case len(ids) > 1:
 			c.mailOut.doubled++
 		}
 		for _, n := range ids {
 			c.mailOut.repeats += n - 1
+			if n > 1 {
+				c.repeated = append(c.repeated, marker(markMailOut, j))
+			}
 		}
 	}
+	c.notices = mailWatch.notices(10)
 	return c, nil
 }
 
@@ -291,8 +304,11 @@ func (r *result) report(t *testing.T) {
 			t.Errorf("results file: %v", err)
 		}
 	}
+	if len(r.repeated) > 0 {
+		t.Logf("  repeated to a peer under the same id: %v", r.repeated[:min(len(r.repeated), 20)])
+	}
 	if r.missing() > 0 {
-		t.Errorf("lost messages: %v", r.lostMarkers[:min(len(r.lostMarkers), 20)])
+		t.Errorf("lost messages: %q; the bot's notices in the mail room: %q", r.lostMarkers[:min(len(r.lostMarkers), 20)], r.notices)
 	}
 	if r.xmppIn.doubled+r.mailIn.doubled > 0 {
 		t.Errorf("messages doubled into Matrix (see above)")
