@@ -106,44 +106,48 @@ func TestCrashPoints(t *testing.T) {
 // so A cannot be applied). The UCRM restarts fresh and case B arrives with A's sequenceId.
 // Both cases must be shown: A's stored row is neither overwritten nor deleted by B's.
 func TestUCRMRestartBeforeProcessing(t *testing.T) {
-	dbURI := storetest.NewDatabaseURI(t, store.SQLite)
-	alice := newMatrixUser(t, "alice")
-	b := newCentre(t, alice.UserID)
-	if err := srv.RestartFresh(); err != nil { // b's queue numbers from 1
-		t.Fatal(err)
-	}
-	sb := startProcess(t, dbURI, b)
-	defer sb.Stop()
-	adminRoom(t, alice, b)
-	ctx := context.Background()
+	for _, dialect := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(dialect), func(t *testing.T) {
+			dbURI := storetest.NewDatabaseURI(t, dialect)
+			alice := newMatrixUser(t, "alice")
+			b := newCentre(t, alice.UserID)
+			if err := srv.RestartFresh(); err != nil { // b's queue numbers from 1
+				t.Fatal(err)
+			}
+			sb := startProcess(t, dbURI, b)
+			defer sb.Stop()
+			adminRoom(t, alice, b)
+			ctx := context.Background()
 
-	reg := srv.Hold("/registry")
-	commit := srv.Hold("/messaging/commit")
-	caseA := uuid.NewString()
-	if _, err := peerA.Send(ctx, b.OID, app, "incident", incident(caseA), "NONE"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-commit.Arrived():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the commit was not made")
-	}
-	sb.Kill9()
-	commit.Release(true) // A is gone from the UCRM; only Switchboard's store has it
-	reg.Release(false)
-	matrixtest.WaitFor(t, 10*time.Second, "A to be committed as sequenceId 1", func() (bool, error) { return srv.Committed(b.OID) == 1, nil })
+			reg := srv.Hold("/registry")
+			commit := srv.Hold("/messaging/commit")
+			caseA := uuid.NewString()
+			if _, err := peerA.Send(ctx, b.OID, app, "incident", incident(caseA), "NONE"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-commit.Arrived():
+			case <-time.After(30 * time.Second):
+				t.Fatal("the commit was not made")
+			}
+			sb.Kill9()
+			commit.Release(true) // A is gone from the UCRM; only Switchboard's store has it
+			reg.Release(false)
+			matrixtest.WaitFor(t, 10*time.Second, "A to be committed as sequenceId 1", func() (bool, error) { return srv.Committed(b.OID) == 1, nil })
 
-	if err := srv.RestartFresh(); err != nil {
-		t.Fatal(err)
+			if err := srv.RestartFresh(); err != nil {
+				t.Fatal(err)
+			}
+			caseB := uuid.NewString()
+			if _, err := peerA.Send(ctx, b.OID, app, "incident", incident(caseB), "NONE"); err != nil {
+				t.Fatal(err)
+			}
+			sb.Start()
+			for _, id := range []string{caseA, caseB} {
+				room := caseRoom(t, alice, b, id)
+				waitNotice(t, alice, room, "Neuer Fall")
+			}
+			matrixtest.WaitFor(t, 30*time.Second, "the queue to be committed", func() (bool, error) { return srv.Queue(b.OID) == 0, nil })
+		})
 	}
-	caseB := uuid.NewString()
-	if _, err := peerA.Send(ctx, b.OID, app, "incident", incident(caseB), "NONE"); err != nil {
-		t.Fatal(err)
-	}
-	sb.Start()
-	for _, id := range []string{caseA, caseB} {
-		room := caseRoom(t, alice, b, id)
-		waitNotice(t, alice, room, "Neuer Fall")
-	}
-	matrixtest.WaitFor(t, 30*time.Second, "the queue to be committed", func() (bool, error) { return srv.Queue(b.OID) == 0, nil })
 }
