@@ -62,6 +62,7 @@ type Bridge struct {
 	avatars  sync.Map    // Matrix avatar URI → its bytes, for puppets' vCards
 	profiled sync.Map    // bare JIDs whose profile was fetched on their first presence
 	mu       sync.Mutex  // serialises portal creation
+	regMu    sync.Mutex  // serialises ghost registration (see ensureRegistered)
 }
 
 var (

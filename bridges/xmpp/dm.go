@@ -65,6 +65,9 @@ func (b *Bridge) setupGhost(ctx context.Context, ghost id.UserID, j jid.JID) (*a
 	if err != nil {
 		return nil, err
 	}
+	if err := b.ensureRegistered(ctx, in); err != nil {
+		return nil, err
+	}
 	name := j.Resourcepart()
 	if name == "" {
 		name = j.Bare().String()
@@ -79,6 +82,16 @@ func (b *Bridge) setupGhost(ctx context.Context, ghost id.UserID, j jid.JID) (*a
 		b.loops.Go(func(run context.Context) { b.refreshProfile(zerolog.Ctx(ctx).WithContext(run), in, j) })
 	}
 	return in, nil
+}
+
+// ensureRegistered registers a ghost with the homeserver under the bridge's lock: mautrix's
+// intent keeps its "registered" flag unguarded, so two first uses of one ghost at once (the
+// homeserver asking about it while its presence arrives, say) would race on it. Every
+// first use of a ghost in the bridge goes through here (setupGhost, contactPresence).
+func (b *Bridge) ensureRegistered(ctx context.Context, in *appservice.Intent) error {
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	return in.EnsureRegistered(ctx)
 }
 
 // avatarChanged refreshes the ghost's avatar when a contact's presence announces a photo

@@ -30,7 +30,9 @@ import (
 // before the component goes on (and before an XEP-0184 receipt is sent), and deleted after
 // it was queued for Matrix. A crash in between makes the worker run it again after the
 // restart, before any new stanza is handled; the outbox's idempotency by message key
-// keeps that exactly-once.
+// keeps that exactly-once. Memory holds only the keys of waiting messages; when more
+// than maxWaiting wait in one conversation, the links of further ones are not downloaded
+// (they arrive as links), so that a flood drains quickly.
 
 const inqPrefix = "inq:"
 
@@ -43,19 +45,24 @@ type inqJob struct {
 	Sender    string    `json:"sender"`
 	Ghost     id.UserID `json:"ghost"`
 	Groupchat bool      `json:"groupchat,omitempty"`
+	NoFetch   bool      `json:"no_fetch,omitempty"` // queued behind too many: links stay links
 }
+
+// maxWaiting is the number of waiting messages in a conversation above which links are no
+// longer downloaded.
+const maxWaiting = 20
 
 // inQueues are the conversations with queued messages.
 type inQueues struct {
 	mu      sync.Mutex
-	waiting map[string][]inqJob // guarded by mu; per chat, in order
+	waiting map[string][]string // guarded by mu; per chat, the jobs' store keys in order
 	running map[string]bool     // guarded by mu; chats with a worker
 	last    int64               // guarded by mu; the last job number given out
 	sem     chan struct{}       // bounds the messages downloading at once
 }
 
 func (q *inQueues) init(downloads int) {
-	q.waiting, q.running = map[string][]inqJob{}, map[string]bool{}
+	q.waiting, q.running = map[string][]string{}, map[string]bool{}
 	q.sem = make(chan struct{}, max(downloads, 1))
 }
 
@@ -94,7 +101,8 @@ func (b *Bridge) toMatrixInOrder(ctx context.Context, in *inbound) error {
 		return refusal{"modify", "policy-violation", "The message is too large for Matrix."}
 	}
 	job := inqJob{key: b.inq.nextKey(), Raw: string(in.raw), Chat: in.chat, Room: in.room,
-		Sender: in.sender.String(), Ghost: in.ghost, Groupchat: in.groupchat}
+		Sender: in.sender.String(), Ghost: in.ghost, Groupchat: in.groupchat,
+		NoFetch: b.inq.waitingIn(in.chat) >= maxWaiting}
 	value, err := json.Marshal(job)
 	if err != nil {
 		return err
@@ -102,20 +110,27 @@ func (b *Bridge) toMatrixInOrder(ctx context.Context, in *inbound) error {
 	if err := b.host.Store().PutKV(ctx, job.key, string(value)); err != nil {
 		return err
 	}
-	b.pushJob(job)
+	b.pushJob(job.Chat, job.key)
 	return nil
 }
 
-// pushJob appends job to its conversation's queue and starts the conversation's worker
-// if none runs.
-func (b *Bridge) pushJob(job inqJob) {
+// waitingIn is the number of messages waiting in chat.
+func (q *inQueues) waitingIn(chat string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiting[chat])
+}
+
+// pushJob appends the job stored under key to chat's queue and starts the conversation's
+// worker if none runs.
+func (b *Bridge) pushJob(chat, key string) {
 	q := &b.inq
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.waiting[job.Chat] = append(q.waiting[job.Chat], job)
-	if !q.running[job.Chat] {
-		q.running[job.Chat] = true
-		b.loops.Go(func(ctx context.Context) { b.runChat(ctx, job.Chat) })
+	q.waiting[chat] = append(q.waiting[chat], key)
+	if !q.running[chat] {
+		q.running[chat] = true
+		b.loops.Go(func(ctx context.Context) { b.runChat(ctx, chat) })
 	}
 }
 
@@ -131,9 +146,9 @@ func (b *Bridge) runChat(ctx context.Context, chat string) {
 			q.mu.Unlock()
 			return
 		}
-		job := jobs[0]
+		key := jobs[0]
 		q.mu.Unlock()
-		if !b.runJob(ctx, job) {
+		if !b.runJob(ctx, key) {
 			return // stopping: the job stays in the store for the next start
 		}
 		q.mu.Lock()
@@ -149,15 +164,18 @@ const (
 	inqMaxBackoff = 30 * time.Second
 )
 
-// runJob bridges one queued message, retrying failures; it returns false when ctx ended
-// first.
-func (b *Bridge) runJob(ctx context.Context, job inqJob) bool {
-	log := zerolog.Ctx(ctx).With().Str("job", job.key).Logger()
+// runJob bridges the queued message stored under key, retrying failures; it returns
+// false when ctx ended first.
+func (b *Bridge) runJob(ctx context.Context, key string) bool {
+	log := zerolog.Ctx(ctx).With().Str("job", key).Logger()
 	ctx = log.WithContext(ctx)
-	in, err := job.inbound()
+	in, err := b.loadJob(ctx, key)
+	if errors.Is(err, appservice.ErrNotFound) {
+		return true
+	}
 	backoff := inqMinBackoff
 	for attempt := 1; err == nil; attempt++ {
-		if needsWorker(in.msg) {
+		if needsWorker(in.msg) && !in.noFetch {
 			select {
 			case b.inq.sem <- struct{}{}:
 			case <-ctx.Done():
@@ -191,11 +209,38 @@ func (b *Bridge) runJob(ctx context.Context, job inqJob) bool {
 			b.refuseQueued(ctx, in, err)
 		}
 	}
-	if derr := b.host.Store().DeleteKV(context.WithoutCancel(ctx), job.key); derr != nil {
+	if derr := b.host.Store().DeleteKV(context.WithoutCancel(ctx), key); derr != nil {
 		// Run again after the next start: harmless, the outbox drops what it has.
 		log.Error().Err(derr).Msg("Could not remove a bridged message from the queue")
 	}
 	return true
+}
+
+// loadJob reads the job stored under key and rebuilds its message.
+func (b *Bridge) loadJob(ctx context.Context, key string) (*inbound, error) {
+	for {
+		raw, err := b.host.Store().GetKV(ctx, key)
+		if err == nil && raw == "" {
+			err = appservice.ErrNotFound
+		}
+		if err == nil {
+			var j inqJob
+			if err := json.Unmarshal([]byte(raw), &j); err != nil {
+				return nil, fmt.Errorf("xmpp: queued message %s: %w", key, err)
+			}
+			j.key = key
+			return j.inbound()
+		}
+		if errors.Is(err, appservice.ErrNotFound) || ctx.Err() != nil {
+			return nil, err
+		}
+		zerolog.Ctx(ctx).Error().Err(err).Msg("Could not load a queued XMPP message; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(inqMinBackoff):
+		}
+	}
 }
 
 // inbound rebuilds the message of a job.
@@ -209,7 +254,7 @@ func (j inqJob) inbound() (*inbound, error) {
 		return nil, fmt.Errorf("xmpp: queued message %s: sender: %w", j.key, err)
 	}
 	return &inbound{msg: m, raw: []byte(j.Raw), chat: j.Chat, room: j.Room, sender: sender,
-		ghost: j.Ghost, groupchat: j.Groupchat}, nil
+		ghost: j.Ghost, groupchat: j.Groupchat, noFetch: j.NoFetch}, nil
 }
 
 // refuseQueued tells the sender of a 1:1 message that it did not reach Matrix (in a group
@@ -251,19 +296,20 @@ func (b *Bridge) resumeQueued(ctx context.Context) {
 		kvs, err := b.host.Store().ListKV(ctx, inqPrefix, 0)
 		if err == nil {
 			for _, kv := range kvs {
-				var job inqJob
+				var job struct {
+					Chat string `json:"chat"`
+				}
 				if err := json.Unmarshal([]byte(kv.Value), &job); err != nil {
 					zerolog.Ctx(ctx).Error().Err(err).Str("job", kv.Key).Msg("Dropped an unreadable queued XMPP message")
 					_ = b.host.Store().DeleteKV(ctx, kv.Key)
 					continue
 				}
-				job.key = kv.Key
 				if n, err := strconv.ParseInt(strings.TrimPrefix(kv.Key, inqPrefix), 10, 64); err == nil {
 					b.inq.mu.Lock()
 					b.inq.last = max(b.inq.last, n)
 					b.inq.mu.Unlock()
 				}
-				b.pushJob(job)
+				b.pushJob(job.Chat, kv.Key)
 			}
 			if len(kvs) > 0 {
 				zerolog.Ctx(ctx).Info().Int("messages", len(kvs)).Msg("Resuming queued XMPP messages")

@@ -102,6 +102,8 @@ func (b *Bridge) attachmentsToMatrix(ctx context.Context, in *inbound, firstIsMa
 		var content *event.MessageEventContent
 		var err error
 		switch {
+		case in.noFetch:
+			err = errBacklog
 		case i >= b.cfg.Media.MaxLinks:
 			err = errTooManyLinks
 		case budget.Err() != nil:
@@ -116,7 +118,7 @@ func (b *Bridge) attachmentsToMatrix(ctx context.Context, in *inbound, firstIsMa
 			return ctx.Err() // stopping: the message is bridged after the next start
 		}
 		if err != nil {
-			if !errors.Is(err, errTooManyLinks) {
+			if !errors.Is(err, errTooManyLinks) && !errors.Is(err, errBacklog) {
 				zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not bridge an XMPP file; sending its link")
 			}
 			content = &event.MessageEventContent{MsgType: event.MsgText,
@@ -133,6 +135,7 @@ func (b *Bridge) attachmentsToMatrix(ctx context.Context, in *inbound, firstIsMa
 var (
 	errTooManyLinks = errors.New("xmpp: more links in the message than media.max_links")
 	errLinksTimeout = errors.New("xmpp: the message's downloads took longer than media.message_timeout")
+	errBacklog      = errors.New("xmpp: too many messages with links wait in the conversation")
 )
 
 // fetchToMatrix downloads url within budget and uploads it to Matrix within ctx.
@@ -177,6 +180,8 @@ func publicReason(err error) string {
 		return "the message has more links than the bridge downloads"
 	case errors.Is(err, errLinksTimeout):
 		return "the downloads took too long"
+	case errors.Is(err, errBacklog):
+		return "too many files from this conversation are waiting"
 	case errors.Is(err, fetch.ErrTooLarge):
 		return "it is larger than the bridge's limit"
 	case errors.Is(err, fetch.ErrScheme), errors.Is(err, fetch.ErrForbiddenAddress):

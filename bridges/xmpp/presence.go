@@ -253,9 +253,6 @@ func (b *Bridge) contactPresence(ctx context.Context, p *xmsg.Presence) error {
 			return nil
 		}
 		ghost, err := b.host.Ghost(ghostID.Localpart())
-		if err == nil && p.PhotoHash != nil && *p.PhotoHash != "" {
-			b.avatarChanged(ctx, ghost, p.From.Bare(), *p.PhotoHash)
-		}
 		if err != nil {
 			return nil
 		}
@@ -268,9 +265,12 @@ func (b *Bridge) contactPresence(ctx context.Context, p *xmsg.Presence) error {
 		}
 		// A contact may send presence before any message: its ghost may not exist yet,
 		// and the homeserver refuses presence for an unregistered appservice user.
-		if err := ghost.EnsureRegistered(ctx); err != nil {
+		if err := b.ensureRegistered(ctx, ghost); err != nil {
 			zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not register a ghost for its presence")
 			return nil
+		}
+		if p.PhotoHash != nil && *p.PhotoHash != "" {
+			b.avatarChanged(ctx, ghost, p.From.Bare(), *p.PhotoHash)
 		}
 		if err := ghost.SetPresence(ctx, state, p.Status); err != nil {
 			zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not set a ghost's presence")

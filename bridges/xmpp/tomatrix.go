@@ -30,6 +30,7 @@ type inbound struct {
 	groupchat bool      // MUC message
 	key       string    // message key (RemoteID)
 	msgID     string    // origin-id, else id
+	noFetch   bool      // queued behind too many others: links are not downloaded
 }
 
 // handleMessage routes one inbound message stanza.

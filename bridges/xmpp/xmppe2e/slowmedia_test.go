@@ -284,3 +284,47 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestLinkBacklog (issue 10, item 10): when more than 20 messages of one conversation wait
+// behind a slow download, the links of further ones are not downloaded but arrive as links
+// at once after their turn, so that a flood of links drains quickly; the ones before the
+// limit are downloaded.
+func TestLinkBacklog(t *testing.T) {
+	slow := newSlowServer(t)
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("fast " + r.URL.Path))
+	}))
+	defer fast.Close()
+	startBridge(t, nil)
+	bob := newXClient(t, "bob")
+	alice := newMatrixUser(t, "alice")
+	room := openDM(t, alice, bob.bare())
+	bobGhost := ghostOf(t, bob.bare().String())
+	to := puppetOf(t, alice.UserID)
+
+	held := slow.URL + "/blocker.txt"
+	bob.send(&xmsg.Message{ID: unique("b-"), Type: "chat", To: to, Body: held, OOB: []xmsg.OOB{{URL: held}}})
+	slow.waitStarted(t, "/blocker.txt", 1)
+	const n = 21
+	var last string
+	for i := 1; i <= n; i++ {
+		link := fmt.Sprintf("%s/backlog%02d.txt", fast.URL, i)
+		last = unique("q-")
+		bob.send(&xmsg.Message{ID: last, Type: "chat", To: to, Body: link, OOB: []xmsg.OOB{{URL: link}}, RequestReceipt: true})
+	}
+	bob.waitMessage("the receipt of the last queued message", func(m *xmsg.Message) bool { return m.Received == last })
+	slow.release()
+
+	lastLink := fmt.Sprintf("%s/backlog%02d.txt", fast.URL, n)
+	e := waitMatrix(t, alice, room, "the last link as text", func(e *event.Event) bool {
+		return e.Sender == bobGhost && strings.HasPrefix(e.Content.AsMessage().Body, lastLink)
+	})
+	if body := e.Content.AsMessage().Body; !strings.Contains(body, "too many files from this conversation are waiting") {
+		t.Errorf("the last link %q, want the reason", body)
+	}
+	got := fileBodies(t, alice, room, bobGhost)
+	if !contains(got, "blocker.txt") || !contains(got, "backlog19.txt") || contains(got, "backlog21.txt") {
+		t.Errorf("room has %q, want the blocker and backlog01…19 as files, not 21", got)
+	}
+}
