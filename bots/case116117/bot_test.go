@@ -186,7 +186,8 @@ func TestUserText(t *testing.T) {
 		want string
 	}{
 		{"refused", fmt.Errorf("ucri: receive: %w", &url.Error{Op: "Post", URL: "http://10.1.2.3/ucrm", Err: dialErr}), "keine Verbindung (connect: connection refused)"},
-		{"ucri error", &ucri.Error{Code: 464, Reason: "invalid payload", Message: "/patients: missing"}, "UCRI 464 invalid payload: /patients: missing"},
+		{"ucri error", &ucri.Error{Code: 464, Reason: "invalid payload", Message: "/patients: missing"}, "ungültiger Inhalt (UCRI 464; technisch: /patients: missing)"},
+		{"HTTP status", fmt.Errorf("ucri: receive: %w", &ucri.APIError{Op: "receive", Status: 503}), "die UCRM antwortete mit HTTP 503"},
 		{"url in text", errors.New("failed at https://internal.example/x"), "failed at …"},
 	}
 	for _, tc := range tests {

@@ -131,7 +131,7 @@ func (l *link) trust(m *ucri.ReceivedMessage, p ucri.CommParticipant, ok bool) e
 		return fmt.Errorf("%w: %w: der Schlüssel von %s im Register ist ungültig: %w", errInvalid, errUntrusted, m.Source, err)
 	}
 	if err := ucri.Verify(&m.Envelope, m.Destination, pub); err != nil {
-		return fmt.Errorf("%w: %w: Signatur ungültig: %w", errInvalid, errUntrusted, err)
+		return fmt.Errorf("%w: %w: %w", errInvalid, errUntrusted, err)
 	}
 	return nil
 }
@@ -148,7 +148,10 @@ func (l *link) reject(ctx context.Context, m *ucri.ReceivedMessage, cause error)
 		from, ref = m.Source, m.MessageID
 	}
 	l.log(ctx).Warn().Err(cause).Str("source", from).Str("message_id", ref).Msg("Rejected a received message")
-	why := strings.ReplaceAll(strings.TrimPrefix(cause.Error(), errInvalid.Error()+": "), "ucri: ", "UCRI ")
+	why := strings.TrimPrefix(cause.Error(), errInvalid.Error()+": ")
+	if ue, ok := errors.AsType[*ucri.Error](cause); ok {
+		why = strings.Replace(why, ue.Error(), ucriText(ue), 1)
+	}
 	text := fmt.Sprintf("⚠️ Eine Nachricht von %s (messageId %s) wurde nicht übernommen: %s", from, ref, strings.TrimRight(why, ". "))
 	if err := l.post(ctx, l.admin(), "invalid:"+ref+":"+fmt.Sprint(time.Now().UnixNano()), text, ""); err != nil {
 		return err
@@ -184,7 +187,7 @@ func rejectCause(cause error) string {
 	if errors.Is(cause, errUntrusted) {
 		why := strings.TrimPrefix(cause.Error(), errInvalid.Error()+": "+errUntrusted.Error()+": ")
 		if ue, ok := errors.AsType[*ucri.Error](cause); ok {
-			why = fmt.Sprintf("Signatur ungültig (UCRI %d: %s)", ue.Code, ue.Message)
+			why = ucriText(ue)
 		}
 		return "Übergabe abgelehnt, Absender nicht nachgewiesen: " + why
 	}
@@ -192,11 +195,10 @@ func rejectCause(cause error) string {
 }
 
 func errorText(err error) string {
-	var ue *ucri.Error
-	if errors.As(err, &ue) {
-		return ue.Reason + ": " + ue.Message
+	if ue, ok := errors.AsType[*ucri.Error](err); ok {
+		return ucriText(ue)
 	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), errInvalid.Error()+": ")
 }
 
 func truncate(s string, n int) string {

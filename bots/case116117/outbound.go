@@ -280,8 +280,8 @@ func firstRoom(rooms ...id.RoomID) id.RoomID {
 	return ""
 }
 
-// userText is an error as it may be shown in a room: the UCRI2 code and reason, without
-// URLs or hosts.
+// userText is an error as it may be shown in a room: in German, a UCRI2 error by its code
+// (with the technical detail, which is English, marked as such), without URLs or hosts.
 func userText(err error) string {
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
@@ -294,17 +294,48 @@ func userText(err error) string {
 		}
 		return "keine Verbindung"
 	}
-	var ue *ucri.Error
-	if errors.As(err, &ue) {
-		s := fmt.Sprintf("UCRI %d %s", ue.Code, ue.Reason)
-		if ue.Message != "" {
-			s += ": " + ue.Message
-		}
-		return truncate(s, 300)
+	if ue, ok := errors.AsType[*ucri.Error](err); ok {
+		return truncate(ucriText(ue), 300)
+	}
+	if ae, ok := errors.AsType[*ucri.APIError](err); ok {
+		return fmt.Sprintf("die UCRM antwortete mit HTTP %d", ae.Status)
 	}
 	s := err.Error()
 	if i := strings.Index(s, "http"); i >= 0 {
 		s = s[:i] + "…"
 	}
 	return truncate(s, 300)
+}
+
+// ucriLabel names the UCRI2 error codes (ucriErrorCodes.json) in German.
+var ucriLabel = map[int]string{
+	ucri.CodeInvalidTransport:    "ungültige Transportnachricht",
+	ucri.CodeUnknownAppID:        "unbekannte App",
+	ucri.CodeUnknownAppVersion:   "unbekannte App-Version",
+	ucri.CodeUnknownSchemaID:     "unbekannter Nachrichtentyp",
+	ucri.CodeInvalidPayload:      "ungültiger Inhalt",
+	ucri.CodeInvalidJSON:         "kein gültiges JSON",
+	ucri.CodeUnsupportedApp:      "App nicht unterstützt",
+	ucri.CodeForbiddenAppID:      "App nicht erlaubt",
+	ucri.CodeUnsupportedMessage:  "Nachrichtentyp nicht unterstützt",
+	ucri.CodeUnknownDestination:  "unbekannter Empfänger",
+	ucri.CodeUnauthorized:        "nicht angemeldet",
+	ucri.CodeOIDForbidden:        "OID nicht erlaubt",
+	ucri.CodeWrongSignature:      "Signatur ungültig",
+	ucri.CodeInvalidP2PTransport: "ungültige P2P-Transportnachricht",
+	ucri.CodeInternalError:       "interner Fehler der UCRM",
+}
+
+// ucriText shows a UCRI2 error in a room: "<German label> (UCRI <code>; technisch:
+// <message>)". The message names fields and rules, never data.
+func ucriText(ue *ucri.Error) string {
+	label, ok := ucriLabel[ue.Code]
+	if !ok {
+		label = "Fehler"
+	}
+	s := fmt.Sprintf("%s (UCRI %d", label, ue.Code)
+	if ue.Message != "" {
+		s += "; technisch: " + strings.TrimRight(ue.Message, ". ")
+	}
+	return s + ")"
 }

@@ -154,7 +154,9 @@ func TestFailures(t *testing.T) {
 		got.wait(t, b.OID, "acknowledgement", func(d map[string]any) bool { return d["sharedIncidentId"] == caseID })
 		waitNotice(t, alice, admin, "wieder erreichbar")
 		waitNotice(t, alice, room, "zugestellt")
+		checkWording(t, alice, room)
 	})
+	checkWording(t, alice, admin)
 	checkSchemas(t, b.OID)
 }
 
