@@ -370,14 +370,15 @@ func (l *link) processLoop(ctx context.Context) {
 
 // pendingRx returns up to limit stored received messages, oldest first: rows of the
 // legacy keys (by the UCRM's sequenceId, written before the local sequence existed) come
-// first, since nothing is written under them any more.
+// first, since nothing is written under them any more. Fewer than limit rows means all.
 func (l *link) pendingRx(ctx context.Context, limit int) ([]appservice.KV, error) {
 	st := l.b.host.Store()
 	rows, err := st.ListKV(ctx, legacyInPrefix(l.cfg.Name), limit)
-	if err != nil || len(rows) > 0 {
+	if err != nil || len(rows) == limit {
 		return rows, err
 	}
-	return st.ListKV(ctx, rxPrefix(l.cfg.Name), limit)
+	more, err := st.ListKV(ctx, rxPrefix(l.cfg.Name), limit-len(rows))
+	return append(rows, more...), err
 }
 
 // registryEntry returns the registry entry of a participant (ok false: not registered),

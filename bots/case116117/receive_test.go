@@ -207,8 +207,11 @@ func TestLegacyReceivedRowsFirst(t *testing.T) {
 	newer := ucri.NewMessageID()
 	f.sendAndReceive(t, l, newer)
 	cases, _ := pendingCases(t, l)
-	if !slices.Equal(cases, []string{old}) {
-		t.Fatalf("first batch %v, want the legacy row alone", cases)
+	if !slices.Equal(cases, []string{old, newer}) {
+		t.Fatalf("pending %v, want the legacy row, then the new one", cases)
+	}
+	if rows, err := l.pendingRx(t.Context(), 1); err != nil || len(rows) != 1 || rows[0].Key != "in:b:00000000000000000007" {
+		t.Fatalf("first of one: %v, %v", rows, err)
 	}
 	if err := f.st.DeleteKV(t.Context(), "in:b:00000000000000000007"); err != nil { // processed
 		t.Fatal(err)
