@@ -149,6 +149,7 @@ func (b *Bot) reply(ctx context.Context, to *event.Event, prefix, markdown strin
 	content.MsgType = event.MsgNotice
 	return b.host.Enqueue(ctx, appservice.Message{
 		RoomID: to.RoomID, Sender: b.host.BotUserID(), RemoteID: prefix + to.ID.String(), Content: &content,
+		CausedBy: to.ID, // a reply the homeserver refuses marks the command as failed
 	})
 }
 
