@@ -15,9 +15,16 @@ import (
 // TestAcceptedStanzaNotResent (issue 10, item 17) is a crash right after the server
 // confirmed a Matrix message's stanza but before the journal recorded the event as
 // handled: the event is delivered again after the restart, and the bridge, which recorded
-// the server's acceptance at once, does not send the stanza a second time.
+// the server's acceptance at once, does not send the stanza a second time. On SQLite and
+// PostgreSQL.
 func TestAcceptedStanzaNotResent(t *testing.T) {
-	st := storetest.Open(t, store.SQLite)
+	for _, dialect := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(dialect), func(t *testing.T) { testAcceptedStanzaNotResent(t, dialect) })
+	}
+}
+
+func testAcceptedStanzaNotResent(t *testing.T, dialect store.Dialect) {
+	st := storetest.Open(t, dialect)
 	r := startBridge(t, st)
 	ctx := context.Background()
 	bob := newXClient(t, "bob")

@@ -82,10 +82,10 @@ func (s *slowServer) totalServed() int {
 	return n
 }
 
-// launchBridgeProcess starts the switchboard binary with the XMPP bridge on a fresh SQLite
+// launchBridgeProcess starts the switchboard binary with the XMPP bridge on a fresh
 // database, logging at debug into the returned file. extra is YAML added to the bridge's
 // section (indented by four spaces).
-func launchBridgeProcess(t *testing.T, extra string) (*sbproc.Runner, string) {
+func launchBridgeProcess(t *testing.T, dialect store.Dialect, extra string) (*sbproc.Runner, string) {
 	t.Helper()
 	dir := t.TempDir()
 	port, err := peerproc.FreePort()
@@ -94,7 +94,7 @@ func launchBridgeProcess(t *testing.T, extra string) (*sbproc.Runner, string) {
 	}
 	cfg := sbproc.WriteConfig(t, dir, sbproc.Config{
 		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort, MetricsPort: port,
-		DatabaseURI: storetest.NewDatabaseURI(t, store.SQLite), LogLevel: "debug",
+		DatabaseURI: storetest.NewDatabaseURI(t, dialect), LogLevel: "debug",
 		Modules: fmt.Sprintf(`  xmpp:
     enabled: true
     component:
@@ -144,7 +144,7 @@ func fileBodies(t *testing.T, cli *mautrix.Client, room id.RoomID, sender id.Use
 // links, in either direction (item 4).
 func TestSlowLinksDoNotStallOtherChats(t *testing.T) {
 	slow := newSlowServer(t)
-	_, logPath := launchBridgeProcess(t, "")
+	_, logPath := launchBridgeProcess(t, store.SQLite, "")
 	bob, carol := newXClient(t, "bob"), newXClient(t, "carol")
 	alice, dave := newMatrixUser(t, "alice"), newMatrixUser(t, "dave")
 	aliceRoom, daveRoom := openDM(t, alice, bob.bare()), openDM(t, dave, carol.bare())
@@ -193,10 +193,17 @@ func TestSlowLinksDoNotStallOtherChats(t *testing.T) {
 
 // TestSlowLinksSurviveKill9 (issue 10, item 10) kills the real binary with SIGKILL while a
 // message's links download and a later message of the same chat waits behind it (its
-// receipt already sent): after the restart both arrive, each once, in order.
+// receipt already sent): after the restart both arrive, each once, in order. On SQLite and
+// PostgreSQL.
 func TestSlowLinksSurviveKill9(t *testing.T) {
+	for _, dialect := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(dialect), func(t *testing.T) { testSlowLinksSurviveKill9(t, dialect) })
+	}
+}
+
+func testSlowLinksSurviveKill9(t *testing.T, dialect store.Dialect) {
 	slow := newSlowServer(t)
-	r, _ := launchBridgeProcess(t, "")
+	r, _ := launchBridgeProcess(t, dialect, "")
 	bob := newXClient(t, "bob")
 	alice := newMatrixUser(t, "alice")
 	room := openDM(t, alice, bob.bare())
