@@ -170,7 +170,10 @@ func (b *Bridge) runJob(ctx context.Context, key string) bool {
 	log := zerolog.Ctx(ctx).With().Str("job", key).Logger()
 	ctx = log.WithContext(ctx)
 	in, err := b.loadJob(ctx, key)
-	if errors.Is(err, appservice.ErrNotFound) {
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case errors.Is(err, appservice.ErrNotFound):
 		return true
 	}
 	backoff := inqMinBackoff
