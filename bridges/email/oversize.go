@@ -21,7 +21,8 @@ const maxOversizeHeader = mailparse.MaxRawHeader
 
 // postOversize shows a mail larger than max_mail_bytes without parsing it: a notice by
 // the bot that names its sender and subject and shows its header, and the raw mail as a
-// file when it is within max_attachment_bytes.
+// file when it is within max_attachment_bytes. Like post, it completes a mail shown in
+// part before a crash.
 func (m *mailbox) postOversize(ctx context.Context, c *imapclient.Client, validity uint32, info *imapclient.FetchMessageBuffer) error {
 	header, err := fetchSection(c, info.UID, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}, maxOversizeHeader)
 	if err != nil {
@@ -36,10 +37,18 @@ func (m *mailbox) postOversize(ctx context.Context, c *imapclient.Client, validi
 		sum := sha256.Sum256(append(header, strconv.FormatInt(info.RFC822Size, 10)...))
 		msgID = "no-message-id-" + hex.EncodeToString(sum[:12]) + "@" + m.cfg.Name
 	}
-	key := mailKey(m.cfg.Name, msgID)
-	if _, _, err := m.b.host.Store().MessageByRemote(ctx, key); err == nil {
-		return nil
+	run, err := m.beginPost(ctx, mailKey(m.cfg.Name, msgID))
+	if err != nil || run == nil {
+		return err
 	}
+	if err := m.oversizeEvents(ctx, run, c, info, head); err != nil {
+		return err
+	}
+	return run.finish(ctx)
+}
+
+// oversizeEvents queues the notice and the file of an oversize mail (see postOversize).
+func (m *mailbox) oversizeEvents(ctx context.Context, run *postRun, c *imapclient.Client, info *imapclient.FetchMessageBuffer, head *mailparse.Mail) error {
 	from := head.From.String()
 	if from == "" {
 		from = "an unknown sender"
@@ -53,14 +62,14 @@ func (m *mailbox) postOversize(ctx context.Context, c *imapclient.Client, validi
 		text += " It is too large to be attached as a file as well; read it in a mail client. Its header:"
 	}
 	_, thread, _ := m.threadOf(ctx, head)
-	if err := m.notice(ctx, key, thread, text, head.RawHeader); err != nil {
+	if err := m.notice(ctx, run, run.key, thread, text, head.RawHeader); err != nil {
 		return err
 	}
 	if !attach {
 		return nil
 	}
-	fileKey := key + "|raw"
-	if _, _, err := m.b.host.Store().MessageByRemote(ctx, fileKey); err == nil {
+	fileKey := run.key + "|raw"
+	if _, _, err := m.b.host.Store().MessageByRemote(ctx, fileKey); err == nil || run.files > 0 {
 		return nil
 	}
 	raw, err := fetchSection(c, info.UID, &imap.FetchItemBodySection{Peek: true}, m.b.cfg.MaxAttachmentBytes)
@@ -81,7 +90,10 @@ func (m *mailbox) postOversize(ctx context.Context, c *imapclient.Client, validi
 	if thread != "" {
 		content.RelatesTo = &event.RelatesTo{Type: event.RelThread, EventID: thread, IsFallingBack: true, InReplyTo: &event.InReplyTo{EventID: thread}}
 	}
-	return m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: fileKey, Content: content})
+	if err := run.enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: fileKey, Content: content}); err != nil {
+		return err
+	}
+	return run.fileQueued(ctx, 1)
 }
 
 // fetchSection reads one body section of a mail, at most limit bytes of it (the rest is

@@ -89,11 +89,10 @@ type filePart struct {
 }
 
 // post bridges one mail: a new thread for a new conversation, a reply in its thread
-// otherwise. A mail that cannot be read becomes a notice with its raw header.
+// otherwise. A mail that cannot be read becomes a notice with its raw header. A mail
+// bridged in part before (a crash between its events) is completed (see postRun).
 func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw []byte) error {
-	b := m.b
-	log := zerolog.Ctx(ctx).With().Uint32("uid", uint32(uid)).Logger()
-	mail, perr := mailparse.Parse(raw, mailparse.Options{MaxPartBytes: b.cfg.MaxAttachmentBytes, StripQuoted: m.cfg.StripQuoted})
+	mail, perr := mailparse.Parse(raw, mailparse.Options{MaxPartBytes: m.b.cfg.MaxAttachmentBytes, StripQuoted: m.cfg.StripQuoted})
 	if mail == nil {
 		mail = &mailparse.Mail{}
 	}
@@ -103,23 +102,35 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 		msgID = "no-message-id-" + hex.EncodeToString(sum[:12]) + "@" + m.cfg.Name
 	}
 	key := mailKey(m.cfg.Name, msgID)
-	if _, _, err := b.host.Store().MessageByRemote(ctx, key); err == nil {
-		return nil // bridged before (a re-read after a crash), or a mail the room sent
+	run, err := m.beginPost(ctx, key)
+	if err != nil || run == nil {
+		return err // nil: bridged before (a re-read after a crash), or a mail the room sent
 	}
+	log := zerolog.Ctx(ctx).With().Uint32("uid", uint32(uid)).Logger()
+	if err := m.postMail(log.WithContext(ctx), run, msgID, mail, perr); err != nil {
+		return err
+	}
+	return run.finish(ctx)
+}
+
+// postMail queues the events of a mail (see post).
+func (m *mailbox) postMail(ctx context.Context, run *postRun, msgID string, mail *mailparse.Mail, perr error) error {
+	b := m.b
+	key := run.key
 	if perr != nil {
-		log.Warn().Err(perr).Msg("Malformed mail; posting a notice with its header")
-		return m.notice(ctx, key, "", "⚠️ A mail could not be read ("+perr.Error()+"). Its header:", mail.RawHeader)
+		zerolog.Ctx(ctx).Warn().Err(perr).Msg("Malformed mail; posting a notice with its header")
+		return m.notice(ctx, run, key, "", "⚠️ A mail could not be read ("+perr.Error()+"). Its header:", mail.RawHeader)
 	}
 	if mail.Bounce != nil {
 		if thread, ok := m.bounceOfOurs(ctx, mail.Bounce); ok {
-			return m.bounce(ctx, key, thread, mail)
+			return m.bounce(ctx, run, thread, mail)
 		}
 		// A report about no mail the room sent: an ordinary (automatic) mail from its
 		// sender, not a notice of the bot's.
 	}
 	ghostID, err := b.mapper.GhostUserID(mail.From.Email)
 	if err != nil {
-		return m.notice(ctx, key, "", "⚠️ A mail from an address that cannot be shown ("+err.Error()+"). Its header:", mail.RawHeader)
+		return m.notice(ctx, run, key, "", "⚠️ A mail from an address that cannot be shown ("+err.Error()+"). Its header:", mail.RawHeader)
 	}
 	ghost, err := b.host.Ghost(ghostID.Localpart())
 	if err != nil {
@@ -132,7 +143,7 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 	// A refused name (too long, say) must not hold up the mailbox: the ghost keeps its
 	// address as its name.
 	if err := ghost.SetDisplayName(ctx, cutText(name, maxDisplayName)); refused(err) {
-		log.Warn().Str("errcode", refusal(err)).Msg("The homeserver refused a sender's display name")
+		zerolog.Ctx(ctx).Warn().Str("errcode", refusal(err)).Msg("The homeserver refused a sender's display name")
 	} else if err != nil {
 		return err
 	}
@@ -203,8 +214,14 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 	var st threadState
 	var fresh []string
 	if rootKey == key {
-		st = newThreadState(&m.cfg, meta)
-		if err := b.putJSON(ctx, threadStateKey(key), st); err != nil {
+		// Created once: a run that completes this mail after a crash keeps what room
+		// users changed meanwhile (!email add).
+		if err := b.getJSON(ctx, threadStateKey(key), &st); errors.Is(err, appservice.ErrNotFound) {
+			st = newThreadState(&m.cfg, meta)
+			if err := b.putJSON(ctx, threadStateKey(key), st); err != nil {
+				return err
+			}
+		} else if err != nil {
 			return err
 		}
 	} else if st, err = b.threadState(ctx, &m.cfg, rootKey); err == nil {
@@ -215,23 +232,27 @@ func (m *mailbox) post(ctx context.Context, validity uint32, uid imap.UID, raw [
 	if err := b.host.Store().PutKV(ctx, "rootkey:"+key, rootKey); err != nil {
 		return err
 	}
+	// Recorded before the mail's first event: a run that completes the mail after a crash
+	// does not write it again, over a reply the room may have sent meanwhile.
+	if !run.resumed {
+		if err := b.host.Store().PutKV(ctx, "thread-last:"+rootKey, key); err != nil {
+			return err
+		}
+	}
 	msg := appservice.Message{RoomID: m.room, Sender: ghostID, RemoteID: key, Content: content}
 	if *m.cfg.DateAsEventTime {
 		msg.Timestamp = mail.Date
 	}
-	if err := b.host.Enqueue(ctx, msg); err != nil {
+	if err := run.enqueue(ctx, msg); err != nil {
 		return err
 	}
 	if len(fresh) > 0 {
 		// Shown by the bot, so that no mail can fake or hide it.
-		if err := m.notice(ctx, key+"|newcomer", root, newcomerNotice(st, fresh), ""); err != nil {
+		if err := m.notice(ctx, run, key+"|newcomer", root, newcomerNotice(st, fresh), ""); err != nil {
 			return err
 		}
 	}
-	if err := b.host.Store().PutKV(ctx, "thread-last:"+rootKey, key); err != nil {
-		return err
-	}
-	return m.attachments(ctx, key, ghostID, rootKey, files)
+	return m.attachments(ctx, run, ghostID, rootKey, files)
 }
 
 // textFile is a text as a file part.
@@ -300,8 +321,9 @@ func (m *mailbox) threadOf(ctx context.Context, mail *mailparse.Mail) (rootKey s
 }
 
 // attachments posts a mail's files into its thread; one over the limit, or one the
-// homeserver refuses, becomes a notice.
-func (m *mailbox) attachments(ctx context.Context, key string, ghostID id.UserID, rootKey string, files []filePart) error {
+// homeserver refuses, becomes a notice. Files queued by an earlier run are not uploaded
+// again.
+func (m *mailbox) attachments(ctx context.Context, run *postRun, ghostID id.UserID, rootKey string, files []filePart) error {
 	ghost, err := m.b.host.Ghost(ghostID.Localpart())
 	if err != nil {
 		return err
@@ -314,7 +336,10 @@ func (m *mailbox) attachments(ctx context.Context, key string, ghostID id.UserID
 		return err
 	}
 	for i, p := range files {
-		partKey := key + "|part" + strconv.Itoa(i)
+		if i < run.files {
+			continue
+		}
+		partKey := run.key + "|part" + strconv.Itoa(i)
 		if _, _, err := m.b.host.Store().MessageByRemote(ctx, partKey); err == nil {
 			continue
 		}
@@ -354,7 +379,10 @@ func (m *mailbox) attachments(ctx context.Context, key string, ghostID id.UserID
 		if content.MsgType == event.MsgNotice {
 			sender = m.b.host.BotUserID()
 		}
-		if err := m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: sender, RemoteID: partKey, Content: content}); err != nil {
+		if err := run.enqueue(ctx, appservice.Message{RoomID: m.room, Sender: sender, RemoteID: partKey, Content: content}); err != nil {
+			return err
+		}
+		if err := run.fileQueued(ctx, i+1); err != nil {
 			return err
 		}
 	}
@@ -390,9 +418,9 @@ func refusal(err error) string {
 	return "refused"
 }
 
-// notice posts a bot notice, with an optional code block; one too long for an event is
-// shortened, and its whole text follows as a file.
-func (m *mailbox) notice(ctx context.Context, key string, thread id.EventID, text, code string) error {
+// notice posts a bot notice of a mail's run under key, with an optional code block; one
+// too long for an event is shortened, and its whole text follows as a file.
+func (m *mailbox) notice(ctx context.Context, run *postRun, key string, thread id.EventID, text, code string) error {
 	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
 	if code != "" {
 		content.Body += "\n\n" + code
@@ -404,10 +432,14 @@ func (m *mailbox) notice(ctx context.Context, key string, thread id.EventID, tex
 	}
 	full := content.Body
 	_, cut := fitContent(content, maxContentBytes, trimNoteNotice, false)
-	if err := m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: key, Content: content}); err != nil {
+	if err := run.enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: key, Content: content}); err != nil {
 		return err
 	}
 	if !cut {
+		return nil
+	}
+	fileKey := key + "|notice-file"
+	if _, _, err := m.b.host.Store().MessageByRemote(ctx, fileKey); err == nil {
 		return nil
 	}
 	bot := m.b.host.Bot()
@@ -417,7 +449,7 @@ func (m *mailbox) notice(ctx context.Context, key string, thread id.EventID, tex
 	}
 	file := &event.MessageEventContent{MsgType: event.MsgFile, Body: "notice.txt", FileName: "notice.txt", URL: uri.CUString(),
 		Info: &event.FileInfo{MimeType: "text/plain", Size: len(full)}, RelatesTo: content.RelatesTo}
-	return m.b.host.Enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: key + "|notice-file", Content: file})
+	return run.enqueue(ctx, appservice.Message{RoomID: m.room, Sender: m.b.host.BotUserID(), RemoteID: fileKey, Content: file})
 }
 
 // bounceOfOurs reports whether a delivery-status report is about a mail the room sent
@@ -449,7 +481,7 @@ func (m *mailbox) bounceOfOurs(ctx context.Context, bounce *mailparse.Bounce) (i
 
 // bounce shows a delivery-status report about a mail the room sent in that mail's thread,
 // naming who sent the report.
-func (m *mailbox) bounce(ctx context.Context, key string, thread id.EventID, mail *mailparse.Mail) error {
+func (m *mailbox) bounce(ctx context.Context, run *postRun, thread id.EventID, mail *mailparse.Mail) error {
 	var lines []string
 	for _, r := range mail.Bounce.Recipients {
 		line := r.Address + ": " + r.Action
@@ -465,5 +497,5 @@ func (m *mailbox) bounce(ctx context.Context, key string, thread id.EventID, mai
 	if len(lines) > 0 {
 		text += ":\n" + strings.Join(lines, "\n")
 	}
-	return m.notice(ctx, key, thread, text, "")
+	return m.notice(ctx, run, run.key, thread, text, "")
 }

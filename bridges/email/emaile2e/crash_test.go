@@ -96,8 +96,14 @@ func startProcess(t testing.TB, dbURI string, box email.MailboxConfig) *sbproc.R
 // as "    max_mail_bytes: 1024\n", indented by four spaces.
 func startProcessWith(t testing.TB, dbURI string, box email.MailboxConfig, moduleYAML string) *sbproc.Runner {
 	t.Helper()
+	return startProcessAt(t, hs.URL, dbURI, box, moduleYAML)
+}
+
+// startProcessAt is startProcessWith that reaches the homeserver at hsURL (a proxy).
+func startProcessAt(t testing.TB, hsURL, dbURI string, box email.MailboxConfig, moduleYAML string) *sbproc.Runner {
+	t.Helper()
 	return sbproc.Launch(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard", filepath.Join(workDir, "registration.yaml"), sbproc.Config{
-		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort,
+		HomeserverURL: hsURL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort,
 		DatabaseURI: dbURI, LogLevel: getenv("SWITCHBOARD_EMAILE2E_LOG", "info"),
 		Modules: fmt.Sprintf(`  email:
     enabled: true
