@@ -42,6 +42,10 @@ const quiet = 10 * time.Second
 // on an event after 20 attempts, well within it).
 const settleTimeout = 3 * time.Minute
 
+// stuck ends the wait early when messages are missing and nothing has changed for this
+// long: the bridge gave up on them (with a notice in the room).
+const stuck = time.Minute
+
 // TestSoak runs the kill soak on SQLite and PostgreSQL (scripts/soak): traffic both ways
 // through the XMPP and email bridges while the binary is killed with SIGKILL every 1–4 s,
 // SWITCHBOARD_SOAK_KILLS times. It fails on any message lost (either way) and on any
@@ -139,6 +143,10 @@ func soak(t *testing.T, dialect store.Dialect, kills int) *result {
 				last, stableSince = s, time.Now()
 			}
 			if r.missing() == 0 && time.Since(stableSince) >= quiet {
+				break
+			}
+			if time.Since(stableSince) >= stuck {
+				t.Errorf("nothing changed for %s with %d messages missing", stuck, r.missing())
 				break
 			}
 		}
