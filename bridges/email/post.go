@@ -214,14 +214,7 @@ func (m *mailbox) postMail(ctx context.Context, run *postRun, msgID string, mail
 	var st threadState
 	var fresh []string
 	if rootKey == key {
-		// Created once: a run that completes this mail after a crash keeps what room
-		// users changed meanwhile (!email add).
-		if err := b.getJSON(ctx, threadStateKey(key), &st); errors.Is(err, appservice.ErrNotFound) {
-			st = newThreadState(&m.cfg, meta)
-			if err := b.putJSON(ctx, threadStateKey(key), st); err != nil {
-				return err
-			}
-		} else if err != nil {
+		if st, err = b.openThread(ctx, &m.cfg, key, meta); err != nil {
 			return err
 		}
 	} else if st, err = b.threadState(ctx, &m.cfg, rootKey); err == nil {
@@ -253,6 +246,19 @@ func (m *mailbox) postMail(ctx context.Context, run *postRun, msgID string, mail
 		}
 	}
 	return m.attachments(ctx, run, ghostID, rootKey, files)
+}
+
+// openThread returns the state of the conversation the mail key with meta opens, creating
+// it only when it does not exist: a run that completes the mail after a crash keeps what
+// room users changed meanwhile (!email add).
+func (b *Bridge) openThread(ctx context.Context, mb *MailboxConfig, key string, meta mailMeta) (threadState, error) {
+	var st threadState
+	err := b.getJSON(ctx, threadStateKey(key), &st)
+	if !errors.Is(err, appservice.ErrNotFound) {
+		return st, err
+	}
+	st = newThreadState(mb, meta)
+	return st, b.putJSON(ctx, threadStateKey(key), st)
 }
 
 // textFile is a text as a file part.
