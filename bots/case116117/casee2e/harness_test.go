@@ -32,10 +32,10 @@ import (
 // centres numbers the centres of the run.
 var centres atomic.Int64
 
-// newMatrixUser registers a real Matrix user.
+// newMatrixUser registers a real Matrix user on the test's homeserver.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	return hs.NewUser(t, prefix)
+	return onHS.newUser(t, prefix)
 }
 
 // newCentre registers a new dispatch centre at the fake UCRM for the bot to work for (so
@@ -54,7 +54,7 @@ func newCentre(t testing.TB, user id.UserID) case116117.LinkConfig {
 	}
 }
 
-// startBot starts Switchboard with the bot for the links on st (a fresh SQLite store when
+// startBot starts Switchboard on the test's homeserver with the bot for the links on st (a fresh SQLite store when
 // nil).
 func startBot(t testing.TB, st *store.Store, links ...case116117.LinkConfig) *appservice.Core {
 	t.Helper()
@@ -67,7 +67,7 @@ func startBot(t testing.TB, st *store.Store, links ...case116117.LinkConfig) *ap
 	}
 	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_CASEE2E_LOG", "info"))
 	core, _ := sbcore.Start(t, sbcore.Options{
-		Registration: reg, HomeserverURL: hs.URL, Domain: domain, ASPort: asPort, Store: st,
+		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
 		Modules: []appservice.Module{bot}, Version: "casee2e", LogLevel: level,
 	})
 	return core

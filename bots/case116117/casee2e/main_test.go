@@ -91,17 +91,24 @@ func runMain(m *testing.M) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	bot, _ := case116117.New(case116117.Config{Links: []case116117.LinkConfig{{Name: "x", OID: "1.2", UCRM: case116117.UCRMConfig{URL: "http://127.0.0.1:1", Username: "u", Password: "p"}, Dispatchers: []string{"@a:b"}}}})
-	h, err := dendrite.StartWithAppservice(ctx, workDir, dendrite.Appservice{
-		ID: "switchboard-casee2e", Namespaces: map[string]registration.Namespaces{management.ID: {}, case116117.ID: bot.Namespaces()},
-	})
+	h, err := dendrite.StartWithAppservice(ctx, workDir, appserviceFor())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "casee2e:", err)
 		return 1
 	}
 	hs, reg, asPort = h.Server, h.Registration, h.ASPort
+	onHS = matrixEnv{kind: "dendrite", url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
 	defer func() { _ = hs.Stop() }()
+	defer stopSynapse()
 	return m.Run()
+}
+
+// appserviceFor is the package's registration, the same on both homeservers.
+func appserviceFor() dendrite.Appservice {
+	bot, _ := case116117.New(case116117.Config{Links: []case116117.LinkConfig{{Name: "x", OID: "1.2", UCRM: case116117.UCRMConfig{URL: "http://127.0.0.1:1", Username: "u", Password: "p"}, Dispatchers: []string{"@a:b"}}}})
+	return dendrite.Appservice{
+		ID: "switchboard-casee2e", Namespaces: map[string]registration.Namespaces{management.ID: {}, case116117.ID: bot.Namespaces()},
+	}
 }
 
 func getenv(key, def string) string {

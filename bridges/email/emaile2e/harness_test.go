@@ -22,10 +22,10 @@ import (
 // unique returns a name unique in the test run.
 var unique = dendrite.Unique
 
-// newMatrixUser registers a real Matrix user.
+// newMatrixUser registers a real Matrix user on the test's homeserver.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	return hs.NewUser(t, prefix)
+	return onHS.newUser(t, prefix)
 }
 
 // newMailbox creates a Dovecot account and the bridge config of a mailbox for it, with
@@ -52,7 +52,8 @@ func startBridge(t testing.TB, st *store.Store, boxes ...email.MailboxConfig) *a
 	return startBridgeWith(t, st, email.Config{Mailboxes: boxes})
 }
 
-// startBridgeWith starts Switchboard with the email bridge configured by cfg.
+// startBridgeWith starts Switchboard on the test's homeserver with the email bridge
+// configured by cfg.
 func startBridgeWith(t testing.TB, st *store.Store, cfg email.Config) *appservice.Core {
 	t.Helper()
 	if st == nil {
@@ -64,7 +65,7 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg email.Config) *appservic
 	}
 	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_EMAILE2E_LOG", "info"))
 	core, _ := sbcore.Start(t, sbcore.Options{
-		Registration: reg, HomeserverURL: hs.URL, Domain: domain, ASPort: asPort, Store: st,
+		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "emaile2e", LogLevel: level,
 	})
 	return core

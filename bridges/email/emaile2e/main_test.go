@@ -74,21 +74,28 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = smtpd.Stop() }()
-	h, err := dendrite.StartWithAppservice(ctx, workDir, dendrite.Appservice{
-		ID: "switchboard-emaile2e",
-		Namespaces: map[string]registration.Namespaces{
-			management.ID: {}, email.ID: {Users: []registration.Pattern{{Localpart: email.DefaultPrefix + ".+", Exclusive: true}}},
-		},
-	})
+	h, err := dendrite.StartWithAppservice(ctx, workDir, appserviceFor())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "emaile2e:", err)
 		return 1
 	}
 	hs, reg, asPort = h.Server, h.Registration, h.ASPort
+	onHS = matrixEnv{kind: "dendrite", url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
 	defer func() { _ = hs.Stop() }()
+	defer stopSynapse()
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "dovecot log tail:\n%s\nsmtp log tail:\n%s\n", dc.LogTail(30), smtpd.LogTail(30))
 	}
 	return code
+}
+
+// appserviceFor is the package's registration, the same on both homeservers.
+func appserviceFor() dendrite.Appservice {
+	return dendrite.Appservice{
+		ID: "switchboard-emaile2e",
+		Namespaces: map[string]registration.Namespaces{
+			management.ID: {}, email.ID: {Users: []registration.Pattern{{Localpart: email.DefaultPrefix + ".+", Exclusive: true}}},
+		},
+	}
 }

@@ -22,10 +22,10 @@ import (
 // unique returns a name unique in the test run.
 var unique = dendrite.Unique
 
-// newMatrixUser registers a real Matrix user with a display name.
+// newMatrixUser registers a real Matrix user with a display name on the test's homeserver.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	cli := hs.NewUser(t, prefix)
+	cli := onHS.newUser(t, prefix)
 	if err := cli.SetDisplayName(context.Background(), prefix+" M"); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func startBridge(t testing.TB, st *store.Store) *running {
 	return startBridgeWith(t, st, bridgeConfig(), true)
 }
 
-// startBridgeWith starts Switchboard with the bridge configured by cfg, and waits for the
+// startBridgeWith starts Switchboard on the test's homeserver with the bridge configured by cfg, and waits for the
 // component's connection when connected is true.
 func startBridgeWith(t testing.TB, st *store.Store, cfg xmpp.Config, connected bool) *running {
 	t.Helper()
@@ -58,7 +58,7 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg xmpp.Config, connected b
 		t.Fatal(err)
 	}
 	core, ctx := sbcore.Start(t, sbcore.Options{
-		Registration: reg, HomeserverURL: hs.URL, Domain: domain, ASPort: asPort, Store: st,
+		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "xmppe2e", LogLevel: logLevel(),
 	})
 	r := &running{core: core, bridge: bridge, st: st}

@@ -62,26 +62,37 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = xs.Stop() }()
-	bridge, err := xmpp.New(bridgeConfig())
+	appsvc, err := appserviceFor()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xmppe2e: bridge config:", err)
 		return 1
 	}
-	h, err := dendrite.StartWithAppservice(ctx, workDir, dendrite.Appservice{
-		ID: "switchboard-xmppe2e", Ephemeral: true,
-		Namespaces: map[string]registration.Namespaces{management.ID: {}, xmpp.ID: bridge.Namespaces()},
-	})
+	h, err := dendrite.StartWithAppservice(ctx, workDir, appsvc)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xmppe2e:", err)
 		return 1
 	}
 	hs, reg, regPath, asPort = h.Server, h.Registration, h.RegistrationPath, h.ASPort
+	onHS = matrixEnv{kind: "dendrite", url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
 	defer func() { _ = hs.Stop() }()
+	defer stopSynapse()
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "dendrite log tail:\n%s\nprosody log tail:\n%s\n", hs.LogTail(30), xs.LogTail(40))
 	}
 	return code
+}
+
+// appserviceFor is the package's registration, the same on both homeservers.
+func appserviceFor() (dendrite.Appservice, error) {
+	bridge, err := xmpp.New(bridgeConfig())
+	if err != nil {
+		return dendrite.Appservice{}, err
+	}
+	return dendrite.Appservice{
+		ID: "switchboard-xmppe2e", Ephemeral: true,
+		Namespaces: map[string]registration.Namespaces{management.ID: {}, xmpp.ID: bridge.Namespaces()},
+	}, nil
 }
 
 // bridgeConfig is the bridge's config for the package's Prosody.
