@@ -50,14 +50,18 @@ func (m *mailbox) beginPost(ctx context.Context, key string) (*postRun, error) {
 	return &postRun{m: m, key: key}, nil
 }
 
-// enqueue queues one of the mail's events unless it is in the room already (its outbox
-// row may have been pruned since), writing the marker before the first.
+// enqueue queues one of the mail's events, writing the marker before the first. A
+// resumed run passes over an event in the room already (its outbox row, which would
+// recognise it, may have been pruned); in a new run none is, as the outbox sends a room's
+// messages in order and the mail's first event is not in the room.
 func (r *postRun) enqueue(ctx context.Context, msg appservice.Message) error {
 	st := r.m.b.host.Store()
-	if _, _, err := st.MessageByRemote(ctx, msg.RemoteID); err == nil {
-		return nil
-	} else if !errors.Is(err, appservice.ErrNotFound) {
-		return err
+	if r.resumed {
+		if _, _, err := st.MessageByRemote(ctx, msg.RemoteID); err == nil {
+			return nil
+		} else if !errors.Is(err, appservice.ErrNotFound) {
+			return err
+		}
 	}
 	if !r.marked {
 		if err := st.PutKV(ctx, postingKey(r.key), strconv.Itoa(r.files)); err != nil {
