@@ -37,6 +37,12 @@ type BuildConfig struct {
 	Ephemeral bool
 	// Protocols are the third-party protocol IDs the modules serve; may be nil.
 	Protocols []string
+	// MSC3202 asks for device list changes and one-time key counts in transactions
+	// (org.matrix.msc3202; Synapse also needs experimental_features.msc3202_transaction_extensions).
+	MSC3202 bool
+	// MSC4190 lets the appservice create and delete its users' devices without
+	// user-interactive auth (io.element.msc4190).
+	MSC4190 bool
 }
 
 // Build returns the registration implied by cfg and the namespaces of the modules, keyed by
@@ -97,6 +103,8 @@ func Build(cfg BuildConfig, modules map[string]Namespaces, existing *appservice.
 		Protocols:           sortedUnique(cfg.Protocols),
 		EphemeralEvents:     cfg.Ephemeral,
 		SoruEphemeralEvents: cfg.Ephemeral,
+		MSC3202:             cfg.MSC3202,
+		MSC4190:             cfg.MSC4190,
 	}
 	for _, c := range users {
 		reg.Namespaces.UserIDs = append(reg.Namespaces.UserIDs, appservice.Namespace{Regex: c.regex, Exclusive: c.exclusive})

@@ -2,6 +2,7 @@ package registration
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -238,5 +239,43 @@ func TestNewToken(t *testing.T) {
 	}
 	if len(counts) != len(tokenAlphabet) {
 		t.Errorf("tokens use %d characters, want all %d", len(counts), len(tokenAlphabet))
+	}
+}
+
+// TestBuildMSCFlags: MSC3202 and MSC4190 reach the registration file under the keys Synapse
+// reads (synapse/config/appservice.py), and stay out of it when off.
+func TestBuildMSCFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		on       bool
+		wantKeys []string
+	}{
+		{"on", true, []string{"org.matrix.msc3202: true", "io.element.msc4190: true"}},
+		{"off", false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig
+			cfg.MSC3202, cfg.MSC4190 = tc.on, tc.on
+			reg, err := Build(cfg, testModules, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := t.TempDir() + "/registration.yaml"
+			if err := Save(path, reg); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range tc.wantKeys {
+				if !strings.Contains(string(data), k) {
+					t.Errorf("registration lacks %q:\n%s", k, data)
+				}
+			}
+			if !tc.on && (strings.Contains(string(data), "msc3202") || strings.Contains(string(data), "msc4190")) {
+				t.Errorf("registration has MSC keys while off:\n%s", data)
+			}
+		})
 	}
 }

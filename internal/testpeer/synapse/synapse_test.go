@@ -1,0 +1,78 @@
+package synapse
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
+)
+
+// TestInstall installs the pinned Synapse into the cache (scripts/test runs it before the
+// other tests, so that they find it installed) and checks the virtualenv runs it.
+func TestInstall(t *testing.T) {
+	peerproc.RequireOrSkip(t, "synapse", Available())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	venv, err := Install(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if venv != VenvDir() {
+		t.Errorf("Install returned %s, want %s", venv, VenvDir())
+	}
+	out, err := run(ctx, python(venv), "-c", "import synapse; print(synapse.__version__)")
+	if err != nil {
+		t.Fatalf("synapse does not import: %v\n%s", err, out)
+	}
+	if got := string(out); got != Version()+"\n" {
+		t.Errorf("installed version %q, pinned %q", got, Version())
+	}
+	// A second call finds the stamp and returns at once.
+	start := time.Now()
+	if _, err := Install(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("second Install took %v; the stamp was not used", d)
+	}
+	if _, err := os.Stat(filepath.Join(venv, stampFile)); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestStartRegisterRestart starts Synapse, registers a user and an admin by shared secret,
+// restarts it on the same port and data, and reports the startup times.
+func TestStartRegisterRestart(t *testing.T) {
+	srv := StartTest(t, Options{})
+	t.Logf("synapse %s started in %v", Version(), srv.StartupTime)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	alice, err := srv.RegisterUser(ctx, "alice", "secret-alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alice.UserID != "@alice:localhost" || alice.AccessToken == "" {
+		t.Fatalf("registered %q with token %v", alice.UserID, alice.AccessToken != "")
+	}
+	if _, err := srv.RegisterAdmin(ctx, "root", "secret-root"); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("synapse restarted in %v", srv.StartupTime)
+	if srv.URL != url {
+		t.Errorf("URL changed on restart: %s -> %s", url, srv.URL)
+	}
+	who, err := alice.Whoami(ctx)
+	if err != nil {
+		t.Fatalf("alice's token after restart: %v", err)
+	}
+	if who.UserID != alice.UserID {
+		t.Errorf("whoami = %s", who.UserID)
+	}
+}

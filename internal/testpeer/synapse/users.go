@@ -1,0 +1,116 @@
+package synapse
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
+)
+
+// RegisterUser registers a normal user through the shared-secret registration API
+// (/_synapse/admin/v1/register; open registration is off) and returns a client logged in
+// as that user.
+func (s *Server) RegisterUser(ctx context.Context, localpart, password string) (*mautrix.Client, error) {
+	return s.register(ctx, localpart, password, false)
+}
+
+// RegisterAdmin registers a server admin through the shared-secret registration API and
+// returns a client logged in as that user.
+func (s *Server) RegisterAdmin(ctx context.Context, localpart, password string) (*mautrix.Client, error) {
+	return s.register(ctx, localpart, password, true)
+}
+
+func (s *Server) register(ctx context.Context, localpart, password string, admin bool) (*mautrix.Client, error) {
+	var nonce struct {
+		Nonce string `json:"nonce"`
+	}
+	if err := s.adminRegister(ctx, http.MethodGet, nil, &nonce); err != nil {
+		return nil, fmt.Errorf("synapse: failed to get a registration nonce: %w", err)
+	}
+	role := "notadmin"
+	if admin {
+		role = "admin"
+	}
+	mac := hmac.New(sha1.New, []byte(s.RegistrationSharedSecret))
+	mac.Write([]byte(nonce.Nonce + "\x00" + localpart + "\x00" + password + "\x00" + role))
+	req := map[string]any{
+		"nonce":    nonce.Nonce,
+		"username": localpart,
+		"password": password,
+		"admin":    admin,
+		"mac":      hex.EncodeToString(mac.Sum(nil)),
+	}
+	var resp struct {
+		UserID      id.UserID   `json:"user_id"`
+		AccessToken string      `json:"access_token"`
+		DeviceID    id.DeviceID `json:"device_id"`
+	}
+	if err := s.adminRegister(ctx, http.MethodPost, req, &resp); err != nil {
+		return nil, fmt.Errorf("synapse: failed to register %q: %w", localpart, err)
+	}
+	cli, err := mautrix.NewClient(s.URL, resp.UserID, resp.AccessToken)
+	if err != nil {
+		return nil, fmt.Errorf("synapse: failed to create client: %w", err)
+	}
+	cli.DeviceID = resp.DeviceID
+	return cli, nil
+}
+
+// adminRegister calls /_synapse/admin/v1/register and decodes the JSON answer into out.
+func (s *Server) adminRegister(ctx context.Context, method string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.URL+"/_synapse/admin/v1/register", body)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var merr mautrix.RespError
+		if json.Unmarshal(b, &merr) == nil && merr.ErrCode != "" {
+			return fmt.Errorf("HTTP %d: %w", resp.StatusCode, merr)
+		}
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return json.Unmarshal(b, out)
+}
+
+// NewUser registers a new user whose localpart starts with prefix (made unique with
+// dendrite.Unique) and returns its client; it fails t when that does not work.
+func (s *Server) NewUser(t testing.TB, prefix string) *mautrix.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := dendrite.Unique(prefix)
+	cli, err := s.RegisterUser(ctx, name, "password-"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cli
+}
