@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared helpers of scripts/test, scripts/demo and scripts/soak; sourced, not run.
-# The cache layout matches internal/testpeer/dendrite (CacheDir, BinDir).
+# The cache layout matches internal/testpeer/dendrite (CacheDir, BinDir) and
+# internal/testpeer/synapse (VenvDir).
 
 # step prints a header for one step of a script.
 step() {
@@ -43,6 +44,26 @@ build_dendrite() {
 	local dir
 	dir="$(dendrite_bin_dir)"
 	[[ -x "$dir/dendrite" ]] || die "Dendrite binary missing in $dir after the build"
+}
+
+# synapse_version prints the matrix-synapse version pinned by tools/synapse/requirements.txt.
+synapse_version() {
+	awk -F'==' '$1 == "matrix-synapse" { print $2; exit }' tools/synapse/requirements.txt
+}
+
+# synapse_venv_dir prints where Synapse is installed (a virtualenv).
+synapse_venv_dir() {
+	printf '%s/synapse-%s\n' "$(cache_dir)" "$(synapse_version)"
+}
+
+# install_synapse installs the pinned Synapse with pip into synapse_venv_dir, through the Go
+# harness itself (same stamp check and install lock as the tests); quick when up to date.
+# Needs python3 with the venv module (Debian: python3-venv) and the Python package index.
+install_synapse() {
+	SWITCHBOARD_REQUIRE_PEERS=1 go test -count=1 -run '^TestInstall$' ./internal/testpeer/synapse || return 1
+	local dir
+	dir="$(synapse_venv_dir)"
+	[[ -x "$dir/bin/python" ]] || die "Synapse's virtualenv missing in $dir after the install"
 }
 
 # start_postgres starts a private PostgreSQL cluster for the tests: a new data directory

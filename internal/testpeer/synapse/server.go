@@ -119,23 +119,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if s.ServerName == "" {
 		s.ServerName = "localhost"
 	}
-	macaroon, form, secret, err := loadSecrets(s.Dir)
-	if err == nil {
-		err = writeSigningKey(filepath.Join(s.Dir, signingKeyFile))
-	}
-	if err != nil {
-		_ = peer.Stop(stopTimeout)
-		return nil, err
-	}
-	s.RegistrationSharedSecret = secret
-	regFiles := make([]string, len(opts.RegistrationFiles))
-	for i, f := range opts.RegistrationFiles {
-		if regFiles[i], err = filepath.Abs(f); err != nil {
-			_ = peer.Stop(stopTimeout)
-			return nil, fmt.Errorf("synapse: %w", err)
-		}
-	}
-
 	err = peerproc.StartOnFreePorts(opts.Port != 0, func() error {
 		port := opts.Port
 		if port == 0 {
@@ -146,17 +129,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		s.URL = "http://" + s.addr
-		cfg, err := renderConfig(configData{
-			ServerName: s.ServerName, URL: s.URL, Dir: s.Dir, Port: port,
-			MacaroonSecret: macaroon, FormSecret: form, RegistrationSharedSecret: secret,
-			RegistrationFiles: regFiles,
-		})
+		secret, err := WriteConfig(s.Dir, s.ServerName, port, opts.RegistrationFiles)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(s.Dir, configFile), cfg, 0o600); err != nil {
-			return fmt.Errorf("synapse: failed to write config: %w", err)
-		}
+		s.RegistrationSharedSecret = secret
 		return s.start(ctx)
 	})
 	if err != nil {
@@ -164,6 +141,45 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// WriteConfig writes dir/homeserver.yaml for a Synapse named serverName listening on
+// 127.0.0.1:port, with the given appservice registration files, and creates the signing
+// key and the secrets unless dir has them already (kept across calls). It returns the
+// registration shared secret. Start calls it; scripts/demo calls it through synapsectl.
+func WriteConfig(dir, serverName string, port int, registrationFiles []string) (sharedSecret string, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", fmt.Errorf("synapse: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("synapse: %w", err)
+	}
+	macaroon, form, secret, err := loadSecrets(dir)
+	if err != nil {
+		return "", err
+	}
+	if err := writeSigningKey(filepath.Join(dir, signingKeyFile)); err != nil {
+		return "", err
+	}
+	regFiles := make([]string, len(registrationFiles))
+	for i, f := range registrationFiles {
+		if regFiles[i], err = filepath.Abs(f); err != nil {
+			return "", fmt.Errorf("synapse: %w", err)
+		}
+	}
+	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cfg, err := renderConfig(configData{
+		ServerName: serverName, URL: url, Dir: dir, Port: port,
+		MacaroonSecret: macaroon, FormSecret: form, RegistrationSharedSecret: secret,
+		RegistrationFiles: regFiles,
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, configFile), cfg, 0o600); err != nil {
+		return "", fmt.Errorf("synapse: failed to write config: %w", err)
+	}
+	return secret, nil
 }
 
 // start launches the Synapse process and waits until it answers.
@@ -238,3 +254,9 @@ func (s *Server) Kill() error { return s.peer.Halt(0) }
 
 // LogTail returns the last n lines Synapse wrote (at most 64 KiB).
 func (s *Server) LogTail(n int) string { return s.peer.LogTail(n) }
+
+// SharedSecret returns the registration shared secret WriteConfig keeps in dir.
+func SharedSecret(dir string) (string, error) {
+	_, _, secret, err := loadSecrets(dir)
+	return secret, err
+}

@@ -23,27 +23,30 @@ import (
 // (/_synapse/admin/v1/register; open registration is off) and returns a client logged in
 // as that user.
 func (s *Server) RegisterUser(ctx context.Context, localpart, password string) (*mautrix.Client, error) {
-	return s.register(ctx, localpart, password, false)
+	return RegisterWithSecret(ctx, s.URL, s.RegistrationSharedSecret, localpart, password, false)
 }
 
 // RegisterAdmin registers a server admin through the shared-secret registration API and
 // returns a client logged in as that user.
 func (s *Server) RegisterAdmin(ctx context.Context, localpart, password string) (*mautrix.Client, error) {
-	return s.register(ctx, localpart, password, true)
+	return RegisterWithSecret(ctx, s.URL, s.RegistrationSharedSecret, localpart, password, true)
 }
 
-func (s *Server) register(ctx context.Context, localpart, password string, admin bool) (*mautrix.Client, error) {
+// RegisterWithSecret registers a user at the Synapse at baseURL through the shared-secret
+// registration API with secret and returns a client logged in as that user. An existing
+// user gives an error wrapping mautrix.MUserInUse.
+func RegisterWithSecret(ctx context.Context, baseURL, secret, localpart, password string, admin bool) (*mautrix.Client, error) {
 	var nonce struct {
 		Nonce string `json:"nonce"`
 	}
-	if err := s.adminRegister(ctx, http.MethodGet, nil, &nonce); err != nil {
+	if err := adminRegister(ctx, baseURL, http.MethodGet, nil, &nonce); err != nil {
 		return nil, fmt.Errorf("synapse: failed to get a registration nonce: %w", err)
 	}
 	role := "notadmin"
 	if admin {
 		role = "admin"
 	}
-	mac := hmac.New(sha1.New, []byte(s.RegistrationSharedSecret))
+	mac := hmac.New(sha1.New, []byte(secret))
 	mac.Write([]byte(nonce.Nonce + "\x00" + localpart + "\x00" + password + "\x00" + role))
 	req := map[string]any{
 		"nonce":    nonce.Nonce,
@@ -57,10 +60,10 @@ func (s *Server) register(ctx context.Context, localpart, password string, admin
 		AccessToken string      `json:"access_token"`
 		DeviceID    id.DeviceID `json:"device_id"`
 	}
-	if err := s.adminRegister(ctx, http.MethodPost, req, &resp); err != nil {
+	if err := adminRegister(ctx, baseURL, http.MethodPost, req, &resp); err != nil {
 		return nil, fmt.Errorf("synapse: failed to register %q: %w", localpart, err)
 	}
-	cli, err := mautrix.NewClient(s.URL, resp.UserID, resp.AccessToken)
+	cli, err := mautrix.NewClient(baseURL, resp.UserID, resp.AccessToken)
 	if err != nil {
 		return nil, fmt.Errorf("synapse: failed to create client: %w", err)
 	}
@@ -69,7 +72,7 @@ func (s *Server) register(ctx context.Context, localpart, password string, admin
 }
 
 // adminRegister calls /_synapse/admin/v1/register and decodes the JSON answer into out.
-func (s *Server) adminRegister(ctx context.Context, method string, in, out any) error {
+func adminRegister(ctx context.Context, baseURL, method string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -78,7 +81,7 @@ func (s *Server) adminRegister(ctx context.Context, method string, in, out any) 
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.URL+"/_synapse/admin/v1/register", body)
+	req, err := http.NewRequestWithContext(ctx, method, baseURL+"/_synapse/admin/v1/register", body)
 	if err != nil {
 		return err
 	}
