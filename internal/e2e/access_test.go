@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/bots/management"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
@@ -25,13 +26,14 @@ import (
 func TestAccessControl(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	h := onHS(t, homeserver.Dendrite)
 	st := openStore(t, store.SQLite)
 	// Three users without permission, as the notices to one user are capped across rooms.
-	alice, bob, carol, dave := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "carol"), newUser(t, "dave")
+	alice, bob, carol, dave := newUser(t, h, "alice"), newUser(t, h, "bob"), newUser(t, h, "carol"), newUser(t, h, "dave")
 	only := []string{alice.UserID.String()}
 	tm := testmodule.New(testmodule.Config{}, st)
 	sbcore.Start(t, sbcore.Options{
-		Registration: reg, HomeserverURL: hs.URL, Domain: domain, ASPort: asPort, Store: st,
+		Registration: h.Reg(), HomeserverURL: h.BaseURL(), Domain: domain, ASPort: h.AppservicePort(), Store: st,
 		Modules: []appservice.Module{tm}, Version: "e2e", LogLevel: zerolog.InfoLevel,
 		Retry:       appservice.Retry{Attempts: 3, Initial: 100 * time.Millisecond, Max: time.Second},
 		Permissions: map[string][]string{management.ID: only, testmodule.ID: only},

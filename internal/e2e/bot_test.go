@@ -12,17 +12,19 @@ import (
 
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 )
 
 // TestManagementBotStatus: a real Matrix user opens a DM with the management bot and gets
 // the status answer, on SQLite and on PostgreSQL.
 func TestManagementBotStatus(t *testing.T) {
+	h := onHS(t, homeserver.Dendrite)
 	forDialects(t, func(t *testing.T, dialect store.Dialect) {
 		st := openStore(t, dialect)
-		startInProcess(t, st, testmodule.Config{})
+		startInProcess(t, h, st, testmodule.Config{})
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		alice := newUser(t, "alice")
+		alice := newUser(t, h, "alice")
 		bot := id.NewUserID("switchboard", domain)
 		resp, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Invite: []id.UserID{bot}, IsDirect: true, Preset: "trusted_private_chat"})
 		if err != nil {

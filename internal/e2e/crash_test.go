@@ -20,15 +20,20 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 )
 
-const (
-	crashEvents = 1000 // Matrix -> module events
-	crashRemote = 1000 // remote -> Matrix messages
-	crashKills  = 4
-)
+// crashLoad is how much the crash test sends each way and how often it kills Switchboard.
+type crashLoad struct {
+	events int // Matrix -> module events
+	remote int // remote -> Matrix messages
+	kills  int
+}
+
+// dendriteCrashLoad is the load of TestCrashKill9.
+var dendriteCrashLoad = crashLoad{events: 1000, remote: 1000, kills: 4}
 
 // remoteFeed is the fake remote network: it releases numbered messages over time.
 type remoteFeed struct {
@@ -47,10 +52,10 @@ func (f *remoteFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(msgs)
 }
 
-func writeCrashConfig(t *testing.T, dir, dbURI, feedURL string, room id.RoomID, metricsPort int) string {
+func writeCrashConfig(t *testing.T, h homeserver.HS, dir, dbURI, feedURL string, room id.RoomID, metricsPort int) string {
 	t.Helper()
 	return sbproc.WriteConfig(t, dir, sbproc.Config{
-		HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort, MetricsPort: metricsPort,
+		HomeserverURL: h.BaseURL(), Domain: domain, RegistrationID: h.Reg().ID, ASPort: h.AppservicePort(), MetricsPort: metricsPort,
 		DatabaseURI: dbURI, LogLevel: logLevel(),
 		Modules: fmt.Sprintf("  testmod:\n    enabled: true\n    remote_url: %s\n    room: %q\n    ghost: feeder\n", feedURL, room),
 	})
@@ -59,21 +64,29 @@ func writeCrashConfig(t *testing.T, dir, dbURI, feedURL string, room id.RoomID, 
 // TestCrashKill9 streams events from Dendrite to the test module and remote messages from a
 // fake network to Matrix while Switchboard is killed with SIGKILL and restarted several
 // times; afterwards every event was handled and every remote message is in the room,
-// counting 0 lost and 0 doubled. On SQLite and PostgreSQL.
+// counting 0 lost and 0 doubled. On SQLite and PostgreSQL. TestCrashKill9Synapse runs it on
+// Synapse.
 func TestCrashKill9(t *testing.T) {
+	testCrashKill9(t, onHS(t, homeserver.Dendrite), dendriteCrashLoad)
+}
+
+func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
+	crashEvents, crashRemote, crashKills := load.events, load.remote, load.kills
 	bin := sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/internal/testmodule/cmd/switchboard-test")
 	forDialects(t, func(t *testing.T, dialect store.Dialect) {
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 		defer cancel()
 		dir := t.TempDir()
 		dbURI := storetest.NewDatabaseURI(t, dialect)
-		alice := newUser(t, "crash")
+		alice := newUser(t, h, "crash")
 		sink := id.NewUserID(testmodule.GhostPrefix+"sink", domain)
 		feeder := id.NewUserID(testmodule.GhostPrefix+"feeder", domain)
-		room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Invite: []id.UserID{sink}})
+		// The sink is invited once Switchboard runs: an invite that finds no one listening
+		// sends Synapse into its retry backoff (2 s, 4 s, 8 s ... while it keeps failing).
+		room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +97,7 @@ func TestCrashKill9(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfgPath := writeCrashConfig(t, dir, dbURI, feedSrv.URL, room.RoomID, metricsPort)
+		cfgPath := writeCrashConfig(t, h, dir, dbURI, feedSrv.URL, room.RoomID, metricsPort)
 		logFile, err := os.Create(filepath.Join(dir, "switchboard.log"))
 		if err != nil {
 			t.Fatal(err)
@@ -100,11 +113,14 @@ func TestCrashKill9(t *testing.T) {
 			}
 		}()
 
-		proc := sbproc.Start(t, bin, cfgPath, regPath, metricsPort, logFile)
+		proc := sbproc.Start(t, bin, cfgPath, h.RegPath(), metricsPort, logFile)
 		defer func() { proc.Kill9() }()
+		if _, err := alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: sink}); err != nil {
+			t.Fatal(err)
+		}
 		waitFor(t, 60*time.Second, "the test ghost to join", func() (bool, error) { return isJoined(ctx, alice, room.RoomID, sink) })
 
-		// Matrix -> module: a real user sends crashEvents messages as fast as Dendrite takes
+		// Matrix -> module: a real user sends crashEvents messages as fast as the homeserver takes
 		// them; remote -> Matrix: the fake network releases crashRemote messages meanwhile.
 		sent := make([]id.EventID, 0, crashEvents)
 		var sendErr error
@@ -129,13 +145,13 @@ func TestCrashKill9(t *testing.T) {
 			}
 			proc.Kill9()
 			kills++
-			proc = sbproc.Start(t, bin, cfgPath, regPath, metricsPort, logFile)
+			proc = sbproc.Start(t, bin, cfgPath, h.RegPath(), metricsPort, logFile)
 		}
 		<-sendDone
 		if sendErr != nil {
 			t.Fatalf("sending as the user: %v", sendErr)
 		}
-		feed.released.Store(crashRemote)
+		feed.released.Store(int64(crashRemote))
 
 		check, err := store.Open(ctx, dbURI)
 		if err != nil {
@@ -222,8 +238,8 @@ func TestCrashKill9(t *testing.T) {
 		}
 		logText, _ := os.ReadFile(logFile.Name())
 		found := strings.Count(string(logText), "An earlier attempt had been sent")
-		t.Logf("%s: %d kills; Matrix->module: %d events, %d lost, %d doubled (%d redelivered after a kill, deduplicated by event ID); remote->Matrix: %d messages, %d lost, %d doubled (%d interrupted sends found in the room instead of resent)",
-			dialect, kills, len(sent), lost, doubled, redelivered, crashRemote, remoteLost, remoteDoubled, found)
+		t.Logf("%s on %s: %d kills; Matrix->module: %d events, %d lost, %d doubled (%d redelivered after a kill, deduplicated by event ID); remote->Matrix: %d messages, %d lost, %d doubled (%d interrupted sends found in the room instead of resent)",
+			dialect, h.Kind(), kills, len(sent), lost, doubled, redelivered, crashRemote, remoteLost, remoteDoubled, found)
 		if lost != 0 || doubled != 0 || remoteLost != 0 || remoteDoubled != 0 {
 			t.Fatalf("lost or doubled: events lost %d doubled %d; remote lost %d doubled %d", lost, doubled, remoteLost, remoteDoubled)
 		}

@@ -1,32 +1,38 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
+	mas "maunium.net/go/mautrix/appservice"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bots/management"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
 var userCounter atomic.Int64
 
-// newUser registers a fresh real Matrix user on the shared Dendrite.
-func newUser(t *testing.T, prefix string) *mautrix.Client {
+// newUser registers a fresh real Matrix user on h.
+func newUser(t *testing.T, h homeserver.HS, prefix string) *mautrix.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name := fmt.Sprintf("%s%d%d", prefix, time.Now().UnixNano()%1e6, userCounter.Add(1))
-	cli, err := hs.RegisterUser(ctx, name, "password-"+name)
+	cli, err := h.RegisterUser(ctx, name, "password-"+name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,11 +46,11 @@ type inProcess struct {
 	st   *store.Store
 }
 
-func startInProcess(t *testing.T, st *store.Store, tmCfg testmodule.Config) *inProcess {
+func startInProcess(t *testing.T, h homeserver.HS, st *store.Store, tmCfg testmodule.Config) *inProcess {
 	t.Helper()
 	tm := testmodule.New(tmCfg, st)
 	core, _ := sbcore.Start(t, sbcore.Options{
-		Registration: reg, HomeserverURL: hs.URL, Domain: domain, ASPort: asPort, Store: st,
+		Registration: h.Reg(), HomeserverURL: h.BaseURL(), Domain: domain, ASPort: h.AppservicePort(), Store: st,
 		Modules: []appservice.Module{tm}, Version: "e2e", LogLevel: zerolog.InfoLevel,
 		Retry: appservice.Retry{Attempts: 5, Initial: 100 * time.Millisecond, Max: time.Second},
 	})
@@ -76,3 +82,79 @@ var (
 	isJoined     = matrixtest.IsJoined
 	bodies       = matrixtest.Bodies
 )
+
+// coreOptions are what startCore varies.
+type coreOptions struct {
+	modules []appservice.Module
+	// port is where the Application Service API listens; 0 means h's appservice port.
+	port int
+	// log receives the core's log besides the test's output; debug lowers the level from
+	// info to debug.
+	log   io.Writer
+	debug bool
+	// registration replaces h's registration (to test a wrong token).
+	registration *mas.Registration
+}
+
+// startCore starts a core with the management bot and o.modules on h, like sbcore.Start,
+// with its log also written to o.log; it is stopped at the end of the test.
+func startCore(t *testing.T, h homeserver.HS, st *store.Store, o coreOptions) *appservice.Core {
+	t.Helper()
+	bot, err := management.New(management.Config{Admins: []string{"*:" + domain}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.port == 0 {
+		o.port = h.AppservicePort()
+	}
+	if o.registration == nil {
+		o.registration = h.Reg()
+	}
+	core, err := appservice.New(appservice.Options{
+		Registration: o.registration, HomeserverURL: h.BaseURL(), Domain: domain, Store: st,
+		Modules: append([]appservice.Module{bot}, o.modules...), BotModule: management.ID, BotDisplayName: "Switchboard",
+		Listen: fmt.Sprintf("127.0.0.1:%d", o.port), Version: "e2e",
+		Retry: appservice.Retry{Attempts: 5, Initial: 100 * time.Millisecond, Max: time.Second}, InDoubtSettle: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w io.Writer = zerolog.NewTestWriter(t)
+	if o.log != nil {
+		w = zerolog.MultiLevelWriter(w, o.log)
+	}
+	level := zerolog.InfoLevel
+	if o.debug {
+		level = zerolog.DebugLevel
+	}
+	ctx := zerolog.New(w).Level(level).With().Timestamp().Logger().WithContext(context.Background())
+	if err := core.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := core.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return core
+}
+
+// logBuffer collects a log for the test to read while it is written.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

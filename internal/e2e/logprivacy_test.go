@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 )
@@ -26,6 +27,7 @@ import (
 // carry patient data both ways (a Matrix user's message to the module, a remote message
 // the module sends to Matrix): at debug and info the log holds none of it, at trace it does.
 func TestNoBodyInTheLogBelowTrace(t *testing.T) {
+	h := onHS(t, homeserver.Dendrite)
 	bin := sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/internal/testmodule/cmd/switchboard-test")
 	for _, tt := range []struct {
 		level    string
@@ -36,7 +38,7 @@ func TestNoBodyInTheLogBelowTrace(t *testing.T) {
 			defer cancel()
 			marker := fmt.Sprintf("Patientin-Erika-Mustermann-%s-%d", tt.level, time.Now().UnixNano())
 			dir := t.TempDir()
-			alice := newUser(t, "privacy")
+			alice := newUser(t, h, "privacy")
 			sink := id.NewUserID(testmodule.GhostPrefix+"sink", domain)
 			feeder := id.NewUserID(testmodule.GhostPrefix+"feeder", domain)
 			room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Invite: []id.UserID{sink}})
@@ -56,7 +58,7 @@ func TestNoBodyInTheLogBelowTrace(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfgPath := sbproc.WriteConfig(t, dir, sbproc.Config{
-				HomeserverURL: hs.URL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort, MetricsPort: metricsPort,
+				HomeserverURL: h.BaseURL(), Domain: domain, RegistrationID: h.Reg().ID, ASPort: h.AppservicePort(), MetricsPort: metricsPort,
 				DatabaseURI: storetest.NewDatabaseURI(t, store.SQLite), LogLevel: tt.level,
 				Modules: fmt.Sprintf("  testmod:\n    enabled: true\n    remote_url: %s\n    room: %q\n    ghost: feeder\n", feed.URL, room.RoomID),
 			})
@@ -66,7 +68,7 @@ func TestNoBodyInTheLogBelowTrace(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer logFile.Close()
-			proc := sbproc.Start(t, bin, cfgPath, regPath, metricsPort, logFile)
+			proc := sbproc.Start(t, bin, cfgPath, h.RegPath(), metricsPort, logFile)
 			defer proc.Stop()
 			waitFor(t, 60*time.Second, "the test ghost to join", func() (bool, error) { return isJoined(ctx, alice, room.RoomID, sink) })
 			sent, err := alice.SendText(ctx, room.RoomID, "local: "+marker)

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 )
 
 // TestLostMessageNoticeOnDendrite (issue 10, item 6): a module's message over Matrix's
@@ -21,17 +22,18 @@ import (
 // from the sending ghost that names the kind and size of what is missing and the error
 // code, never the body.
 func TestLostMessageNoticeOnDendrite(t *testing.T) {
+	h := onHS(t, homeserver.Dendrite)
 	forDialects(t, func(t *testing.T, dialect store.Dialect) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		st := openStore(t, dialect)
-		p := startInProcess(t, st, testmodule.Config{})
+		p := startInProcess(t, h, st, testmodule.Config{})
 		host := p.tm.Host()
 		carol, err := host.Ghost(testmodule.GhostPrefix + "carol_" + string(dialect))
 		if err != nil {
 			t.Fatal(err)
 		}
-		alice := newUser(t, "alice")
+		alice := newUser(t, h, "alice")
 		room, err := carol.CreateRoom(ctx, &mautrix.ReqCreateRoom{Invite: []id.UserID{alice.UserID}, IsDirect: true, Preset: "trusted_private_chat"})
 		if err != nil {
 			t.Fatal(err)

@@ -7,24 +7,15 @@ import (
 	"testing"
 	"time"
 
-	mas "maunium.net/go/mautrix/appservice"
-
-	"github.com/switchboard-matrix/switchboard/bots/management"
-	"github.com/switchboard-matrix/switchboard/internal/testmodule"
-	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
-	"github.com/switchboard-matrix/switchboard/registration"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 )
 
-// One Dendrite serves the whole package (tests run one after the other): it knows one
-// registration, whose appservice URL is a port picked here that every test's Switchboard
-// (in-process or a separate process) listens on in turn.
-var (
-	hs      *dendrite.Server
-	reg     *mas.Registration
-	regPath string
-	asPort  int
-	workDir string
-)
+// The package's homeservers (tests run one after the other): Dendrite, started here, serves
+// every test that does not name a homeserver; Synapse starts the first time a Synapse test
+// asks for it (see onHS). Each knows one registration, whose appservice URL is a port picked
+// for it that every test's Switchboard (in-process or a separate process) listens on in
+// turn. Both have the server name "localhost".
+var workDir string
 
 const domain = "localhost"
 
@@ -33,7 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if err := dendrite.Available(); err != nil {
+	if err := homeserver.Available(homeserver.Dendrite); err != nil {
 		if os.Getenv("SWITCHBOARD_REQUIRE_PEERS") == "1" {
 			fmt.Fprintln(os.Stderr, "e2e: Dendrite unavailable and SWITCHBOARD_REQUIRE_PEERS=1:", err)
 			return 1
@@ -50,21 +41,13 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(workDir)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	h, err := dendrite.StartWithAppservice(ctx, workDir, dendrite.Appservice{
-		ID: "switchboard-e2e", Ephemeral: true,
-		Namespaces: map[string]registration.Namespaces{
-			management.ID: {}, testmodule.ID: testmodule.New(testmodule.Config{}, nil).Namespaces(),
-		},
-	})
+	h, err := startHomeserver(ctx, homeserver.Dendrite)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	hs, reg, regPath, asPort = h.Server, h.Registration, h.RegistrationPath, h.ASPort
+	servers.set(homeserver.Dendrite, h, nil)
 	code := m.Run()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "dendrite log tail:\n%s\n", hs.LogTail(40))
-	}
-	_ = hs.Stop()
+	servers.stopAll(code != 0)
 	return code
 }

@@ -12,23 +12,29 @@ import (
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 )
 
 // TestMatrixSideForModules exercises what a bridge does as its ghost against Dendrite:
 // replies, edits, reactions and redactions through the outbox, typing and read receipts,
 // and a media upload and download (authenticated media, or the legacy API where the
 // homeserver lacks it), checked from a real user's point of view.
+// TestMatrixSideForModulesSynapse runs it on Synapse.
 func TestMatrixSideForModules(t *testing.T) {
+	testMatrixSideForModules(t, onHS(t, homeserver.Dendrite))
+}
+
+func testMatrixSideForModules(t *testing.T, h homeserver.HS) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	st := openStore(t, store.SQLite)
-	p := startInProcess(t, st, testmodule.Config{})
+	p := startInProcess(t, h, st, testmodule.Config{})
 	host := p.tm.Host()
 	bob, err := host.Ghost(testmodule.GhostPrefix + "carol")
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := newUser(t, "alice")
+	alice := newUser(t, h, "alice")
 	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Invite: []id.UserID{alice.UserID}, IsDirect: true, Preset: "trusted_private_chat"})
 	if err != nil {
 		t.Fatal(err)

@@ -12,17 +12,23 @@ import (
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 )
 
 // TestGhostsAndExactlyOnceSend: a module's ghost registers with a profile, opens a DM with a
 // real user and sends a remote message; after a forced resend (the crash window between the
 // homeserver accepting the send and Switchboard recording it) the user still sees it once.
+// On Dendrite; TestGhostsAndExactlyOnceSendSynapse runs it on Synapse.
 func TestGhostsAndExactlyOnceSend(t *testing.T) {
+	testGhostsAndExactlyOnceSend(t, onHS(t, homeserver.Dendrite))
+}
+
+func testGhostsAndExactlyOnceSend(t *testing.T, h homeserver.HS) {
 	forDialects(t, func(t *testing.T, dialect store.Dialect) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		st := openStore(t, dialect)
-		p := startInProcess(t, st, testmodule.Config{})
+		p := startInProcess(t, h, st, testmodule.Config{})
 		host := p.tm.Host()
 		bob, err := host.Ghost(testmodule.GhostPrefix + "bob_" + string(dialect))
 		if err != nil {
@@ -31,7 +37,7 @@ func TestGhostsAndExactlyOnceSend(t *testing.T) {
 		if err := bob.SetDisplayName(ctx, "Bob (remote)"); err != nil {
 			t.Fatal(err)
 		}
-		alice := newUser(t, "alice")
+		alice := newUser(t, h, "alice")
 		if name, err := alice.GetDisplayName(ctx, bob.UserID()); err != nil || name.DisplayName != "Bob (remote)" {
 			t.Fatalf("ghost profile = %+v, %v", name, err)
 		}
@@ -64,7 +70,7 @@ func TestGhostsAndExactlyOnceSend(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		p2 := startInProcess(t, st, testmodule.Config{})
+		p2 := startInProcess(t, h, st, testmodule.Config{})
 		for _, rid := range []string{"dedup", "lookup"} {
 			var resent id.EventID
 			waitFor(t, 30*time.Second, "the resend of "+rid, func() (bool, error) {

@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
+)
+
+// The tests on Synapse, each the same body as its Dendrite counterpart. `go test
+// ./internal/e2e -run Synapse` runs exactly these. This file sorts last in the package, so
+// they run after every Dendrite test and Synapse starts once, at the first of them (see
+// homeservers_test.go).
+
+// synapseCrashLoad is the load of TestCrashKill9Synapse.
+var synapseCrashLoad = crashLoad{events: 1000, remote: 1000, kills: 4}
+
+// TestAppservicePingSynapse: Synapse answers the core's POST
+// /_matrix/client/v1/appservice/{id}/ping by calling the core's POST /_matrix/app/v1/ping
+// with the core's transaction ID; the core reports the homeserver reached it.
+func TestAppservicePingSynapse(t *testing.T) {
+	h := onHS(t, homeserver.Synapse)
+	t.Run("reached", func(t *testing.T) { testAppservicePing(t, h) })
+	t.Run("refused", func(t *testing.T) { testAppservicePingRefused(t, h) })
+}
+
+// TestEphemeralRoutingSynapse: typing, a read receipt and presence reach the test module
+// through the core.
+func TestEphemeralRoutingSynapse(t *testing.T) {
+	testEphemeralRouting(t, onHS(t, homeserver.Synapse))
+}
+
+// TestAuthenticatedMediaSynapse: upload through the Intent, download through
+// /_matrix/client/v1/media with a token.
+func TestAuthenticatedMediaSynapse(t *testing.T) {
+	testAuthenticatedMedia(t, onHS(t, homeserver.Synapse))
+}
+
+// TestTransactionRetrySynapse: after the core answers 500, Synapse retries the same
+// transaction ID and every event arrives exactly once.
+func TestTransactionRetrySynapse(t *testing.T) {
+	testTransactionRetry(t, onHS(t, homeserver.Synapse))
+}
+
+// TestGhostsAndExactlyOnceSendSynapse: ghost profiles, a DM, and the resend after a crash
+// deduplicated by Synapse's transaction IDs or found in the room.
+func TestGhostsAndExactlyOnceSendSynapse(t *testing.T) {
+	testGhostsAndExactlyOnceSend(t, onHS(t, homeserver.Synapse))
+}
+
+// TestMatrixSideForModulesSynapse: what a bridge does as its ghost, on Synapse.
+func TestMatrixSideForModulesSynapse(t *testing.T) {
+	testMatrixSideForModules(t, onHS(t, homeserver.Synapse))
+}
+
+// TestCrashKill9Synapse: the kill -9 test on Synapse, on SQLite and PostgreSQL.
+func TestCrashKill9Synapse(t *testing.T) {
+	testCrashKill9(t, onHS(t, homeserver.Synapse), synapseCrashLoad)
+}
