@@ -220,6 +220,14 @@ func TestAppserviceFeatures(t *testing.T) {
 	}
 
 	t.Run("MSC4190DeviceCreation", func(t *testing.T) {
+		// The registration key is read: appservice users are registered without a login
+		// (Synapse 1.163 lets every appservice create devices, with or without the key).
+		status, err := bot.do(ctx, http.MethodPost, "/_matrix/client/v3/register", nil, map[string]any{
+			"type": "m.login.application_service", "username": "_test_withlogin",
+		}, nil)
+		if status != http.StatusBadRequest || err == nil || !strings.Contains(err.Error(), "M_APPSERVICE_LOGIN_UNSUPPORTED") {
+			t.Errorf("register with a login: HTTP %d, %v; want 400 M_APPSERVICE_LOGIN_UNSUPPORTED (io.element.msc4190 off?)", status, err)
+		}
 		if _, err := bot.do(ctx, http.MethodPut, "/_matrix/client/v3/devices/"+ghostDevice, asGhost,
 			map[string]any{"display_name": "ghost device"}, nil); err != nil {
 			t.Fatalf("appservice could not create a device (MSC4190 off?): %v", err)
