@@ -30,7 +30,8 @@ const (
 )
 
 // stampFile, inside the virtualenv, holds the hash of the requirements it was installed
-// from; it is written last, so a venv without it (or with another hash) is incomplete.
+// from and of the interpreter's version; it is written last, so a venv without it (or with
+// another hash) is incomplete or stale.
 const stampFile = ".switchboard-stamp"
 
 // installMu serialises installs within one test binary; the file lock serialises them
@@ -97,9 +98,28 @@ func basePython() (string, error) {
 	return p, nil
 }
 
-// requirementsHash hashes the pinned requirements and constraints.
+// baseVersion is the version of basePython ("" when it cannot run), asked once.
+var baseVersion = sync.OnceValue(func() string {
+	p, err := basePython()
+	if err != nil {
+		return ""
+	}
+	out, err := run(context.Background(), p, "-c", "import sys; print(sys.version)")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+})
+
+// requirementsHash hashes the pinned requirements and constraints and the base
+// interpreter's version: a virtualenv is bound to the interpreter that made it.
 func requirementsHash(toolDir string) (string, error) {
+	return stampHash(toolDir, baseVersion())
+}
+
+func stampHash(toolDir, pythonVersion string) (string, error) {
 	h := sha256.New()
+	fmt.Fprintf(h, "python %s\n", pythonVersion)
 	for _, name := range []string{requirementsFile, constraintsFile} {
 		b, err := os.ReadFile(filepath.Join(toolDir, name))
 		if err != nil {

@@ -76,3 +76,63 @@ func TestStartRegisterRestart(t *testing.T) {
 		t.Errorf("whoami = %s", who.UserID)
 	}
 }
+
+// TestInstalledStamp: a virtualenv counts as installed only with its python and a stamp of
+// the same requirements, constraints and interpreter version.
+func TestInstalledStamp(t *testing.T) {
+	tool := t.TempDir()
+	for name, text := range map[string]string{requirementsFile: "matrix-synapse==1.0.0\n", constraintsFile: "six==1.0\n"} {
+		if err := os.WriteFile(filepath.Join(tool, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash, err := stampHash(tool, "3.11.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPython, _ := stampHash(tool, "3.13.0")
+	if otherPython == hash {
+		t.Fatal("the interpreter version does not change the hash")
+	}
+	for _, tc := range []struct {
+		name      string
+		python    bool
+		stamp     string // "" = no stamp file
+		want      string
+		installed bool
+	}{
+		{"complete", true, hash, hash, true},
+		{"no stamp (install cut short)", true, "", hash, false},
+		{"other requirements or interpreter", true, otherPython, hash, false},
+		{"no python", false, hash, hash, false},
+		{"any complete install", true, otherPython, "", true},
+		{"empty stamp", true, "\n", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			venv := t.TempDir()
+			if tc.python {
+				if err := os.MkdirAll(filepath.Join(venv, "bin"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(python(venv), nil, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.stamp != "" {
+				if err := os.WriteFile(filepath.Join(venv, stampFile), []byte(tc.stamp+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := installed(venv, tc.want); got != tc.installed {
+				t.Errorf("installed = %v, want %v", got, tc.installed)
+			}
+		})
+	}
+	// The requirements are part of the hash.
+	if err := os.WriteFile(filepath.Join(tool, constraintsFile), []byte("six==2.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if changed, _ := stampHash(tool, "3.11.7"); changed == hash {
+		t.Error("a changed constraints file keeps the hash")
+	}
+}
