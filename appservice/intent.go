@@ -218,11 +218,14 @@ func (in *Intent) Ban(ctx context.Context, roomID id.RoomID, userID id.UserID, r
 }
 
 // Profile returns a user's display name and avatar. A user the homeserver does not know
-// is ErrNotFound.
+// is ErrNotFound: any 404, whatever its errcode. Dendrite answers M_NOT_FOUND; Synapse
+// answers M_UNKNOWN ("No row found") for a user who was never registered and M_NOT_FOUND
+// only for one without name and avatar.
 func (in *Intent) Profile(ctx context.Context, userID id.UserID) (string, id.ContentURI, error) {
 	ctx = requestContext(ctx)
 	resp, err := in.api.GetProfile(ctx, userID)
-	if errors.Is(err, mautrix.MNotFound) {
+	var httpErr mautrix.HTTPError
+	if errors.Is(err, mautrix.MNotFound) || errors.As(err, &httpErr) && httpErr.Response != nil && httpErr.Response.StatusCode == http.StatusNotFound {
 		return "", id.ContentURI{}, fmt.Errorf("profile of %s: %w", userID, ErrNotFound)
 	}
 	if err != nil {

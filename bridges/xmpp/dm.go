@@ -28,6 +28,9 @@ func (b *Bridge) createDM(ctx context.Context, user id.UserID, peer jid.JID, gho
 	if room, err := b.host.Store().PortalByKey(ctx, chat); err == nil && !b.dmGone(ctx, chat, room) {
 		return room, nil
 	}
+	// The profile tells an unknown user on both homeservers. The invite cannot: Dendrite
+	// refuses to invite a local user who does not exist (M_NOT_FOUND, below), Synapse
+	// invites them.
 	if _, _, err := b.host.Bot().Profile(ctx, user); errors.Is(err, appservice.ErrNotFound) {
 		return "", refusal{"cancel", "item-not-found", "There is no Matrix user " + user.String() + "."}
 	}

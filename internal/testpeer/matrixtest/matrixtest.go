@@ -101,16 +101,22 @@ func Bodies(evts []*event.Event, sender id.UserID) []string {
 	return out
 }
 
-// AcceptInvite waits up to 30 s for an invite of cli's user and joins the room.
+// AcceptInvite waits up to 30 s for an invite of cli's user and joins the room. It syncs
+// on from the last batch, as a client does: Synapse answers a repeated initial /sync from
+// its response cache (sync_response_cache_duration, 2 minutes by default), so polling the
+// initial sync would never see an invite that came after the first poll; Dendrite has no
+// such cache.
 func AcceptInvite(t testing.TB, cli *mautrix.Client) id.RoomID {
 	t.Helper()
 	ctx := context.Background()
 	var room id.RoomID
+	since := ""
 	WaitFor(t, 30*time.Second, "an invite", func() (bool, error) {
-		resp, err := cli.SyncRequest(ctx, 0, "", "", true, event.PresenceOnline)
+		resp, err := cli.SyncRequest(ctx, 0, since, "", since == "", event.PresenceOnline)
 		if err != nil {
 			return false, err
 		}
+		since = resp.NextBatch
 		for r := range resp.Rooms.Invite {
 			room = r
 			return true, nil
