@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/bots/case116117"
 	"github.com/switchboard-matrix/switchboard/bots/management"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/ucrm"
 	"github.com/switchboard-matrix/switchboard/registration"
 )
@@ -97,7 +98,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	hs, reg, asPort = h.Server, h.Registration, h.ASPort
-	onHS = matrixEnv{kind: "dendrite", url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
+	onHS = matrixEnv{kind: homeserver.Dendrite, url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
 	defer func() { _ = hs.Stop() }()
 	defer stopSynapse()
 	return m.Run()

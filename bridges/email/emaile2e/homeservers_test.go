@@ -1,16 +1,29 @@
 package emaile2e
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"maunium.net/go/mautrix"
 	mas "maunium.net/go/mautrix/appservice"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 )
+
+// The main conversation tests run against both homeservers: TestXxx on the package's
+// Dendrite (started by TestMain), TestXxxSynapse with the same body on the package's
+// Synapse, which the first Synapse variant starts (with the same registration on a port of
+// its own) and which then serves the rest of the run. `go test -run Synapse` runs exactly
+// the Synapse variants.
 
 // matrixEnv is what the tests' helpers use of a homeserver that knows the package's
 // registration.
 type matrixEnv struct {
-	kind    string
+	kind    homeserver.Kind
 	url     string
 	reg     *mas.Registration
 	asPort  int
@@ -21,5 +34,49 @@ type matrixEnv struct {
 // variant runs (tests run one after the other).
 var onHS matrixEnv
 
+// syn is the package's Synapse, started by the first Synapse variant.
+var syn struct {
+	once sync.Once
+	hs   homeserver.HS // nil until started
+	err  error
+}
+
+// onSynapse runs test with the package's Synapse as the test's homeserver. Without Synapse
+// it skips, or fails when SWITCHBOARD_REQUIRE_PEERS=1.
+func onSynapse(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	homeserver.RequireOrSkip(t, homeserver.Synapse)
+	syn.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		dir := filepath.Join(workDir, "synapse")
+		if syn.err = os.MkdirAll(dir, 0o755); syn.err != nil {
+			return
+		}
+		syn.hs, syn.err = homeserver.Start(ctx, homeserver.Synapse, dir, appserviceFor())
+	})
+	if syn.err != nil {
+		t.Fatalf("synapse: %v", syn.err)
+	}
+	s := syn.hs
+	prev := onHS
+	onHS = matrixEnv{kind: s.Kind(), url: s.BaseURL(), reg: s.Reg(), asPort: s.AppservicePort(), newUser: s.NewUser}
+	// Registered before the test's own cleanups, so it runs after them (the core's stop).
+	t.Cleanup(func() {
+		onHS = prev
+		if t.Failed() {
+			t.Logf("synapse log tail:\n%s", s.LogTail(40))
+		}
+	})
+	test(t)
+}
+
 // stopSynapse stops the package's Synapse if a test started it.
-func stopSynapse() {}
+func stopSynapse() {
+	if syn.hs != nil {
+		_ = syn.hs.Stop()
+	}
+}
+
+// TestConversationSynapse is TestConversation against Synapse.
+func TestConversationSynapse(t *testing.T) { onSynapse(t, TestConversation) }

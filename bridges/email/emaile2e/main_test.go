@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/email"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/dovecot"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/smtppeer"
 	"github.com/switchboard-matrix/switchboard/registration"
 )
@@ -80,7 +81,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	hs, reg, asPort = h.Server, h.Registration, h.ASPort
-	onHS = matrixEnv{kind: "dendrite", url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
+	onHS = matrixEnv{kind: homeserver.Dendrite, url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
 	defer func() { _ = hs.Stop() }()
 	defer stopSynapse()
 	code := m.Run()

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
 	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/prosody"
 	"github.com/switchboard-matrix/switchboard/registration"
 )
@@ -73,7 +74,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	hs, reg, regPath, asPort = h.Server, h.Registration, h.RegistrationPath, h.ASPort
-	onHS = matrixEnv{kind: "dendrite", url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
+	onHS = matrixEnv{kind: homeserver.Dendrite, url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
 	defer func() { _ = hs.Stop() }()
 	defer stopSynapse()
 	code := m.Run()
