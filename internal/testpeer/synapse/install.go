@@ -226,6 +226,7 @@ func install(ctx context.Context, toolDir, venvDir, hash string) error {
 		// Debian's python3 lacks ensurepip without python3-venv; virtualenv may be there.
 		_ = os.RemoveAll(venvDir)
 		if out2, err2 := run(ctx, base, "-m", "virtualenv", "-q", venvDir); err2 != nil {
+			_ = os.RemoveAll(venvDir)
 			return fmt.Errorf("synapse: %s -m venv failed (install python3-venv, or virtualenv with pip): %w\n%s\n%s",
 				base, err, peerproc.Tail(out, 10), peerproc.Tail(out2, 10))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,30 @@ func TestInstalledStamp(t *testing.T) {
 	}
 	if changed, _ := stampHash(tool, "3.11.7"); changed == hash {
 		t.Error("a changed constraints file keeps the hash")
+	}
+}
+
+// TestInstallWithoutVenv: a python3 without the venv module (Debian's without python3-venv)
+// and without virtualenv gives an error that says what to install, and leaves no
+// half-made virtualenv behind.
+func TestInstallWithoutVenv(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "python3")
+	script := "#!/bin/sh\necho \"No module named $2\" >&2\nexit 1\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SWITCHBOARD_PYTHON", fake)
+	toolDir, err := ToolDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	venv := filepath.Join(dir, "venv")
+	err = install(context.Background(), toolDir, venv, "x")
+	if err == nil || !strings.Contains(err.Error(), "python3-venv") || !strings.Contains(err.Error(), "No module named venv") {
+		t.Fatalf("err = %v, want one naming python3-venv and the interpreter's complaint", err)
+	}
+	if _, err := os.Stat(venv); !os.IsNotExist(err) {
+		t.Errorf("a failed install left %s: %v", venv, err)
 	}
 }
