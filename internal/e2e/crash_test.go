@@ -125,6 +125,7 @@ func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 		sent := make([]id.EventID, 0, crashEvents)
 		var sendErr error
 		sendDone := make(chan struct{})
+		sendStart := time.Now()
 		go func() {
 			defer close(sendDone)
 			for i := 0; i < crashEvents; i++ {
@@ -148,6 +149,7 @@ func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 			proc = sbproc.Start(t, bin, cfgPath, h.RegPath(), metricsPort, logFile)
 		}
 		<-sendDone
+		sendTime := time.Since(sendStart)
 		if sendErr != nil {
 			t.Fatalf("sending as the user: %v", sendErr)
 		}
@@ -172,6 +174,7 @@ func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 			err = check.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE module = $1 AND state = 'sent'`, testmodule.ID).Scan(&sent)
 			return n == 0 && sent >= crashRemote, err
 		})
+		settled := time.Since(sendStart) - sendTime
 		time.Sleep(2 * time.Second) // let any late duplicate show up before counting
 
 		lost, redelivered := 0, 0
@@ -238,6 +241,7 @@ func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 		}
 		logText, _ := os.ReadFile(logFile.Name())
 		found := strings.Count(string(logText), "An earlier attempt had been sent")
+		t.Logf("%s on %s: sending took %s, everything handled and sent %s later", dialect, h.Kind(), sendTime.Round(100*time.Millisecond), settled.Round(100*time.Millisecond))
 		t.Logf("%s on %s: %d kills; Matrix->module: %d events, %d lost, %d doubled (%d redelivered after a kill, deduplicated by event ID); remote->Matrix: %d messages, %d lost, %d doubled (%d interrupted sends found in the room instead of resent)",
 			dialect, h.Kind(), kills, len(sent), lost, doubled, redelivered, crashRemote, remoteLost, remoteDoubled, found)
 		if lost != 0 || doubled != 0 || remoteLost != 0 || remoteDoubled != 0 {
