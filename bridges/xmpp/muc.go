@@ -114,9 +114,12 @@ func (b *Bridge) createMUCPortal(ctx context.Context, room jid.JID, alias id.Roo
 		Preset: "public_chat", RoomAliasName: localpart, Name: name,
 		Topic: "XMPP group chat " + room.String(),
 		// Members may change the topic: the MUC decides whether they may change its
-		// subject, and a refusal comes back as a failure notice.
+		// subject, and a refusal comes back as a failure notice. The override names no
+		// users: the bot is the creator and has full power by default. Synapse makes
+		// room version 12 rooms, where the creator's power is implied and listing it is
+		// refused (400 "Creator user ... must not appear in content.users"); Dendrite
+		// (v0.13.8) makes version 10 rooms and keeps its default of 100 for the creator.
 		PowerLevelOverride: &event.PowerLevelsEventContent{
-			Users:  map[id.UserID]int{b.host.BotUserID(): 100},
 			Events: map[string]int{event.StateTopic.Type: 0},
 		},
 	})
