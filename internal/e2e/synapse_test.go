@@ -44,6 +44,18 @@ func TestTransactionRetrySynapse(t *testing.T) {
 	testTransactionRetry(t, onHS(t, homeserver.Synapse))
 }
 
+// TestBacklogAfterRestartSynapse: Synapse backed off while Switchboard was down; the
+// ping at start makes it deliver the backlog at once.
+func TestBacklogAfterRestartSynapse(t *testing.T) {
+	testBacklogAfterRestart(t, onHS(t, homeserver.Synapse))
+}
+
+// TestLostMessageNoticeSynapse: an event over 64 KiB, which Synapse refuses with 413
+// M_TOO_LARGE (Dendrite: 413 M_BAD_JSON), gets the lost-message notice.
+func TestLostMessageNoticeSynapse(t *testing.T) {
+	testLostMessageNotice(t, onHS(t, homeserver.Synapse))
+}
+
 // TestGhostsAndExactlyOnceSendSynapse: ghost profiles, a DM, and the resend after a crash
 // deduplicated by Synapse's transaction IDs or found in the room.
 func TestGhostsAndExactlyOnceSendSynapse(t *testing.T) {
