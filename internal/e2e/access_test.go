@@ -23,10 +23,14 @@ import (
 // stand for users of another server, which one Dendrite cannot provide), bob's invites of
 // the bot and of a ghost are declined with a reason, carol's messages in alice's portal
 // never reach the module, and in the bot's room dave gets one notice and no command answer.
+// TestAccessControlSynapse is the same test on Synapse.
 func TestAccessControl(t *testing.T) {
+	testAccessControl(t, onHS(t, homeserver.Dendrite))
+}
+
+func testAccessControl(t *testing.T, h homeserver.HS) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	h := onHS(t, homeserver.Dendrite)
 	st := openStore(t, store.SQLite)
 	// Three users without permission, as the notices to one user are capped across rooms.
 	alice, bob, carol, dave := newUser(t, h, "alice"), newUser(t, h, "bob"), newUser(t, h, "carol"), newUser(t, h, "dave")

@@ -16,9 +16,13 @@ import (
 )
 
 // TestManagementBotStatus: a real Matrix user opens a DM with the management bot and gets
-// the status answer, on SQLite and on PostgreSQL.
+// the status answer, on SQLite and on PostgreSQL. TestManagementBotStatusSynapse is the same
+// test on Synapse.
 func TestManagementBotStatus(t *testing.T) {
-	h := onHS(t, homeserver.Dendrite)
+	testManagementBotStatus(t, onHS(t, homeserver.Dendrite))
+}
+
+func testManagementBotStatus(t *testing.T, h homeserver.HS) {
 	forDialects(t, func(t *testing.T, dialect store.Dialect) {
 		st := openStore(t, dialect)
 		startInProcess(t, h, st, testmodule.Config{})

@@ -26,6 +26,17 @@ func TestAppservicePingSynapse(t *testing.T) {
 	t.Run("refused", func(t *testing.T) { testAppservicePingRefused(t, h) })
 }
 
+// TestManagementBotStatusSynapse: a DM with the management bot and its status answer.
+func TestManagementBotStatusSynapse(t *testing.T) {
+	testManagementBotStatus(t, onHS(t, homeserver.Synapse))
+}
+
+// TestAccessControlSynapse: the permission lists: declined invites with a reason, no
+// bridging and one notice for users without permission.
+func TestAccessControlSynapse(t *testing.T) {
+	testAccessControl(t, onHS(t, homeserver.Synapse))
+}
+
 // TestEphemeralRoutingSynapse: typing, a read receipt and presence reach the test module
 // through the core.
 func TestEphemeralRoutingSynapse(t *testing.T) {
