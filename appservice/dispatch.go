@@ -116,6 +116,9 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 		_ = c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
 		return
 	}
+	if !d.settleEcho(ctx, log, evt, row.Kind) {
+		return // stopping: the event stays pending
+	}
 	attempts := row.Attempts
 	refused := false // the refusals of this event were sent
 	for {
@@ -208,7 +211,7 @@ func (d *dispatcher) deliver(ctx context.Context, log zerolog.Logger, targets []
 					err = fmt.Errorf("%w: module %s panicked: %v", ErrPermanent, m.ID(), r)
 				}
 			}()
-			mctx, cancel := context.WithTimeout(log.With().Str("module", m.ID()).Logger().WithContext(ctx), d.core.opts.HandlerTime)
+			mctx, cancel := context.WithTimeout(log.With().Str("module", m.ID()).Logger().WithContext(withHandledEvent(ctx, evt)), d.core.opts.HandlerTime)
 			defer cancel()
 			if kind == kindEphemeral {
 				if filtered := d.core.filterEphemeral(m, evt); filtered != nil {

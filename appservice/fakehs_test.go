@@ -26,6 +26,7 @@ type fakeHomeserver struct {
 	dropSend   int
 	leaves     []fakeLeave // guarded by mu
 	ping       bool        // answer the appservice ping
+	eventGets  int         // guarded by mu; GET .../event/{id} requests
 }
 
 // fakeLeave is a leave (or a declined invite) with its reason.
@@ -113,6 +114,20 @@ func newFakeHomeserver(t testing.TB) *fakeHomeserver {
 		f.txns[key] = eid
 		f.sent = append(f.sent, fakeSent{Room: r.PathValue("room"), Type: r.PathValue("type"), Sender: sender, TxnID: r.PathValue("txn"), Content: content})
 		ok(w, map[string]string{"event_id": eid})
+	})
+	mux.HandleFunc("GET /_matrix/client/v3/rooms/{room}/event/{event}", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.eventGets++
+		for i, s := range f.sent {
+			if eid := fmt.Sprintf("$ev%d", i+1); eid == r.PathValue("event") && s.Room == r.PathValue("room") {
+				ok(w, map[string]any{"event_id": eid, "room_id": s.Room, "type": s.Type, "sender": s.Sender,
+					"origin_server_ts": 1, "content": s.Content})
+				return
+			}
+		}
+		w.WriteHeader(http.StatusNotFound)
+		ok(w, map[string]string{"errcode": "M_NOT_FOUND", "error": "no such event"})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/_matrix/client/v3/rooms/") && strings.Contains(r.URL.Path, "/state/") {

@@ -115,7 +115,22 @@ func (s *moduleStore) MessageByRemote(ctx context.Context, remoteID string) (id.
 	return id.RoomID(r), id.EventID(e), err
 }
 
+// MessageByEvent looks eventID up in the message map. A miss may be a message of the module
+// whose send is still in doubt after a restart: then the core settles it from the event
+// itself (see settleMiss) and looks again. When that check fails, the error is still
+// ErrNotFound (callers retry a miss) and names the failure.
 func (s *moduleStore) MessageByEvent(ctx context.Context, eventID id.EventID) (string, error) {
+	remoteID, err := s.core.store.MessageByEvent(ctx, s.module, eventID.String())
+	if !errors.Is(err, ErrNotFound) {
+		return remoteID, err
+	}
+	settled, serr := s.core.settleMiss(ctx, s.module, eventID)
+	if serr != nil {
+		return "", fmt.Errorf("%w (and checking the messages in doubt failed: %w)", err, serr)
+	}
+	if !settled {
+		return "", err
+	}
 	return s.core.store.MessageByEvent(ctx, s.module, eventID.String())
 }
 

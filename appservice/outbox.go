@@ -234,6 +234,14 @@ func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 	for {
 		var wait time.Duration
 		if inDoubt {
+			// The echo of an earlier attempt (settleEcho) or a module's lookup (settleMiss)
+			// may have recorded the row meanwhile.
+			if cur, err := c.store.GetOutbox(ctx, row.Module, row.RemoteID); err == nil && cur.State == store.OutboxSent {
+				log.Info().Str("event_id", cur.EventID).Msg("An earlier attempt had been sent (recorded from its echo); not sending again")
+				c.metrics.outboxSent.WithLabelValues(row.Module, "sent").Inc()
+				o.notify(row.Seq, sendResult{eventID: id.EventID(cur.EventID)})
+				return
+			}
 			eventID, found, err := c.findSent(ctx, row)
 			switch {
 			case found:

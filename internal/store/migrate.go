@@ -97,6 +97,9 @@ var migrations = []migration{
 	{version: 2, name: "outbox: the Matrix event a message answers", stmts: []string{
 		`ALTER TABLE outbox ADD COLUMN caused_by TEXT NOT NULL DEFAULT ''`,
 	}},
+	{version: 3, name: "outbox: look up a row by its transaction ID (the echo of a send in doubt)", stmts: []string{
+		`CREATE INDEX outbox_txn ON outbox (txn_id)`,
+	}},
 }
 
 // LatestVersion is the schema version this code migrates to.

@@ -119,16 +119,86 @@ func (s *Store) MarkOutboxSent(ctx context.Context, seq int64, eventID string) e
 		if err != nil {
 			return notFound(err)
 		}
-		_, err = tx.ExecContext(ctx,
-			`INSERT INTO message_map (module, remote_id, room_id, event_id) VALUES ($1, $2, $3, $4)
-			 ON CONFLICT (module, remote_id) DO UPDATE SET room_id = excluded.room_id, event_id = excluded.event_id`,
-			module, remoteID, roomID, eventID)
-		return err
+		return mapSent(ctx, tx, module, remoteID, roomID, eventID)
 	})
 	if err != nil {
 		return fmt.Errorf("store: mark message %d sent: %w", seq, err)
 	}
 	return nil
+}
+
+// mapSent writes the message map entry of a sent outbox row.
+func mapSent(ctx context.Context, tx *sql.Tx, module, remoteID, roomID, eventID string) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO message_map (module, remote_id, room_id, event_id) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT (module, remote_id) DO UPDATE SET room_id = excluded.room_id, event_id = excluded.event_id`,
+		module, remoteID, roomID, eventID)
+	return err
+}
+
+// MarkOutboxSentByTxn records that the pending row carrying txnID, sent by sender into
+// roomID, was sent as eventID: the same record as MarkOutboxSent (row sent and message map
+// entry, in one transaction). It is how the echo of a message (the homeserver pushing the
+// event back, its content carrying the transaction ID) settles a row whose send was in doubt.
+//
+// It returns the row as it is afterwards, and recorded=true when this call changed it. A row
+// that is already sent or failed is returned unchanged (recorded=false), which makes the call
+// idempotent and safe against the outbox recording the same send concurrently. No row with
+// that transaction ID, sender and room is ErrNotFound.
+func (s *Store) MarkOutboxSentByTxn(ctx context.Context, txnID, sender, roomID, eventID string) (row OutboxMessage, recorded bool, err error) {
+	err = s.inTx(ctx, 0, func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRowContext(ctx,
+			`UPDATE outbox SET state = 'sent', event_id = $4, last_error = ''
+			 WHERE txn_id = $1 AND sender = $2 AND room_id = $3 AND state = 'pending' RETURNING seq`,
+			txnID, sender, roomID, eventID).Scan(&seq)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			recorded = true
+		}
+		row, err = scanOutbox(tx.QueryRowContext(ctx,
+			`SELECT `+outboxColumns+` FROM outbox WHERE txn_id = $1 AND sender = $2 AND room_id = $3 ORDER BY seq LIMIT 1`,
+			txnID, sender, roomID))
+		if err != nil {
+			return notFound(err)
+		}
+		if !recorded {
+			return nil
+		}
+		return mapSent(ctx, tx, row.Module, row.RemoteID, row.RoomID, eventID)
+	})
+	if err != nil {
+		return OutboxMessage{}, false, fmt.Errorf("store: mark message with transaction %s sent: %w", txnID, err)
+	}
+	return row, recorded, nil
+}
+
+// InDoubtOutbox returns up to limit pending rows of module that were attempted at least once
+// (whose send may have reached the homeserver), oldest first; roomID, when not empty, limits
+// them to one room.
+func (s *Store) InDoubtOutbox(ctx context.Context, module, roomID string, limit int) ([]OutboxMessage, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+outboxColumns+` FROM outbox WHERE state = 'pending' AND attempts > 0 AND module = $1
+		 AND ($2 = '' OR room_id = $2) ORDER BY seq LIMIT $3`, module, roomID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: load messages in doubt: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxMessage
+	for rows.Next() {
+		m, err := scanOutbox(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: load messages in doubt: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: load messages in doubt: %w", err)
+	}
+	return out, nil
 }
 
 // RecordOutboxAttempt increments the attempt counter and stores the error; returns the count.
