@@ -41,6 +41,13 @@ func TestConfigValidate(t *testing.T) {
 		{"cert without key", func(c *Config) { c.Links[0].UCRM.ClientCert = "/x.pem" }, "go together"},
 		{"no dispatchers", func(c *Config) { c.Links[0].Dispatchers = nil }, "dispatchers"},
 		{"bad user", func(c *Config) { c.Links[0].Admins = []string{"admin"} }, "not a Matrix user ID"},
+		{"room v11 id", func(c *Config) { c.Links[0].Rooms = []string{"!abc:example.org"} }, ""},
+		{"room v12 id without server (Synapse)", func(c *Config) { c.Links[0].Rooms = []string{"!pWQf2JRyRFA3T0Ph0eHWGrwOFjA0oGKfEUUCOicXpCY"} }, ""},
+		{"room alias", func(c *Config) { c.Links[0].Rooms = []string{"#work:example.org"} }, ""},
+		{"alias without server", func(c *Config) { c.Links[0].Rooms = []string{"#work"} }, "not a room ID or alias"},
+		{"bare name", func(c *Config) { c.Links[0].Rooms = []string{"work:example.org"} }, "not a room ID or alias"},
+		{"lone bang", func(c *Config) { c.Links[0].Rooms = []string{"!"} }, "not a room ID or alias"},
+		{"room id with space", func(c *Config) { c.Links[0].Rooms = []string{"!ab c"} }, "not a room ID or alias"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -153,7 +153,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		for j, r := range l.Rooms {
-			if !(strings.HasPrefix(r, "!") || strings.HasPrefix(r, "#")) || !strings.Contains(r, ":") {
+			if !validRoomRef(r) {
 				bad(fmt.Sprintf("%s.rooms[%d]", key, j), "%q is not a room ID or alias", r)
 			}
 		}
@@ -162,4 +162,21 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validRoomRef reports whether r is a room alias (#local:server) or a room ID. A room ID is
+// opaque: "!opaque:server" up to room version 11, which Dendrite v0.13.8 makes, but "!" and
+// the create event's hash without a server name from version 12, which Synapse makes by
+// default.
+func validRoomRef(r string) bool {
+	if len(r) < 2 || strings.ContainsAny(r, " \t\r\n") {
+		return false
+	}
+	switch r[0] {
+	case '#':
+		return strings.Contains(r[1:], ":")
+	case '!':
+		return true
+	}
+	return false
 }
