@@ -152,6 +152,7 @@ func (l *link) ensureRoom(ctx context.Context, key portalKey, aliasLocal string,
 		return "", err
 	}
 	req.RoomAliasName = aliasLocal
+	req.Invite = l.knownUsers(ctx, bot, req.Invite, aliasLocal, req.Name)
 	room, err := bot.CreateRoom(ctx, req)
 	var respErr mautrix.HTTPError
 	if err != nil && !errors.Is(err, mautrix.MRoomInUse) && len(req.Invite) > 0 &&
@@ -184,6 +185,28 @@ func (l *link) ensureRoom(ctx context.Context, key portalKey, aliasLocal string,
 		return "", err
 	}
 	return room, nil
+}
+
+// knownUsers returns the users of invite except those of our own server that the
+// homeserver does not know, which are logged and reported in the admin room like a failed
+// invite. Dendrite refuses a room whose invites name such a user (handled in ensureRoom);
+// Synapse makes the room and "invites" them without a word, so a typo in the config would
+// go unnoticed. Users of other servers, and users whose profile cannot be read (Synapse's
+// limit_profile_requests_to_users_who_share_rooms), are invited as configured.
+func (l *link) knownUsers(ctx context.Context, bot *appservice.Intent, invite []id.UserID, aliasLocal, roomName string) []id.UserID {
+	out := make([]id.UserID, 0, len(invite))
+	for _, u := range invite {
+		if u.Homeserver() == l.b.host.Domain() {
+			if _, _, err := bot.Profile(ctx, u); errors.Is(err, appservice.ErrNotFound) {
+				l.log(ctx).Warn().Stringer("user_id", u).Str("alias", aliasLocal).Msg("Not inviting a user the homeserver does not know")
+				l.notify(ctx, l.admin(), "invite-unknown:"+aliasLocal+":"+string(u),
+					fmt.Sprintf("⚠️ %s konnte nicht in den Raum %s eingeladen werden (Konfiguration prüfen).", u, roomName), "")
+				continue
+			}
+		}
+		out = append(out, u)
+	}
+	return out
 }
 
 // repairRoom finishes a room that an earlier run began to create and crashed: the
