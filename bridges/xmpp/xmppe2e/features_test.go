@@ -127,7 +127,7 @@ func TestMessageFeatures(t *testing.T) {
 		bob.send(&xmsg.Message{ID: "x-7", Type: "chat", To: aliceJID, Displayed: toBob.ID})
 		bob.send(&xmsg.Message{ID: "x-8", Type: "chat", To: aliceJID, ChatState: "composing"})
 		matrixtest.WaitFor(t, 30*time.Second, "the ghost's read receipt on alice's message", func() (bool, error) {
-			resp, err := alice.SyncRequest(ctx, 0, "", "", true, event.PresenceOnline)
+			resp, err := matrixtest.InitialSync(ctx, alice)
 			if err != nil {
 				return false, err
 			}

@@ -147,7 +147,7 @@ func pngOf(t *testing.T, c color.RGBA) []byte {
 
 // joinedEphemeral syncs as cli and returns the ephemeral events of room.
 func joinedEphemeral(ctx context.Context, cli *mautrix.Client, room id.RoomID) ([]*event.Event, error) {
-	resp, err := cli.SyncRequest(ctx, 0, "", "", true, event.PresenceOnline)
+	resp, err := matrixtest.InitialSync(ctx, cli)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ package matrixtest
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,18 +102,35 @@ func Bodies(evts []*event.Event, sender id.UserID) []string {
 	return out
 }
 
-// AcceptInvite waits up to 30 s for an invite of cli's user and joins the room. It syncs
-// on from the last batch, as a client does: Synapse answers a repeated initial /sync from
-// its response cache (sync_response_cache_duration, 2 minutes by default), so polling the
-// initial sync would never see an invite that came after the first poll; Dendrite has no
-// such cache.
+// initialSyncs numbers the initial syncs of InitialSync.
+var initialSyncs atomic.Int64
+
+// InitialSync is a full initial /sync (no since token) that reflects the present. Synapse
+// answers a repeated /sync from its response cache (sync_response_cache_duration, 2
+// minutes by default), keyed by the request's parameters, so polling the same initial
+// sync would show the past; Dendrite has no such cache. Each call uses a timeout no
+// earlier call used: it is part of Synapse's key, and an initial sync returns at once on
+// both homeservers, whatever its timeout.
+func InitialSync(ctx context.Context, cli *mautrix.Client) (*mautrix.RespSync, error) {
+	return cli.SyncRequest(ctx, int(initialSyncs.Add(1)), "", "", true, event.PresenceOnline)
+}
+
+// AcceptInvite waits up to 30 s for an invite of cli's user and joins the room. It starts
+// with an initial sync of its own (InitialSync) and syncs on from the last batch, as a
+// client does.
 func AcceptInvite(t testing.TB, cli *mautrix.Client) id.RoomID {
 	t.Helper()
 	ctx := context.Background()
 	var room id.RoomID
 	since := ""
 	WaitFor(t, 30*time.Second, "an invite", func() (bool, error) {
-		resp, err := cli.SyncRequest(ctx, 0, since, "", since == "", event.PresenceOnline)
+		var resp *mautrix.RespSync
+		var err error
+		if since == "" {
+			resp, err = InitialSync(ctx, cli)
+		} else {
+			resp, err = cli.SyncRequest(ctx, 0, since, "", false, event.PresenceOnline)
+		}
 		if err != nil {
 			return false, err
 		}
