@@ -146,6 +146,17 @@ func mapSent(ctx context.Context, tx *sql.Tx, module, remoteID, roomID, eventID 
 // idempotent and safe against the outbox recording the same send concurrently. No row with
 // that transaction ID, sender and room is ErrNotFound.
 func (s *Store) MarkOutboxSentByTxn(ctx context.Context, txnID, sender, roomID, eventID string) (row OutboxMessage, recorded bool, err error) {
+	// Most echoes are of rows the outbox has recorded already: a read answers them without
+	// a write transaction (which on SQLite takes the database's write lock).
+	row, err = scanOutbox(s.db.QueryRowContext(ctx,
+		`SELECT `+outboxColumns+` FROM outbox WHERE txn_id = $1 AND sender = $2 AND room_id = $3 ORDER BY seq LIMIT 1`,
+		txnID, sender, roomID))
+	switch {
+	case err != nil:
+		return OutboxMessage{}, false, fmt.Errorf("store: message with transaction %s: %w", txnID, notFound(err))
+	case row.State != OutboxPending:
+		return row, false, nil
+	}
 	err = s.inTx(ctx, 0, func(tx *sql.Tx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx,
