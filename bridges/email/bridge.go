@@ -143,6 +143,18 @@ func (b *Bridge) ensureRoom(ctx context.Context, mb *MailboxConfig) (id.RoomID, 
 	for _, u := range mb.Invite {
 		invite = append(invite, id.UserID(u))
 	}
+	// Dendrite refuses a room whose invites name a user of its own it does not know
+	// (M_NOT_FOUND); Synapse makes the room and "invites" them without a word, so a typo in
+	// the config would leave the mails in a room nobody reads. Such users are looked up
+	// first, so that the mailbox does not start, with the same clear error, on both.
+	for _, u := range invite {
+		if u.Homeserver() != b.host.Domain() {
+			continue
+		}
+		if _, _, err := b.host.Bot().Profile(ctx, u); errors.Is(err, appservice.ErrNotFound) {
+			return "", fmt.Errorf("email: the room of %s: %s (in invite) is not a user of this homeserver", mb.Name, u)
+		}
+	}
 	room, err := b.host.Bot().CreateRoom(ctx, &mautrix.ReqCreateRoom{
 		Preset: "private_chat", Name: mb.DisplayName, Topic: "Mailbox " + mb.Address, Invite: invite,
 	})
