@@ -50,8 +50,7 @@ func (m *ephemeralModule) count() int {
 }
 
 // TestEphemeralRoutingDendrite: Dendrite v0.13.8 pushes no ephemeral events to
-// appservices, although the registration asks for them; the test checks for a few seconds
-// and says so. TestEphemeralRoutingSynapse is the same test on Synapse, where they arrive.
+// appservices, although the registration asks for them; the test waits 3 s and says so. TestEphemeralRoutingSynapse is the same test on Synapse, where they arrive.
 func TestEphemeralRoutingDendrite(t *testing.T) {
 	testEphemeralRouting(t, onHS(t, homeserver.Dendrite))
 }
@@ -116,8 +115,8 @@ func testEphemeralRouting(t *testing.T, h homeserver.HS) {
 		}},
 	}
 	if h.Kind() == homeserver.Dendrite {
-		time.Sleep(5 * time.Second)
-		t.Logf("Dendrite differs from Synapse: %d ephemeral events reached the module in 5 s (Dendrite v0.13.8 does not push typing, receipts or presence to appservices)", em.count())
+		time.Sleep(3 * time.Second)
+		t.Logf("Dendrite differs from Synapse: %d ephemeral events reached the module in 3 s (Dendrite v0.13.8 does not push typing, receipts or presence to appservices)", em.count())
 		return
 	}
 	for _, c := range checks {
