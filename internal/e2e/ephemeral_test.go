@@ -50,7 +50,10 @@ func (m *ephemeralModule) count() int {
 }
 
 // TestEphemeralRoutingDendrite: Dendrite v0.13.8 pushes no ephemeral events to
-// appservices, although the registration asks for them; the test waits 3 s and says so. TestEphemeralRoutingSynapse is the same test on Synapse, where they arrive.
+// appservices, although the registration asks for them; the test waits 3 s and says so.
+// TestEphemeralRoutingSynapse is the same test on Synapse, where they arrive. Synapse drops
+// ephemeral events while it considers the appservice down (after a failed transaction,
+// until its recoverer succeeds): typing, receipts and presence of that time never arrive.
 func TestEphemeralRoutingDendrite(t *testing.T) {
 	testEphemeralRouting(t, onHS(t, homeserver.Dendrite))
 }
