@@ -17,8 +17,8 @@ import (
 )
 
 // homeservers is the table of the package's homeservers: Dendrite is started by TestMain,
-// Synapse lazily (sync.Once) by the first test that runs on it, so that
-// `go test -run Dendrite-only-names` never pays for Synapse. The Synapse tests are in
+// Synapse lazily (sync.Once) by the first test that runs on it, so that a run of Dendrite
+// tests only never pays for Synapse. The Synapse tests are in
 // synapse_test.go, the last file of the package, so they run after every Dendrite test:
 // a homeserver whose transactions fail backs off (Synapse up to 8.5 minutes), and no
 // Dendrite test leaves Synapse's appservice port unserved in between.
