@@ -338,8 +338,7 @@ func (c *Core) ping(ctx context.Context) {
 	case isUnsupportedEndpoint(err):
 		c.log.Info().Msg("Homeserver does not support the appservice ping (spec v1.7); skipped the reachability check")
 	default:
-		c.log.Error().Err(err).Str("url", c.reg.URL).
-			Msg("The homeserver could not reach Switchboard: check that the registration's url is reachable from the homeserver and that the homeserver loaded this registration")
+		c.log.Error().Err(err).Str("url", c.reg.URL).Msg(pingProblem(err))
 	}
 }
 

@@ -21,6 +21,7 @@ const (
 	logPingOK          = "Homeserver reached us through the ping endpoint"
 	logPingUnsupported = "Homeserver does not support the appservice ping"
 	logPingFailed      = "The homeserver could not reach Switchboard"
+	logPingRefused     = "which refused its token: the homeserver and Switchboard hold different hs_token"
 )
 
 // TestAppservicePingDendrite: Dendrite v0.13.8 has no POST
@@ -63,7 +64,7 @@ func testAppservicePing(t *testing.T, h homeserver.HS) {
 				t.Errorf("the core's log lacks %q:\n%s", want, out)
 			}
 		}
-		if strings.Contains(out, logPingFailed) || strings.Contains(out, logPingUnsupported) {
+		if strings.Contains(out, logPingFailed) || strings.Contains(out, logPingRefused) || strings.Contains(out, logPingUnsupported) {
 			t.Errorf("the core reports a failed or unsupported ping:\n%s", out)
 		}
 		resp, err := cli.AppservicePing(ctx, h.Reg().ID, "e2e-ping")
@@ -79,14 +80,16 @@ func testAppservicePing(t *testing.T, h homeserver.HS) {
 
 // testAppservicePingRefused starts a core whose registration has another homeserver token:
 // the core refuses the homeserver's ping (403), the homeserver answers the core's ping
-// request with an error, and the core reports that the homeserver cannot reach it.
+// request with 502 M_BAD_STATUS and the status 403, and the core reports that the two
+// sides hold different hs_token (before, it said only that the homeserver could not reach
+// it).
 func testAppservicePingRefused(t *testing.T, h homeserver.HS) {
 	var logs logBuffer
 	reg := *h.Reg()
 	reg.ServerToken = "not-the-homeservers-token"
 	startCore(t, h, openStore(t, store.SQLite), coreOptions{log: &logs, registration: &reg})
 	out := logs.String()
-	for _, want := range []string{logPingFailed, "Rejected request with a wrong homeserver token", reg.URL} {
+	for _, want := range []string{logPingRefused, "Rejected request with a wrong homeserver token", reg.URL} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the core's log lacks %q:\n%s", want, out)
 		}
