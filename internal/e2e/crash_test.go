@@ -168,7 +168,7 @@ func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 		var effects map[string]int
 		heldBySynapse := 0
 		for kicks := 0; ; kicks++ {
-			done := waitForProgress(4*time.Minute, 30*time.Second, func() (bool, int, error) {
+			done := waitForProgress(4*time.Minute, time.Minute, func() (bool, int, error) {
 				effects, err = testmodule.Effects(ctx, check)
 				return len(effects) >= len(sent), len(effects), err
 			})
