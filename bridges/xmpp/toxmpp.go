@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -171,12 +172,17 @@ func (b *Bridge) accepted(ctx context.Context, key string) (bool, error) {
 // between its write and that commit, about the server's round trip; recording it before
 // the confirmation would lose the stanza when the stream breaks after the write.
 func (b *Bridge) sendOnce(ctx context.Context, key string, room id.RoomID, evt id.EventID, raw []byte) error {
+	start := time.Now()
 	if err := b.send(ctx, raw); err != nil {
 		return err
 	}
+	confirmed := time.Now()
 	if err := b.host.Store().PutMessage(context.WithoutCancel(ctx), key, room, evt); err != nil {
 		return fmt.Errorf("xmpp: record the acceptance of %s: %w", evt, err)
 	}
+	// The record's latency is the window in which a crash repeats the stanza.
+	zerolog.Ctx(ctx).Debug().Stringer("event", evt).Dur("write_confirm", confirmed.Sub(start)).
+		Dur("confirm_record", time.Since(confirmed)).Msg("stanza accepted and recorded")
 	return nil
 }
 

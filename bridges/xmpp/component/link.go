@@ -107,8 +107,14 @@ func (l *link) shutdown() {
 	}
 }
 
-// pinger sends one confirming ping at a time for all stanzas written meanwhile.
+// pinger sends a confirming ping at once for all stanzas written since the last one, even
+// while earlier pings are still unanswered: a stanza written while a ping is in flight
+// does not wait for that answer and another round trip (the window in which a crash
+// makes the bridge send it again is one round trip shorter). The stream is handled in
+// order, so each ping's answer covers the stanzas written before it was sent.
 func (l *link) pinger(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -122,13 +128,19 @@ func (l *link) pinger(ctx context.Context) {
 		if b == nil {
 			continue
 		}
-		typ, err := l.ping()
-		b.err = err
-		close(b.done)
-		zerolog.Ctx(ctx).Debug().Err(err).Int("stanzas", b.n).Str("answer", typ).Msg("confirming ping answered")
-		if b.err != nil {
-			l.kill()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			typ, err := l.ping()
+			b.err = err
+			close(b.done)
+			zerolog.Ctx(ctx).Debug().Err(err).Int("stanzas", b.n).Str("answer", typ).
+				Dur("round_trip", time.Since(start)).Msg("confirming ping answered")
+			if err != nil {
+				l.kill()
+			}
+		}()
 	}
 }
 
