@@ -12,10 +12,13 @@ import (
 // homeservers_test.go).
 
 // synapseCrashLoad is the load of TestCrashKill9Synapse: the same kills as on Dendrite
-// with fewer messages, as Synapse takes a client's messages several times slower (on the
-// 2-core test machine 1000 took about 100 s, which the package's time budget cannot pay
-// twice); all four kills still fall while messages flow both ways.
-var synapseCrashLoad = crashLoad{events: 300, remote: 300, kills: 4}
+// with fewer messages, as Synapse takes a client's messages slower (on the shared 2-core
+// test machine 1000 took about 100 s, 300 took 24 to 44 s), and the package must stay well
+// under 5 minutes; all four kills still fall while messages flow both ways. The other
+// Synapse tests are the ones that show what Dendrite cannot (ping, ephemeral events, the
+// retry and backlog of Synapse's recoverer) and the core's main paths; the access control
+// test passes on Synapse too (testAccessControl) but is left to Dendrite for time.
+var synapseCrashLoad = crashLoad{events: 200, remote: 200, kills: 4}
 
 // TestAppservicePingSynapse: Synapse answers the core's POST
 // /_matrix/client/v1/appservice/{id}/ping by calling the core's POST /_matrix/app/v1/ping
@@ -29,12 +32,6 @@ func TestAppservicePingSynapse(t *testing.T) {
 // TestManagementBotStatusSynapse: a DM with the management bot and its status answer.
 func TestManagementBotStatusSynapse(t *testing.T) {
 	testManagementBotStatus(t, onHS(t, homeserver.Synapse))
-}
-
-// TestAccessControlSynapse: the permission lists: declined invites with a reason, no
-// bridging and one notice for users without permission.
-func TestAccessControlSynapse(t *testing.T) {
-	testAccessControl(t, onHS(t, homeserver.Synapse))
 }
 
 // TestEphemeralRoutingSynapse: typing, a read receipt and presence reach the test module
