@@ -1,4 +1,4 @@
-// Command synapsectl is scripts/demo's helper for running Synapse: it installs the pinned
+// Package main is the synapsectl command, scripts/demo's helper for running Synapse: it installs the pinned
 // Synapse, writes the same homeserver.yaml as the test harness (internal/testpeer/synapse)
 // and registers users with the registration shared secret.
 //
