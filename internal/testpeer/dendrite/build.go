@@ -162,9 +162,9 @@ func Build(ctx context.Context) (binDir string, err error) {
 	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
 		return "", fmt.Errorf("dendrite: failed to create cache dir: %w", err)
 	}
-	unlock, err := lockFile(ctx, binDir+".lock")
+	unlock, err := peerproc.LockFile(ctx, binDir+".lock", "build of Dendrite")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("dendrite: %w", err)
 	}
 	defer unlock()
 	// Another process may have built while we waited for the lock.

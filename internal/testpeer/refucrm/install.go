@@ -93,9 +93,9 @@ func install(ctx context.Context, m material) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", fmt.Errorf("refucrm: failed to create cache dir: %w", err)
 	}
-	unlock, err := lockFile(ctx, dir+".lock")
+	unlock, err := peerproc.LockFile(ctx, dir+".lock", "install of the reference UCRM")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("refucrm: %w", err)
 	}
 	defer unlock()
 	if complete(dir) { // another process installed while we waited

@@ -198,9 +198,9 @@ func Install(ctx context.Context) (venvDir string, err error) {
 	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
 		return "", fmt.Errorf("synapse: failed to create cache dir: %w", err)
 	}
-	unlock, err := lockFile(ctx, venvDir+".lock")
+	unlock, err := peerproc.LockFile(ctx, venvDir+".lock", "install of Synapse")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("synapse: %w", err)
 	}
 	defer unlock()
 	// Another process may have installed while we waited for the lock.
