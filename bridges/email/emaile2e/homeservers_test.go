@@ -1,16 +1,13 @@
 package emaile2e
 
 import (
-	"context"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"maunium.net/go/mautrix"
 	mas "maunium.net/go/mautrix/appservice"
 
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 )
 
@@ -35,48 +32,26 @@ type matrixEnv struct {
 var onHS matrixEnv
 
 // syn is the package's Synapse, started by the first Synapse variant.
-var syn struct {
-	once sync.Once
-	hs   homeserver.HS // nil until started
-	err  error
+var syn = homeserver.Lazy{
+	Kind:       homeserver.Synapse,
+	Dir:        func() string { return filepath.Join(workDir, "synapse") },
+	Appservice: func() (dendrite.Appservice, error) { return appserviceFor(), nil },
 }
 
 // onSynapse runs test with the package's Synapse as the test's homeserver. Without Synapse
 // it skips, or fails when SWITCHBOARD_REQUIRE_PEERS=1.
 func onSynapse(t *testing.T, test func(t *testing.T)) {
 	t.Helper()
-	homeserver.RequireOrSkip(t, homeserver.Synapse)
-	syn.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		dir := filepath.Join(workDir, "synapse")
-		if syn.err = os.MkdirAll(dir, 0o755); syn.err != nil {
-			return
-		}
-		syn.hs, syn.err = homeserver.Start(ctx, homeserver.Synapse, dir, appserviceFor())
-	})
-	if syn.err != nil {
-		t.Fatalf("synapse: %v", syn.err)
-	}
-	s := syn.hs
+	s := syn.Get(t)
 	prev := onHS
 	onHS = matrixEnv{kind: s.Kind(), url: s.BaseURL(), reg: s.Reg(), asPort: s.AppservicePort(), newUser: s.NewUser}
 	// Registered before the test's own cleanups, so it runs after them (the core's stop).
-	t.Cleanup(func() {
-		onHS = prev
-		if t.Failed() {
-			t.Logf("synapse log tail:\n%s", s.LogTail(40))
-		}
-	})
+	t.Cleanup(func() { onHS = prev })
 	test(t)
 }
 
 // stopSynapse stops the package's Synapse if a test started it.
-func stopSynapse() {
-	if syn.hs != nil {
-		_ = syn.hs.Stop()
-	}
-}
+func stopSynapse() { syn.Stop() }
 
 // TestConversationSynapse is TestConversation against Synapse.
 func TestConversationSynapse(t *testing.T) { onSynapse(t, TestConversation) }
