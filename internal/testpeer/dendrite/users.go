@@ -1,21 +1,15 @@
 package dendrite
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 )
 
 // RegisterUser registers a normal user through open registration (/register with the
@@ -40,68 +34,11 @@ func (s *Server) RegisterUser(ctx context.Context, localpart, password string) (
 // RegisterAdmin registers a server admin through the shared-secret registration API
 // (/_synapse/admin/v1/register) and returns a client logged in as that user.
 func (s *Server) RegisterAdmin(ctx context.Context, localpart, password string) (*mautrix.Client, error) {
-	var nonce struct {
-		Nonce string `json:"nonce"`
-	}
-	if err := s.adminRegister(ctx, http.MethodGet, nil, &nonce); err != nil {
-		return nil, fmt.Errorf("dendrite: failed to get a registration nonce: %w", err)
-	}
-	mac := hmac.New(sha1.New, []byte(s.RegistrationSharedSecret))
-	mac.Write([]byte(nonce.Nonce + "\x00" + localpart + "\x00" + password + "\x00admin"))
-	req := map[string]any{
-		"nonce":    nonce.Nonce,
-		"username": localpart,
-		"password": password,
-		"admin":    true,
-		"mac":      hex.EncodeToString(mac.Sum(nil)),
-	}
-	var resp struct {
-		UserID      id.UserID   `json:"user_id"`
-		AccessToken string      `json:"access_token"`
-		DeviceID    id.DeviceID `json:"device_id"`
-	}
-	if err := s.adminRegister(ctx, http.MethodPost, req, &resp); err != nil {
-		return nil, fmt.Errorf("dendrite: failed to register admin %q: %w", localpart, err)
-	}
-	cli, err := mautrix.NewClient(s.URL, resp.UserID, resp.AccessToken)
+	cli, err := matrixtest.RegisterWithSecret(ctx, s.URL, s.RegistrationSharedSecret, localpart, password, true)
 	if err != nil {
-		return nil, fmt.Errorf("dendrite: failed to create client: %w", err)
+		return nil, fmt.Errorf("dendrite: %w", err)
 	}
-	cli.DeviceID = resp.DeviceID
 	return cli, nil
-}
-
-// adminRegister calls /_synapse/admin/v1/register and decodes the JSON answer into out.
-func (s *Server) adminRegister(ctx context.Context, method string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.URL+"/_synapse/admin/v1/register", body)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var merr mautrix.RespError
-		if json.Unmarshal(b, &merr) == nil && merr.ErrCode != "" {
-			return fmt.Errorf("HTTP %d: %w", resp.StatusCode, merr)
-		}
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return json.Unmarshal(b, out)
 }
 
 var uniqueCounter atomic.Int64
