@@ -51,6 +51,8 @@ type Options struct {
 	Permissions map[string][]string
 	// Metrics registers the core's metrics; nil means a fresh registry (see Core.Gatherer).
 	Metrics *prometheus.Registry
+	// Encryption configures end-to-end encryption; off by default.
+	Encryption Encryption
 }
 
 func (o *Options) defaults() {
@@ -84,6 +86,7 @@ func (o *Options) defaults() {
 	if o.Metrics == nil {
 		o.Metrics = prometheus.NewRegistry()
 	}
+	o.Encryption.defaults()
 }
 
 // Core is the appservice: it serves the Application Service API, journals and dispatches
