@@ -25,11 +25,16 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "pretty"
 	DefaultMetricsListen   = "127.0.0.1:29301"
+
+	DefaultDecryptTimeout   = Duration(10 * time.Minute)
+	DefaultRotationPeriod   = Duration(7 * 24 * time.Hour)
+	DefaultRotationMessages = 100
 )
 
 const (
-	defaultEphemeralEvents = true
-	defaultMetricsEnabled  = true
+	defaultEphemeralEvents  = true
+	defaultMetricsEnabled   = true
+	defaultEncryptByDefault = true
 	// In admin and permission lists, wildcardAdmin admits everyone and
 	// wildcardAdminDomainStart + domain every user of domain.
 	wildcardAdmin            = "*"
@@ -44,6 +49,7 @@ type Config struct {
 	Logging    LoggingConfig    `yaml:"logging"`
 	Metrics    MetricsConfig    `yaml:"metrics"`
 	Management ManagementConfig `yaml:"management"`
+	Encryption EncryptionConfig `yaml:"encryption"`
 	// Modules holds each module's section by module ID; may be nil.
 	Modules map[string]ModuleConfig `yaml:"modules,omitempty"`
 }
@@ -138,6 +144,37 @@ type ManagementConfig struct {
 	Permissions []string `yaml:"permissions"`
 }
 
+// EncryptionConfig configures end-to-end encryption (docs/encryption.md): the core decrypts
+// events before the modules see them and encrypts what they send.
+type EncryptionConfig struct {
+	// Enabled turns encryption on. It needs MSC2409, MSC3202 and MSC4190 on the homeserver.
+	// Default false.
+	Enabled bool `yaml:"enabled"`
+	// Default creates new portal rooms encrypted when Enabled. Default true: Parse sets it
+	// before decoding.
+	Default bool `yaml:"default"`
+	// Require refuses to bridge unencrypted rooms. Needs Enabled. Default false.
+	Require bool `yaml:"require"`
+	// DecryptTimeout is how long an event whose room key has not arrived waits before its
+	// sender gets a failure status and a notice. Default 10m.
+	DecryptTimeout Duration `yaml:"decrypt_timeout"`
+	// Rotation is the Megolm session rotation policy of new rooms and outbound sessions.
+	Rotation RotationConfig `yaml:"rotation"`
+	// PickleKey encrypts the crypto keys at rest in the database. It is a secret and never
+	// appears in errors or logs. Empty: Switchboard generates one and keeps it in its
+	// database.
+	PickleKey string `yaml:"pickle_key"`
+}
+
+// RotationConfig is when an outbound Megolm session is replaced: after Period or after
+// Messages messages, whichever comes first.
+type RotationConfig struct {
+	// Period is the longest a session is used. Default 168h (a week).
+	Period Duration `yaml:"period"`
+	// Messages is the most messages encrypted with one session. Default 100.
+	Messages int `yaml:"messages"`
+}
+
 // Defaults fills every zero value with its default, including the defaults that depend on
 // other keys (public_url on appservice.listen, the permissions on homeserver.domain), so it
 // is called after decoding. It cannot tell an explicit false from an unset bool: the bools
@@ -163,6 +200,11 @@ func (c *Config) Defaults() {
 	setString(&c.Logging.Format, DefaultLogFormat)
 
 	setString(&c.Metrics.Listen, DefaultMetricsListen)
+
+	enc := &c.Encryption
+	setZero(&enc.DecryptTimeout, DefaultDecryptTimeout)
+	setZero(&enc.Rotation.Period, DefaultRotationPeriod)
+	setZero(&enc.Rotation.Messages, DefaultRotationMessages)
 
 	if id.ValidateServerName(c.Homeserver.Domain) { // else Validate reports the domain
 		local := []string{wildcardAdminDomainStart + c.Homeserver.Domain}
@@ -195,6 +237,7 @@ func (c *Config) Permissions() map[string][]string {
 func (c *Config) presetBools() {
 	c.AppService.EphemeralEvents = defaultEphemeralEvents
 	c.Metrics.Enabled = defaultMetricsEnabled
+	c.Encryption.Default = defaultEncryptByDefault
 }
 
 func setString(p *string, v string) {

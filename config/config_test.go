@@ -69,6 +69,11 @@ func TestDefaults(t *testing.T) {
 		Logging:    LoggingConfig{Level: "info", Format: "pretty"},
 		Metrics:    MetricsConfig{Enabled: true, Listen: "127.0.0.1:29301"},
 		Management: ManagementConfig{Permissions: []string{"*:localhost"}},
+		Encryption: EncryptionConfig{
+			Default:        true,
+			DecryptTimeout: Duration(10 * time.Minute),
+			Rotation:       RotationConfig{Period: Duration(168 * time.Hour), Messages: 100},
+		},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)
@@ -289,6 +294,8 @@ func TestNoSecretsInProblems(t *testing.T) {
 		{"no scheme", "database: {uri: 'root:hunter2@db/sb'}"},
 		{"credentials in homeserver address", "homeserver: {address: 'ftp://root:hunter2@x', domain: localhost}"},
 		{"credentials in public url", "appservice: {public_url: 'http://root:hunter2@x'}"},
+		{"pickle key of the wrong type", "encryption: {pickle_key: [hunter2]}"},
+		{"pickle key with require but not enabled", "encryption: {require: true, pickle_key: hunter2}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -375,4 +382,98 @@ func FuzzParse(f *testing.F) {
 			_ = m.Decode(&v)
 		}
 	})
+}
+
+func TestEncryptionExplicitValues(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want EncryptionConfig
+	}{
+		{
+			name: "enabled keeps the other defaults",
+			yaml: "encryption: {enabled: true}",
+			want: EncryptionConfig{Enabled: true, Default: true, DecryptTimeout: DefaultDecryptTimeout,
+				Rotation: RotationConfig{Period: DefaultRotationPeriod, Messages: DefaultRotationMessages}},
+		},
+		{
+			name: "default off",
+			yaml: "encryption: {enabled: true, default: false}",
+			want: EncryptionConfig{Enabled: true, DecryptTimeout: DefaultDecryptTimeout,
+				Rotation: RotationConfig{Period: DefaultRotationPeriod, Messages: DefaultRotationMessages}},
+		},
+		{
+			name: "every key",
+			yaml: "encryption:\n  enabled: true\n  default: true\n  require: true\n  decrypt_timeout: 90s\n" +
+				"  rotation: {period: 24h, messages: 1}\n  pickle_key: s3cret",
+			want: EncryptionConfig{Enabled: true, Default: true, Require: true, DecryptTimeout: Duration(90 * time.Second),
+				Rotation: RotationConfig{Period: Duration(24 * time.Hour), Messages: 1}, PickleKey: "s3cret"},
+		},
+		{
+			name: "partial rotation keeps the other default",
+			yaml: "encryption: {rotation: {messages: 500}}",
+			want: EncryptionConfig{Default: true, DecryptTimeout: DefaultDecryptTimeout,
+				Rotation: RotationConfig{Period: DefaultRotationPeriod, Messages: 500}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(minimal + tt.yaml + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Encryption != tt.want {
+				t.Errorf("encryption:\n got %+v\nwant %+v", c.Encryption, tt.want)
+			}
+		})
+	}
+}
+
+func TestEncryptionProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // every problem, in order, as "key: message" prefixes
+	}{
+		{"require without enabled", "encryption: {require: true}", []string{"encryption.require: needs encryption.enabled: true"}},
+		{"require with enabled", "encryption: {enabled: true, require: true}", nil},
+		{"negative decrypt timeout", "encryption: {decrypt_timeout: -1m}", []string{"encryption.decrypt_timeout: must be > 0"}},
+		{"negative rotation period", "encryption: {rotation: {period: -1h}}", []string{"encryption.rotation.period: must be > 0"}},
+		{"rotation messages below one", "encryption: {rotation: {messages: -5}}", []string{"encryption.rotation.messages: must be >= 1"}},
+		{"bad duration", "encryption:\n  decrypt_timeout: soon", []string{`encryption.decrypt_timeout: invalid duration "soon"`}},
+		{"unknown key", "encryption:\n  rotation:\n    message: 5", []string{"encryption.rotation.message: unknown key (line 7)"}},
+		{
+			name: "every problem at once",
+			yaml: "encryption: {require: true, decrypt_timeout: -1s, rotation: {period: -1s, messages: -1}}",
+			want: []string{
+				"encryption.require: needs encryption.enabled: true",
+				"encryption.decrypt_timeout: must be > 0",
+				"encryption.rotation.period: must be > 0",
+				"encryption.rotation.messages: must be >= 1",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(minimal + tt.yaml + "\n"))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected problems:\n%v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			got := strings.Split(err.Error(), "\n")
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(got), len(tt.want), err)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tt.want[i]) {
+					t.Errorf("problem %d = %q, want prefix %q", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
 }

@@ -22,6 +22,7 @@ func (c *Config) Validate() error {
 	c.validateLogging(errs)
 	c.validateMetrics(errs)
 	c.validateManagement(errs)
+	c.validateEncryption(errs)
 	c.validateModules(errs)
 	return errs.Err()
 }
@@ -131,6 +132,22 @@ func (c *Config) validateMetrics(errs *Errors) {
 func (c *Config) validateManagement(errs *Errors) {
 	validateUserPatterns(errs, "management.admins", c.Management.Admins)
 	validateUserPatterns(errs, "management.permissions", c.Management.Permissions)
+}
+
+func (c *Config) validateEncryption(errs *Errors) {
+	enc := c.Encryption
+	if enc.Require && !enc.Enabled {
+		errs.Add("encryption.require", "needs encryption.enabled: true")
+	}
+	if enc.DecryptTimeout <= 0 {
+		errs.Add("encryption.decrypt_timeout", "must be > 0")
+	}
+	if enc.Rotation.Period <= 0 {
+		errs.Add("encryption.rotation.period", "must be > 0")
+	}
+	if enc.Rotation.Messages < 1 {
+		errs.Add("encryption.rotation.messages", "must be >= 1")
+	}
 }
 
 // validateUserPatterns checks a list of user IDs, "*:<domain>" and "*" under key.
