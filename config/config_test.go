@@ -437,6 +437,7 @@ func TestEncryptionProblems(t *testing.T) {
 	}{
 		{"require without enabled", "encryption: {require: true}", []string{"encryption.require: needs encryption.enabled: true"}},
 		{"require with enabled", "encryption: {enabled: true, require: true}", nil},
+		{"enabled without ephemeral events", "appservice: {ephemeral_events: false}\nencryption: {enabled: true}", []string{"encryption.enabled: needs appservice.ephemeral_events: true"}},
 		{"negative decrypt timeout", "encryption: {decrypt_timeout: -1m}", []string{"encryption.decrypt_timeout: must be > 0"}},
 		{"negative rotation period", "encryption: {rotation: {period: -1h}}", []string{"encryption.rotation.period: must be > 0"}},
 		{"rotation messages below one", "encryption: {rotation: {messages: -5}}", []string{"encryption.rotation.messages: must be >= 1"}},

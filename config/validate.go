@@ -139,6 +139,10 @@ func (c *Config) validateEncryption(errs *Errors) {
 	if enc.Require && !enc.Enabled {
 		errs.Add("encryption.require", "needs encryption.enabled: true")
 	}
+	if enc.Enabled && !c.AppService.EphemeralEvents {
+		// To-device events (room keys) come as ephemeral events in transactions (MSC2409).
+		errs.Add("encryption.enabled", "needs appservice.ephemeral_events: true (room keys arrive as to-device events with them)")
+	}
 	if enc.DecryptTimeout <= 0 {
 		errs.Add("encryption.decrypt_timeout", "must be > 0")
 	}
