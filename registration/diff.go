@@ -54,6 +54,8 @@ func Diff(onDisk, implied *appservice.Registration) []string {
 	}
 	flag("receive_ephemeral", onDisk.EphemeralEvents, implied.EphemeralEvents)
 	flag("de.sorunome.msc2409.push_ephemeral", onDisk.SoruEphemeralEvents, implied.SoruEphemeralEvents)
+	flag("org.matrix.msc3202", onDisk.MSC3202, implied.MSC3202)
+	flag("io.element.msc4190", onDisk.MSC4190, implied.MSC4190)
 	return out
 }
 

@@ -57,6 +57,12 @@ func TestDiff(t *testing.T) {
 		{"exclusive flag", clone(func(r *appservice.Registration) {
 			r.Namespaces.UserIDs[0].Exclusive = false
 		}), []string{"namespaces.users differ"}},
+		{"encryption keys missing on disk", clone(func(r *appservice.Registration) {
+			r.MSC3202, r.MSC4190 = true, true
+		}), []string{
+			"org.matrix.msc3202 differs: true on disk, false implied",
+			"io.element.msc4190 differs: true on disk, false implied",
+		}},
 		{"no file", nil, []string{"no registration file"}},
 	}
 	for _, tt := range tests {

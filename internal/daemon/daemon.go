@@ -136,6 +136,9 @@ func buildConfig(cfg *config.Config) registration.BuildConfig {
 	return registration.BuildConfig{
 		ID: cfg.AppService.ID, URL: cfg.AppService.PublicURL, BotLocalpart: cfg.AppService.Bot.Localpart,
 		Domain: cfg.Homeserver.Domain, Ephemeral: cfg.AppService.EphemeralEvents,
+		// Encryption needs device lists and one-time key counts in transactions (MSC3202) and
+		// devices created by the appservice (MSC4190); to-device events come with Ephemeral.
+		MSC3202: cfg.Encryption.Enabled, MSC4190: cfg.Encryption.Enabled,
 	}
 }
 

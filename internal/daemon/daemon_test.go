@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,74 @@ func TestGenerateRegistration(t *testing.T) {
 	second, _ := registration.Load(reg)
 	if second.AppToken != first.AppToken || second.ServerToken != first.ServerToken {
 		t.Fatal("regenerating the registration changed its tokens")
+	}
+}
+
+// TestGenerateRegistrationEncryption: with encryption.enabled, -g writes the registration
+// keys encryption needs (MSC3202, MSC4190 and MSC2409's ephemeral events); without, none of
+// the MSC keys; and the start-up check reports a file written before encryption was enabled.
+func TestGenerateRegistrationEncryption(t *testing.T) {
+	tests := []struct {
+		name    string
+		enabled bool
+		want    []string
+		notWant []string
+	}{
+		{"enabled", true, []string{
+			"org.matrix.msc3202: true", "io.element.msc4190: true",
+			"receive_ephemeral: true", "de.sorunome.msc2409.push_ephemeral: true",
+		}, nil},
+		{"disabled", false, []string{"receive_ephemeral: true"}, []string{"msc3202", "msc4190"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			_, example, _ := runMain(t, nil, "-e")
+			text := strings.Replace(example, "encryption:\n    enabled: false\n",
+				fmt.Sprintf("encryption:\n    enabled: %v\n", tt.enabled), 1)
+			if !strings.Contains(text, fmt.Sprintf("encryption:\n    enabled: %v\n", tt.enabled)) {
+				t.Fatal("the example has no encryption.enabled to set")
+			}
+			cfgPath := writeFile(t, dir, "config.yaml", text)
+			regPath := filepath.Join(dir, "registration.yaml")
+			if code, _, errOut := runMain(t, nil, "-c", cfgPath, "-r", regPath, "-g"); code != 0 {
+				t.Fatalf("-g: exit %d: %s", code, errOut)
+			}
+			data, err := os.ReadFile(regPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range tt.want {
+				if !strings.Contains(string(data), k) {
+					t.Errorf("registration lacks %q:\n%s", k, data)
+				}
+			}
+			for _, k := range tt.notWant {
+				if strings.Contains(string(data), k) {
+					t.Errorf("registration has %q:\n%s", k, data)
+				}
+			}
+			cfg, err := config.Load(cfgPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg, err := registration.Load(regPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reg.MSC3202 != tt.enabled || reg.MSC4190 != tt.enabled {
+				t.Errorf("msc3202=%v msc4190=%v, want %v", reg.MSC3202, reg.MSC4190, tt.enabled)
+			}
+			// A registration from before encryption was turned on is reported at start-up.
+			cfg.Encryption.Enabled = !tt.enabled
+			implied, err := registration.Build(buildConfig(cfg), nil, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := strings.Join(registration.Diff(reg, implied), "\n"); !strings.Contains(diff, "org.matrix.msc3202") || !strings.Contains(diff, "io.element.msc4190") {
+				t.Errorf("Diff after toggling encryption = %q, want both MSC keys", diff)
+			}
+		})
 	}
 }
 
