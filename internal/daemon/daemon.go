@@ -142,6 +142,17 @@ func buildConfig(cfg *config.Config) registration.BuildConfig {
 	}
 }
 
+// encryptionOptions is the core's encryption setup from the encryption: section.
+func encryptionOptions(enc config.EncryptionConfig) appservice.Encryption {
+	return appservice.Encryption{
+		Enabled: enc.Enabled, Default: enc.Default, Require: enc.Require,
+		DecryptTimeout:   enc.DecryptTimeout.Std(),
+		RotationPeriod:   enc.Rotation.Period.Std(),
+		RotationMessages: enc.Rotation.Messages,
+		PickleKey:        enc.PickleKey,
+	}
+}
+
 func generateRegistration(cfg *config.Config, specs []ModuleSpec, path string) error {
 	modules, err := buildModules(cfg, specs, nil)
 	if err != nil {
@@ -209,6 +220,7 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 			Attempts: cfg.AppService.Retry.Attempts, Initial: cfg.AppService.Retry.Initial.Std(), Max: cfg.AppService.Retry.Max.Std(),
 		},
 		Version: version, Metrics: metrics, Permissions: cfg.Permissions(),
+		Encryption: encryptionOptions(cfg.Encryption),
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/config"
@@ -133,6 +134,35 @@ func TestGenerateRegistrationEncryption(t *testing.T) {
 			}
 			if diff := strings.Join(registration.Diff(reg, implied), "\n"); !strings.Contains(diff, "org.matrix.msc3202") || !strings.Contains(diff, "io.element.msc4190") {
 				t.Errorf("Diff after toggling encryption = %q, want both MSC keys", diff)
+			}
+		})
+	}
+}
+
+// TestEncryptionOptions: every key of the encryption: section reaches the core's options.
+func TestEncryptionOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want appservice.Encryption
+	}{
+		{"defaults", "", appservice.Encryption{
+			Default: true, DecryptTimeout: 10 * time.Minute, RotationPeriod: 168 * time.Hour, RotationMessages: 100,
+		}},
+		{"every key", "encryption: {enabled: true, default: false, require: true, decrypt_timeout: 30s, " +
+			"rotation: {period: 1h, messages: 7}, pickle_key: k}", appservice.Encryption{
+			Enabled: true, Require: true, DecryptTimeout: 30 * time.Second,
+			RotationPeriod: time.Hour, RotationMessages: 7, PickleKey: "k",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse([]byte("homeserver: {address: 'http://127.0.0.1:8008', domain: localhost}\n" + tt.yaml + "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := encryptionOptions(cfg.Encryption); got != tt.want {
+				t.Errorf("encryptionOptions =\n %+v\nwant\n %+v", got, tt.want)
 			}
 		})
 	}
