@@ -138,7 +138,9 @@ func New(ctx context.Context, cli *mautrix.Client, password string, opts Options
 }
 
 // crossSign generates and uploads cross-signing keys for cli's user and signs cli's
-// device (self-signing key) and the master key (device key).
+// device (self-signing key) and the master key (device key). Synapse accepts the first
+// upload of a user's cross-signing keys without user-interactive auth (MSC3967); the
+// password callback serves homeservers that ask.
 func crossSign(ctx context.Context, cli *mautrix.Client, mach *crypto.OlmMachine, password string) error {
 	keys, err := mach.GenerateCrossSigningKeys()
 	if err != nil {

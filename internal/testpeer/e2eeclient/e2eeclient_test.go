@@ -153,6 +153,7 @@ func TestEncryptedMessageDecryptedAndCrossSigned(t *testing.T) {
 			if m.SenderDevice == nil || m.SenderDevice.UserID != tc.from.UserID() || m.SenderDevice.DeviceID != tc.from.DeviceID() {
 				t.Errorf("sender device %+v, want %s/%s", m.SenderDevice, tc.from.UserID(), tc.from.DeviceID())
 			}
+			t.Logf("trust %s", m.Trust)
 			if m.Trust < id.TrustStateCrossSignedTOFU {
 				t.Errorf("trust %s, want %s or better", m.Trust, id.TrustStateCrossSignedTOFU)
 			}
@@ -244,5 +245,40 @@ func TestPlainRoom(t *testing.T) {
 	}
 	if m.Encrypted || m.Event.Type != event.EventMessage || m.Event.Content.AsMessage().Body != "plain" {
 		t.Errorf("got encrypted=%v type %s, want a plain m.room.message %q", m.Encrypted, m.Event.Type.Type, "plain")
+	}
+}
+
+// TestLateJoinerGetsTheKey: a member who joins after the room's session was shared gets
+// the key of the next message (the client starts a new session for the new set of
+// devices), as Element does.
+func TestLateJoinerGetsTheKey(t *testing.T) {
+	hs := syn.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alice := newClient(ctx, t, hs, "alice")
+	bob := newClient(ctx, t, hs, "bob")
+	carol := newClient(ctx, t, hs, "carol")
+	roomID := encryptedRoom(ctx, t, alice, bob)
+	if _, err := alice.Send(ctx, roomID, event.EventMessage, text("before carol")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Mautrix().InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: carol.UserID()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Mautrix().JoinRoomByID(ctx, roomID); err != nil {
+		t.Fatal(err)
+	}
+	eventID, err := alice.Send(ctx, roomID, event.EventMessage, text("with carol"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Client{bob, carol} {
+		m, err := c.WaitMessage(ctx, roomID, func(m Message) bool { return m.Event.ID == eventID })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.DecryptError != nil || m.Trust < id.TrustStateCrossSignedTOFU {
+			t.Errorf("%s: decrypt error %v, trust %s", c.UserID(), m.DecryptError, m.Trust)
+		}
 	}
 }

@@ -1,9 +1,11 @@
 package e2eeclient
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/event"
@@ -106,6 +108,7 @@ func (c *Client) retryPending(ctx context.Context) {
 		delete(c.pending, eventID)
 	}
 	c.mu.Unlock()
+	slices.SortFunc(evts, func(a, b *event.Event) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
 	for _, evt := range evts {
 		c.decryptAndRecord(ctx, evt, false)
 	}
