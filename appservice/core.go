@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	"maunium.net/go/mautrix"
 	mas "maunium.net/go/mautrix/appservice"
 
+	"github.com/switchboard-matrix/switchboard/appservice/e2ee"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/registration"
 )
@@ -107,6 +109,10 @@ type Core struct {
 	access   map[string]UserPatterns
 	refusals *refusals
 	life     *lifecycle // for the operator endpoints
+	// crypto is the e2ee manager once started (nil: encryption off); encryptionOff says
+	// that it was enabled but the homeserver cannot do it.
+	crypto        atomic.Pointer[e2ee.Manager]
+	encryptionOff atomic.Bool
 
 	modules       map[string]Module
 	order         []Module
@@ -273,6 +279,10 @@ func (c *Core) Start(ctx context.Context) error {
 		return err
 	}
 	c.ping(ctx)
+	if err := c.startEncryption(ctx); err != nil {
+		_ = c.server.Close()
+		return err
+	}
 
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	for i, m := range c.order {
@@ -382,6 +392,9 @@ func (c *Core) Stop(ctx context.Context) error {
 		if err := m.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("module %s: %w", m.ID(), err))
 		}
+	}
+	if cm := c.crypto.Swap(nil); cm != nil {
+		cm.Stop()
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("appservice: stop: %w", err)

@@ -110,11 +110,32 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 	defer d.finish(row.Seq)
 	c := d.core
 	log := zerolog.Ctx(ctx).With().Int64("seq", row.Seq).Str("event_id", row.EventID).Str("room_id", row.RoomID).Logger()
+	if row.Kind == kindToDevice || row.Kind == kindDeviceLists {
+		d.handleCrypto(ctx, log, row)
+		return
+	}
 	evt, err := decodeEvent(row)
 	if err != nil {
 		log.Error().Err(err).Msg("Journaled event cannot be decoded; marking it failed")
 		_ = c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
 		return
+	}
+	if row.Kind == kindTimeline {
+		if cm := c.crypto.Load(); cm != nil && evt.Type == event.StateEncryption {
+			if err := cm.NoteEncryption(ctx, evt); err != nil {
+				log.Warn().Err(err).Msg("Failed to record the room's encryption")
+			}
+		}
+		if evt.Type == event.EventEncrypted {
+			var ok bool
+			if evt, ok = d.decrypt(ctx, log, row, evt); !ok {
+				return
+			}
+		}
+		if c.refuseUnencrypted(ctx, evt) {
+			d.markDone(row.Seq)
+			return
+		}
 	}
 	if !d.settleEcho(ctx, log, evt, row.Kind) {
 		return // stopping: the event stays pending
@@ -289,16 +310,7 @@ func (c *Core) failureSender(ctx context.Context, m Module, roomID id.RoomID) id
 // event on the message (clients such as Beeper and Element X show it) and a short notice
 // in reply. Both are keyed by the event ID, so reporting twice sends them once.
 func (c *Core) reportFailure(ctx context.Context, network string, sender id.UserID, roomID id.RoomID, eventID id.EventID, reason string) error {
-	status := map[string]any{
-		"network": network,
-		"m.relates_to": map[string]any{
-			"rel_type": "m.reference", "event_id": eventID,
-		},
-		"status":  "FAIL_PERMANENT",
-		"reason":  "m_foreign_network_error",
-		"error":   reason,
-		"message": "Not delivered: " + reason + ".",
-	}
+	status := statusContent(network, eventID, reason)
 	notice := event.MessageEventContent{
 		MsgType:   event.MsgNotice,
 		Body:      "⚠️ Your message was not delivered: " + reason + ".",

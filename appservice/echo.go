@@ -133,7 +133,8 @@ func (c *Core) settleMiss(ctx context.Context, module string, eventID id.EventID
 			errs = append(errs, fmt.Errorf("failed to fetch event %s in %s: %w", eventID, room, requestError(err)))
 			continue
 		}
-		txnID, _ := evt.Content.Raw[txnMarkerKey].(string)
+		evt.RoomID = id.RoomID(room)
+		txnID := c.txnMarker(ctx, evt)
 		if txnID == "" || !c.isOurs(evt.Sender) {
 			return false, nil
 		}

@@ -21,7 +21,7 @@ var _ Host = (*host)(nil)
 
 func (h *host) Domain() string       { return h.core.opts.Domain }
 func (h *host) BotUserID() id.UserID { return h.core.as.BotMXID() }
-func (h *host) Bot() *Intent         { return &Intent{api: h.core.as.BotIntent()} }
+func (h *host) Bot() *Intent         { return &Intent{api: h.core.as.BotIntent(), core: h.core} }
 func (h *host) Store() ModuleStore   { return &moduleStore{core: h.core, module: h.module} }
 func (h *host) Report(ctx context.Context) Report {
 	return h.core.Report(ctx)
@@ -36,7 +36,7 @@ func (h *host) Ghost(localpart string) (*Intent, error) {
 	if m := h.core.router.moduleForUser(userID); m == nil || m.ID() != h.module {
 		return nil, ErrNotInNamespace
 	}
-	return &Intent{api: h.core.as.Intent(userID)}, nil
+	return &Intent{api: h.core.as.Intent(userID), core: h.core}, nil
 }
 
 func (h *host) checkSender(sender id.UserID) error {

@@ -27,7 +27,7 @@ type inbox struct {
 // deliver them twice and a reused transaction ID with other content loses nothing.
 func (in *inbox) commit(ctx context.Context, txnID string, txn *Transaction) (duplicate bool, inserted int, err error) {
 	start := time.Now()
-	rows := make([]store.InboxEvent, 0, len(txn.Events)+len(txn.Ephemeral))
+	rows := make([]store.InboxEvent, 0, len(txn.Events)+len(txn.Ephemeral)+len(txn.ToDevice))
 	for _, e := range txn.Events {
 		rows = append(rows, store.InboxEvent{EventID: e.EventID, RoomID: e.RoomID, Kind: kindTimeline, Payload: e.Raw})
 	}
@@ -36,6 +36,17 @@ func (in *inbox) commit(ctx context.Context, txnID string, txn *Transaction) (du
 			EventID: ephemeralID(in.scope, txnID, e.Raw),
 			RoomID:  e.RoomID, Kind: kindEphemeral, Payload: e.Raw,
 		})
+	}
+	for _, e := range txn.ToDevice {
+		// One lane for all to-device events: Olm messages from one sender must be
+		// decrypted in order.
+		rows = append(rows, store.InboxEvent{
+			EventID: ephemeralID(in.scope, txnID, e.Raw),
+			RoomID:  "", Kind: kindToDevice, Payload: e.Raw,
+		})
+	}
+	if len(txn.DevicesChanged) > 0 {
+		rows = append(rows, deviceListRow(in.scope, txnID, txn.DevicesChanged))
 	}
 	duplicate, inserted, err = in.store.CommitTransaction(ctx, in.scope, txnID, rows)
 	if err != nil {
@@ -52,6 +63,7 @@ func (in *inbox) commit(ctx context.Context, txnID string, txn *Transaction) (du
 const (
 	kindTimeline  = "timeline"
 	kindEphemeral = "ephemeral"
+	kindToDevice  = "todevice"
 )
 
 func ephemeralID(scope, txnID string, raw []byte) string {

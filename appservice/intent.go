@@ -19,7 +19,8 @@ import (
 // be lost or doubled go through [Host.Send] or [Host.Enqueue]; the methods here are for
 // room and profile management, which are idempotent by nature.
 type Intent struct {
-	api *mas.IntentAPI // immutable; holds the as_token, never exposed
+	api  *mas.IntentAPI // immutable; holds the as_token, never exposed
+	core *Core          // immutable; nil in tests that build an Intent directly
 }
 
 // UserID is the Matrix user this intent acts as.
@@ -31,6 +32,16 @@ func (in *Intent) EnsureRegistered(ctx context.Context) error {
 	ctx = requestContext(ctx)
 	if err := in.api.EnsureRegistered(ctx); err != nil {
 		return fmt.Errorf("failed to register %s: %w", in.api.UserID, requestError(err))
+	}
+	if in.core == nil {
+		return nil
+	}
+	// With encryption, every user gets its device before it joins a room: members' clients
+	// then share their room keys with it.
+	if cm := in.core.crypto.Load(); cm != nil {
+		if _, err := cm.Machine(ctx, in.api.UserID); err != nil {
+			return fmt.Errorf("failed to set up the encryption device of %s: %w", in.api.UserID, err)
+		}
 	}
 	return nil
 }
@@ -90,6 +101,9 @@ func (in *Intent) CreateRoom(ctx context.Context, req *mautrix.ReqCreateRoom) (i
 	ctx = requestContext(ctx)
 	if err := in.EnsureRegistered(ctx); err != nil {
 		return "", err
+	}
+	if in.core != nil {
+		req = in.core.withEncryption(req)
 	}
 	resp, err := in.api.CreateRoom(ctx, req)
 	if err != nil {

@@ -97,6 +97,21 @@ func (q *keyedQueue[T]) pause(ctx context.Context, d time.Duration) bool {
 	return ctx.Err() == nil && !q.stopping()
 }
 
+// pauseUntil is pause that also ends when wake is closed.
+func (q *keyedQueue[T]) pauseUntil(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	<-q.sem
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-wake:
+	case <-ctx.Done():
+	case <-q.closing:
+	}
+	q.sem <- struct{}{}
+	return ctx.Err() == nil && !q.stopping()
+}
+
 func (q *keyedQueue[T]) stopping() bool {
 	select {
 	case <-q.closing:

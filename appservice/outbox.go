@@ -353,10 +353,23 @@ func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID
 	if err := intent.EnsureRegistered(ctx); err != nil {
 		return "", requestError(err)
 	}
-	content := json.RawMessage(row.Content) // carries the transaction ID since enqueueRow
+	var content any = json.RawMessage(row.Content) // carries the transaction ID since enqueueRow
+	evtType := event.Type{Type: row.EventType, Class: event.MessageEventType}
+	if cm := c.crypto.Load(); cm != nil && !sendsPlaintext(row.EventType) {
+		// Encrypted anew on every attempt: the session state is committed before the
+		// request, so no attempt reuses a Megolm index. The transaction ID stays the same,
+		// and the marker inside lets findSent recognise the event by decrypting it.
+		encrypted, err := cm.Encrypt(ctx, id.UserID(row.Sender), id.RoomID(row.RoomID), evtType, row.Content)
+		if err != nil {
+			return "", fmt.Errorf("failed to encrypt: %w", err)
+		}
+		if encrypted != nil {
+			content, evtType = encrypted, event.EventEncrypted
+		}
+	}
 	// No retries inside the HTTP client: a retry of its own would bypass the record of the
 	// attempt and the in-doubt lookup.
-	resp, err := intent.SendMessageEvent(mautrix.WithMaxRetries(ctx, 0), id.RoomID(row.RoomID), event.Type{Type: row.EventType, Class: event.MessageEventType},
+	resp, err := intent.SendMessageEvent(mautrix.WithMaxRetries(ctx, 0), id.RoomID(row.RoomID), evtType,
 		content, mautrix.ReqSendEvent{TransactionID: row.TxnID, Timestamp: row.TS})
 	if err != nil {
 		return "", requestError(err)
@@ -387,7 +400,8 @@ func (c *Core) findSent(ctx context.Context, row store.OutboxMessage) (id.EventI
 			if e.Sender != id.UserID(row.Sender) {
 				continue
 			}
-			if txn, _ := e.Content.Raw[txnMarkerKey].(string); txn == row.TxnID {
+			e.RoomID = id.RoomID(row.RoomID)
+			if txn := c.txnMarker(ctx, e); txn == row.TxnID {
 				return e.ID, true, nil
 			}
 		}

@@ -144,6 +144,12 @@ func (c *Core) putTransaction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "M_UNKNOWN", "failed to store transaction")
 		return
 	}
+	for _, s := range txn.Skipped {
+		log.Warn().Str("skipped", s).Msg("Skipped a malformed to-device event")
+	}
+	if cm := c.crypto.Load(); cm != nil && len(txn.OTKCounts) > 0 {
+		cm.HandleOTKCounts(txn.OTKCounts) // in the background; counts come with every transaction
+	}
 	if dup {
 		c.metrics.transactions.WithLabelValues("duplicate").Inc()
 		log.Debug().Msg("Ignoring duplicate transaction")

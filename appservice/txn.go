@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 )
 
 // ErrBadTransaction is wrapped by every error ParseTransaction returns.
@@ -15,15 +18,25 @@ var ErrBadTransaction = errors.New("appservice: bad transaction")
 type Transaction struct {
 	Events    []TxnEvent // timeline events ("events")
 	Ephemeral []TxnEvent // typing, receipts, presence ("ephemeral" or the MSC2409 key)
+	// ToDevice are to-device events for Switchboard's devices ("to_device" or the MSC2409
+	// key), each with to_user_id; journaled like the other events.
+	ToDevice []TxnEvent
+	// DevicesChanged lists users whose device lists changed ("device_lists" or the MSC3202
+	// key); OTKCounts are the one-time-key counts of Switchboard's devices (MSC3202).
+	DevicesChanged []id.UserID
+	OTKCounts      map[id.UserID]map[id.DeviceID]mautrix.OTKCount
+	// Skipped describes malformed to-device events that were left out.
+	Skipped []string
 }
 
 // TxnEvent is one event of a transaction.
 type TxnEvent struct {
-	EventID  string // empty for ephemeral events
+	EventID  string // empty for ephemeral and to-device events
 	RoomID   string // may be empty for ephemeral events (presence)
 	Type     string
 	Sender   string // may be empty for ephemeral events
 	StateKey *string
+	ToUserID string          // to-device events only
 	Raw      json.RawMessage // the event exactly as received
 }
 
@@ -31,6 +44,13 @@ type rawTransaction struct {
 	Events           []json.RawMessage `json:"events"`
 	Ephemeral        []json.RawMessage `json:"ephemeral"`
 	MSC2409Ephemeral []json.RawMessage `json:"de.sorunome.msc2409.ephemeral"`
+	ToDevice         []json.RawMessage `json:"to_device"`
+	MSC2409ToDevice  []json.RawMessage `json:"de.sorunome.msc2409.to_device"`
+
+	DeviceLists        *mautrix.DeviceLists                           `json:"device_lists"`
+	MSC3202DeviceLists *mautrix.DeviceLists                           `json:"org.matrix.msc3202.device_lists"`
+	OTKCounts          map[id.UserID]map[id.DeviceID]mautrix.OTKCount `json:"device_one_time_keys_count"`
+	MSC3202OTKCounts   map[id.UserID]map[id.DeviceID]mautrix.OTKCount `json:"org.matrix.msc3202.device_one_time_keys_count"`
 }
 
 type envelope struct {
@@ -39,6 +59,7 @@ type envelope struct {
 	Type     *string `json:"type"`
 	Sender   *string `json:"sender"`
 	StateKey *string `json:"state_key"`
+	ToUserID *string `json:"to_user_id"`
 }
 
 // maxIDLength bounds the identifiers the core stores (the spec limits event and room IDs to
@@ -49,8 +70,7 @@ const maxIDLength = 255
 // error that names the offending event by index, anything the core could not journal or
 // route: a body that is not a JSON object, a timeline event without event_id, room_id,
 // type or sender, or identifiers that are not strings or are too long. Unknown top-level
-// keys (to-device events, device lists, OTK counts) are ignored: Switchboard does not do
-// end-to-end encryption.
+// keys are ignored. To-device events (MSC2409) need type, sender and to_user_id.
 func ParseTransaction(body []byte) (*Transaction, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
@@ -79,6 +99,33 @@ func ParseTransaction(body []byte) (*Transaction, error) {
 		}
 		txn.Ephemeral = append(txn.Ephemeral, evt)
 	}
+	td, key := raw.ToDevice, "to_device"
+	if td == nil {
+		td, key = raw.MSC2409ToDevice, "de.sorunome.msc2409.to_device"
+	}
+	for i, r := range td {
+		evt, err := parseEvent(r, false)
+		if err == nil && (evt.Sender == "" || evt.ToUserID == "") {
+			err = errors.New("missing sender or to_user_id")
+		}
+		if err != nil {
+			// Skipped, not refused: refusing the transaction would make the homeserver
+			// retry it, and every event after it, forever.
+			txn.Skipped = append(txn.Skipped, fmt.Sprintf("%s[%d]: %v", key, i, err))
+			continue
+		}
+		txn.ToDevice = append(txn.ToDevice, evt)
+	}
+	if dl := raw.DeviceLists; dl != nil || raw.MSC3202DeviceLists != nil {
+		if dl == nil {
+			dl = raw.MSC3202DeviceLists
+		}
+		txn.DevicesChanged = dl.Changed
+	}
+	txn.OTKCounts = raw.OTKCounts
+	if txn.OTKCounts == nil {
+		txn.OTKCounts = raw.MSC3202OTKCounts
+	}
 	return txn, nil
 }
 
@@ -102,6 +149,7 @@ func parseEvent(r json.RawMessage, timeline bool) (TxnEvent, error) {
 		{"room_id", env.RoomID, &evt.RoomID, timeline},
 		{"type", env.Type, &evt.Type, true},
 		{"sender", env.Sender, &evt.Sender, timeline},
+		{"to_user_id", env.ToUserID, &evt.ToUserID, false},
 	}
 	for _, f := range fields {
 		switch {

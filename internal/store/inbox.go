@@ -15,9 +15,12 @@ type InboxEvent struct {
 	Seq      int64  // assigned by the store, increasing in arrival order
 	EventID  string // unique key; ephemeral events get a synthetic id from the caller
 	RoomID   string // may be empty (presence, to-device)
-	Kind     string // "timeline" or "ephemeral"
+	Kind     string // "timeline", "ephemeral" or "todevice"
 	Payload  []byte // the event JSON as received
 	Attempts int    // handler attempts so far
+	// ReceivedAt is when the event was journaled, in Unix milliseconds (set by
+	// PendingEvents).
+	ReceivedAt int64
 }
 
 // inboxRowsPerInsert bounds the rows of one multi-row INSERT: 4 parameters a row plus one
@@ -113,7 +116,7 @@ func insertInboxChunk(ctx context.Context, tx *sql.Tx, dialect Dialect, received
 // in Seq order.
 func (s *Store) PendingEvents(ctx context.Context, afterSeq int64, limit int) ([]InboxEvent, error) {
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT seq, event_id, room_id, kind, payload, attempts FROM inbox
+		`SELECT seq, event_id, room_id, kind, payload, attempts, received_at FROM inbox
 		 WHERE state = 'pending' AND seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: load pending events: %w", err)
@@ -122,7 +125,7 @@ func (s *Store) PendingEvents(ctx context.Context, afterSeq int64, limit int) ([
 	var out []InboxEvent
 	for rows.Next() {
 		var e InboxEvent
-		if err := rows.Scan(&e.Seq, &e.EventID, &e.RoomID, &e.Kind, &e.Payload, &e.Attempts); err != nil {
+		if err := rows.Scan(&e.Seq, &e.EventID, &e.RoomID, &e.Kind, &e.Payload, &e.Attempts, &e.ReceivedAt); err != nil {
 			return nil, fmt.Errorf("store: load pending events: %w", err)
 		}
 		out = append(out, e)

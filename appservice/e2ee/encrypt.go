@@ -1,0 +1,126 @@
+package e2ee
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"maunium.net/go/mautrix/crypto"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// Encrypt encrypts content of type evtType as sender for roomID. It returns nil, nil when
+// the room is not encrypted. The Megolm session is shared first with every device of the
+// room's joined members; a session whose recipients no longer match the members' devices (a
+// member left, a device was added or removed) is replaced. The session's new state is
+// committed to the crypto store before Encrypt returns, so the encrypted event can be sent
+// (and, after a crash, a new encryption of the same message sent) without reusing an index.
+func (m *Manager) Encrypt(ctx context.Context, sender id.UserID, roomID id.RoomID, evtType event.Type, content json.RawMessage) (*event.EncryptedEventContent, error) {
+	enc, err := m.RoomEncryption(ctx, sender, roomID)
+	if err != nil || enc == nil {
+		return nil, err
+	}
+	mach, err := m.Machine(ctx, sender)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := mach.Client.JoinedMembers(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("e2ee: failed to list the room's members: %w", err)
+	}
+	members := make([]id.UserID, 0, len(resp.Joined))
+	for u := range resp.Joined {
+		members = append(members, u)
+	}
+	if err := m.refreshDevices(ctx, mach, members); err != nil {
+		return nil, err
+	}
+	if err := m.checkRecipients(ctx, mach, roomID, members); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		if err := mach.ShareGroupSession(ctx, roomID, members); err != nil {
+			return nil, fmt.Errorf("e2ee: failed to share the room key: %w", err)
+		}
+		encrypted, err := mach.EncryptMegolmEvent(ctx, roomID, evtType, content)
+		if err == nil {
+			return encrypted, nil
+		}
+		if attempt > 0 || !errors.Is(err, crypto.ErrNoGroupSession) {
+			return nil, fmt.Errorf("e2ee: failed to encrypt: %w", err)
+		}
+	}
+}
+
+// refreshDevices fetches the device lists of members that a transaction said changed.
+func (m *Manager) refreshDevices(ctx context.Context, mach *crypto.OlmMachine, members []id.UserID) error {
+	outdated, err := mach.CryptoStore.GetOutdatedTrackedUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("e2ee: failed to read outdated device lists: %w", err)
+	}
+	if len(outdated) == 0 {
+		return nil
+	}
+	in := make(map[id.UserID]bool, len(members))
+	for _, u := range members {
+		in[u] = true
+	}
+	var fetch []id.UserID
+	for _, u := range outdated {
+		if in[u] {
+			fetch = append(fetch, u)
+		}
+	}
+	if len(fetch) > 0 {
+		if _, err := mach.FetchKeys(ctx, fetch, false); err != nil {
+			return fmt.Errorf("e2ee: failed to fetch device keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkRecipients removes the room's outbound session when it was not shared with exactly
+// the members' current devices.
+func (m *Manager) checkRecipients(ctx context.Context, mach *crypto.OlmMachine, roomID id.RoomID, members []id.UserID) error {
+	sess, err := mach.CryptoStore.GetOutboundGroupSession(ctx, roomID)
+	if err != nil || sess == nil || !sess.Shared || sess.Expired() {
+		return err
+	}
+	rotate := ""
+	in := make(map[id.UserID]bool, len(members))
+	for _, u := range members {
+		in[u] = true
+		devices, err := mach.CryptoStore.GetDevices(ctx, u)
+		if err != nil {
+			return fmt.Errorf("e2ee: failed to read devices: %w", err)
+		}
+		if devices == nil {
+			rotate = "a new member"
+			break
+		}
+		for d := range devices {
+			if _, ok := sess.Users[crypto.UserDevice{UserID: u, DeviceID: d}]; !ok {
+				rotate = "a new device"
+				break
+			}
+		}
+	}
+	if rotate == "" {
+		for ud := range sess.Users {
+			if !in[ud.UserID] {
+				rotate = "a member left"
+				break
+			}
+		}
+	}
+	if rotate == "" {
+		return nil
+	}
+	logger(ctx).Debug().Stringer("room_id", roomID).Str("reason", rotate).Msg("Rotating the room key")
+	if err := mach.CryptoStore.RemoveOutboundGroupSession(ctx, roomID); err != nil {
+		return fmt.Errorf("e2ee: failed to rotate the room key: %w", err)
+	}
+	return nil
+}
