@@ -33,6 +33,9 @@ type Options struct {
 	// Log receives the client's and mautrix's log; nil discards it. Tests pass a
 	// warn-level logger.
 	Log *zerolog.Logger
+	// TimelineLimit is the /sync filter's timeline limit (default 1000); a sync with more
+	// new events in a room is completed from /messages.
+	TimelineLimit int
 }
 
 // Client is an encrypting Matrix client with its own cross-signed device and a running
@@ -56,6 +59,10 @@ type Client struct {
 	changed  chan struct{} // closed and replaced whenever received changes
 	received map[id.RoomID][]Message
 	pending  map[id.EventID]*event.Event // undecryptable for want of a room key
+	lastSeen map[id.RoomID]id.EventID    // the last timeline event of each room
+	filled   int                         // events fetched by fillGaps (for tests)
+
+	syncer *signallingSyncer
 }
 
 // shareRecord says which devices the room's current outbound session was shared with.
@@ -84,6 +91,11 @@ func New(ctx context.Context, cli *mautrix.Client, password string, opts Options
 	cli.Store = mautrix.NewMemorySyncStore()
 	firstSync := make(chan struct{})
 	syncer := &signallingSyncer{DefaultSyncer: mautrix.NewDefaultSyncer(), processed: firstSync}
+	limit := opts.TimelineLimit
+	if limit <= 0 {
+		limit = defaultTimelineLimit
+	}
+	syncer.FilterJSON = &mautrix.Filter{Room: &mautrix.RoomFilter{Timeline: &mautrix.FilterPart{Limit: limit}}}
 	cli.Syncer = syncer
 
 	mach := crypto.NewOlmMachine(cli, &log, crypto.NewMemoryStore(nil), state)
@@ -105,8 +117,11 @@ func New(ctx context.Context, cli *mautrix.Client, password string, opts Options
 		changed:    make(chan struct{}),
 		received:   make(map[id.RoomID][]Message),
 		pending:    make(map[id.EventID]*event.Event),
+		lastSeen:   make(map[id.RoomID]id.EventID),
+		syncer:     syncer,
 	}
 	syncer.OnSync(mach.ProcessSyncResponse) // to-device (room keys), device lists, OTK counts
+	syncer.OnSync(c.fillGaps)
 	syncer.OnSync(func(ctx context.Context, _ *mautrix.RespSync, _ string) bool {
 		c.retryPending(ctx)
 		return true
@@ -194,10 +209,15 @@ type signallingSyncer struct {
 	*mautrix.DefaultSyncer
 	processed chan struct{}
 	once      sync.Once
+	// hold is held while a response is processed; tests hold it to make the next sync
+	// response carry many events.
+	hold sync.Mutex
 }
 
 // ProcessResponse processes res and signals the first time.
 func (s *signallingSyncer) ProcessResponse(ctx context.Context, res *mautrix.RespSync, since string) error {
+	s.hold.Lock()
+	defer s.hold.Unlock()
 	err := s.DefaultSyncer.ProcessResponse(ctx, res, since)
 	s.once.Do(func() { close(s.processed) })
 	return err

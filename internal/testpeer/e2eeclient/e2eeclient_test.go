@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -280,5 +282,66 @@ func TestLateJoinerGetsTheKey(t *testing.T) {
 		if m.DecryptError != nil || m.Trust < id.TrustStateCrossSignedTOFU {
 			t.Errorf("%s: decrypt error %v, trust %s", c.UserID(), m.DecryptError, m.Trust)
 		}
+	}
+}
+
+// TestLimitedTimelineFilled: when more events arrive between two syncs than the
+// timeline limit, the client fetches the missing ones, so it receives every message in
+// order.
+func TestLimitedTimelineFilled(t *testing.T) {
+	hs := syn.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alice := newClient(ctx, t, hs, "alice")
+	name := dendrite.Unique("bob")
+	cli, err := hs.RegisterUser(ctx, name, "pw-"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := New(ctx, cli, "pw-"+name, Options{TimelineLimit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	roomID := encryptedRoom(ctx, t, alice, bob)
+	if _, err := alice.Send(ctx, roomID, event.EventMessage, text("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.WaitMessage(ctx, roomID, body("first")); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 12
+	bob.syncer.hold.Lock()
+	var want []id.EventID
+	for i := range n {
+		eventID, err := alice.Send(ctx, roomID, event.EventMessage, text(fmt.Sprintf("burst %d", i)))
+		if err != nil {
+			bob.syncer.hold.Unlock()
+			t.Fatal(err)
+		}
+		want = append(want, eventID)
+	}
+	bob.syncer.hold.Unlock()
+	if _, err := bob.WaitMessage(ctx, roomID, body(fmt.Sprintf("burst %d", n-1))); err != nil {
+		t.Fatal(err)
+	}
+	var got []id.EventID
+	for _, m := range bob.Received(roomID) {
+		if slices.Contains(want, m.Event.ID) {
+			if m.DecryptError != nil {
+				t.Errorf("%s: %v", m.Event.ID, m.DecryptError)
+			}
+			got = append(got, m.Event.ID)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("bob received %d of the %d burst events (%v), want all in order (%v)", len(got), n, got, want)
+	}
+	bob.mu.Lock()
+	filled := bob.filled
+	bob.mu.Unlock()
+	if filled == 0 {
+		t.Error("no gap was filled; the test did not make a limited timeline")
 	}
 }

@@ -64,7 +64,13 @@ func (c *Client) WaitMessage(ctx context.Context, roomID id.RoomID, match func(M
 
 // handleEvent records timeline events, decrypting encrypted ones.
 func (c *Client) handleEvent(ctx context.Context, evt *event.Event) {
-	if evt.Mautrix.EventSource&event.SourceTimeline == 0 || evt.StateKey != nil {
+	if evt.Mautrix.EventSource&event.SourceTimeline == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.lastSeen[evt.RoomID] = evt.ID
+	c.mu.Unlock()
+	if evt.StateKey != nil {
 		return
 	}
 	if evt.Type != event.EventEncrypted {
