@@ -32,6 +32,8 @@ type Options struct {
 	// Permissions are the modules' permission lists (appservice.Options.Permissions);
 	// nil: every user of Domain may use every module.
 	Permissions map[string][]string
+	// Encryption is the core's end-to-end encryption (off when zero).
+	Encryption appservice.Encryption
 }
 
 // Start starts the core and returns it with a context that carries the test's logger.
@@ -50,6 +52,7 @@ func Start(t testing.TB, o Options) (*appservice.Core, context.Context) {
 		Modules: append([]appservice.Module{bot}, o.Modules...), BotModule: management.ID, BotDisplayName: "Switchboard",
 		Listen: fmt.Sprintf("127.0.0.1:%d", o.ASPort), Version: o.Version,
 		Retry: o.Retry, InDoubtSettle: 300 * time.Millisecond, Permissions: o.Permissions,
+		Encryption: o.Encryption,
 	})
 	if err != nil {
 		t.Fatal(err)
