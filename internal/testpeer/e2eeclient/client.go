@@ -12,6 +12,12 @@
 //	defer alice.Close()
 //	room, _ := alice.CreateEncryptedRoom(ctx, &mautrix.ReqCreateRoom{Invite: []id.UserID{bob}})
 //	_, _ = alice.Send(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: "hi"})
+//	room, _ = bob.AcceptInvite(ctx)
+//	m, _ := bob.WaitMessage(ctx, room, func(m e2eeclient.Message) bool { return m.DecryptError == nil })
+//	// m.Trust >= id.TrustStateCrossSignedTOFU: alice's device is cross-signed by alice
+//
+// A sync response with more new events in a room than the timeline limit is completed
+// from /messages, so a burst of events is not missed.
 package e2eeclient
 
 import (
@@ -61,6 +67,9 @@ type Client struct {
 	pending  map[id.EventID]*event.Event // undecryptable for want of a room key
 	lastSeen map[id.RoomID]id.EventID    // the last timeline event of each room
 	filled   int                         // events fetched by fillGaps (for tests)
+
+	invites      []id.RoomID // rooms invited to, in order of arrival
+	invitesTaken int         // how many of invites AcceptInvite has returned
 
 	syncer *signallingSyncer
 }
@@ -122,6 +131,7 @@ func New(ctx context.Context, cli *mautrix.Client, password string, opts Options
 	}
 	syncer.OnSync(mach.ProcessSyncResponse) // to-device (room keys), device lists, OTK counts
 	syncer.OnSync(c.fillGaps)
+	syncer.OnSync(c.recordInvites)
 	syncer.OnSync(func(ctx context.Context, _ *mautrix.RespSync, _ string) bool {
 		c.retryPending(ctx)
 		return true

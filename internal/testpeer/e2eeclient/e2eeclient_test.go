@@ -90,7 +90,8 @@ func newClient(ctx context.Context, t *testing.T, hs homeserver.HS, prefix strin
 	return c
 }
 
-// encryptedRoom has alice create an encrypted room, invite bob and bob join it.
+// encryptedRoom has alice create an encrypted room and invite bob, and bob accept the
+// invite (AcceptInvite).
 func encryptedRoom(ctx context.Context, t *testing.T, alice, bob *Client) id.RoomID {
 	t.Helper()
 	roomID, err := alice.CreateEncryptedRoom(ctx, &mautrix.ReqCreateRoom{
@@ -99,8 +100,12 @@ func encryptedRoom(ctx context.Context, t *testing.T, alice, bob *Client) id.Roo
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.Mautrix().JoinRoomByID(ctx, roomID); err != nil {
+	joined, err := bob.AcceptInvite(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if joined != roomID {
+		t.Fatalf("bob joined %s, want %s", joined, roomID)
 	}
 	return roomID
 }
