@@ -356,6 +356,10 @@ func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID
 	var content any = json.RawMessage(row.Content) // carries the transaction ID since enqueueRow
 	evtType := event.Type{Type: row.EventType, Class: event.MessageEventType}
 	if cm := c.crypto.Load(); cm != nil && !sendsPlaintext(row.EventType) {
+		// The sender must be in the room to list its members.
+		if err := intent.EnsureJoined(ctx, id.RoomID(row.RoomID)); err != nil {
+			return "", requestError(err)
+		}
 		// Encrypted anew on every attempt: the session state is committed before the
 		// request, so no attempt reuses a Megolm index. The transaction ID stays the same,
 		// and the marker inside lets findSent recognise the event by decrypting it.

@@ -1,0 +1,156 @@
+package cryptoe2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/e2eeclient"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+)
+
+// remoteFeed is the fake remote network of the test module: it releases numbered messages.
+type remoteFeed struct{ released atomic.Int64 }
+
+func (f *remoteFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
+	upto := min(int(f.released.Load()), after+50)
+	msgs := []testmodule.RemoteMessage{}
+	for i := after + 1; i <= upto; i++ {
+		msgs = append(msgs, testmodule.RemoteMessage{Seq: i, Body: "remote-" + strconv.Itoa(i)})
+	}
+	_ = json.NewEncoder(w).Encode(msgs)
+}
+
+// newCryptoUser registers a user on h with an encrypting client.
+func newCryptoUser(t *testing.T, h homeserver.HS, prefix string) *e2eeclient.Client {
+	t.Helper()
+	cli, password := newUser(t, h, prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	c, err := e2eeclient.New(ctx, cli, password, e2eeclient.Options{Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// encryptedPortal creates an encrypted room as user with the test module's ghosts invited
+// and waits until they joined.
+func encryptedPortal(t *testing.T, user *e2eeclient.Client, ghosts ...string) id.RoomID {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var invite []id.UserID
+	for _, g := range ghosts {
+		invite = append(invite, id.NewUserID(testmodule.GhostPrefix+g, domain))
+	}
+	room, err := user.CreateEncryptedRoom(ctx, &mautrix.ReqCreateRoom{Invite: invite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range invite {
+		matrixtest.WaitFor(t, time.Minute, "ghost "+g.String()+" joins", func() (bool, error) {
+			return matrixtest.IsJoined(ctx, user.Mautrix(), room, g)
+		})
+	}
+	return room
+}
+
+// bodiesHandled returns body -> deliveries of the test module's effects in room.
+func bodiesHandled(t *testing.T, st *store.Store, room id.RoomID) map[string]int {
+	t.Helper()
+	rows, err := st.DB().Query(`SELECT body, deliveries FROM testmod_effects WHERE room_id = $1`, room.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var b string
+		var n int
+		if err := rows.Scan(&b, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[b] += n
+	}
+	return out
+}
+
+// TestEncryptedRoundTripSynapse: in an encrypted room, messages a user's encrypting client
+// sends reach the module decrypted, once each; messages the module sends reach the client
+// encrypted, decryptable, from a device cross-signed by the ghost that sent them.
+func TestEncryptedRoundTripSynapse(t *testing.T) {
+	h := syn.Get(t)
+	st := storetest.Open(t, store.SQLite)
+	feed := &remoteFeed{}
+	srv := httptest.NewServer(feed)
+	defer srv.Close()
+	alice := newCryptoUser(t, h, "alice")
+	// The room exists before the core starts, so the feed has somewhere to send to.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	room, err := alice.CreateEncryptedRoom(ctx, &mautrix.ReqCreateRoom{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startCore(t, h, st, testmodule.Config{RemoteURL: srv.URL, Room: room.String(), Ghost: "feeder"}, encryptionOn(time.Minute))
+	for _, g := range []string{"sink", "feeder"} {
+		if _, err := alice.Mautrix().InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: id.NewUserID(testmodule.GhostPrefix+g, domain)}); err != nil {
+			t.Fatal(err)
+		}
+		matrixtest.WaitFor(t, time.Minute, g+" joins", func() (bool, error) {
+			return matrixtest.IsJoined(ctx, alice.Mautrix(), room, id.NewUserID(testmodule.GhostPrefix+g, domain))
+		})
+	}
+	const n = 5
+	for i := 0; i < n; i++ {
+		if _, err := alice.Send(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: "secret-" + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed.released.Store(n)
+	matrixtest.WaitFor(t, time.Minute, "the module handles every message", func() (bool, error) {
+		return len(bodiesHandled(t, st, room)) == n, nil
+	})
+	for b, d := range bodiesHandled(t, st, room) {
+		if d != 1 {
+			t.Errorf("%q handled %d times", b, d)
+		}
+	}
+	feeder := id.NewUserID(testmodule.GhostPrefix+"feeder", domain)
+	for i := 1; i <= n; i++ {
+		body := "remote-" + strconv.Itoa(i)
+		m, err := alice.WaitMessage(ctx, room, func(m e2eeclient.Message) bool {
+			return m.Event.Sender == feeder && m.DecryptError == nil && m.Event.Content.AsMessage().Body == body
+		})
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", body, err)
+		}
+		if !m.Encrypted {
+			t.Errorf("%s arrived unencrypted", body)
+		}
+		if m.Trust < id.TrustStateCrossSignedTOFU {
+			t.Errorf("%s: sender device trust %s, want cross-signed", body, m.Trust)
+		}
+		if i == 1 {
+			t.Logf("%s from device %s: trust %s", body, m.SenderDevice.DeviceID, m.Trust)
+		}
+	}
+}
