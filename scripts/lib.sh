@@ -3,6 +3,14 @@
 # The cache layout matches internal/testpeer/dendrite (CacheDir, BinDir) and
 # internal/testpeer/synapse (VenvDir).
 
+# mautrix-go's crypto (end-to-end encryption, appservice/e2ee) is built with its pure-Go
+# goolm backend: without the goolm tag it needs libolm through cgo. Every go command of the
+# scripts gets the tag.
+case " ${GOFLAGS:-} " in
+*goolm*) ;;
+*) export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=goolm" ;;
+esac
+
 # step prints a header for one step of a script.
 step() {
 	printf '\n\033[1m==> %s\033[0m\n' "$*"
