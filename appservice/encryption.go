@@ -36,3 +36,18 @@ func (e *Encryption) defaults() {
 		e.RotationMessages = 100
 	}
 }
+
+// encryptionReporter is the optional capability of a Host behind [EncryptionActive].
+type encryptionReporter interface{ EncryptionActive() bool }
+
+// EncryptionActive reports whether the core behind host encrypts and decrypts (encryption
+// enabled and supported by the homeserver). A module that must never put its data into an
+// unencrypted room (the 116117 bot's case rooms) asks it before creating rooms; hosts that
+// do not say (test fakes) report false.
+func EncryptionActive(host Host) bool {
+	r, ok := host.(encryptionReporter)
+	return ok && r.EncryptionActive()
+}
+
+// EncryptionActive implements encryptionReporter.
+func (h *host) EncryptionActive() bool { return h.core.EncryptionActive() }
