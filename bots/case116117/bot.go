@@ -73,6 +73,7 @@ func (b *Bot) Namespaces() registration.Namespaces {
 // Start implements appservice.Module: every link starts its receiver, processor and sender.
 func (b *Bot) Start(ctx context.Context, host appservice.Host) error {
 	b.host = host
+	b.logEncryption(ctx)
 	for _, l := range b.links {
 		if err := l.init(); err != nil {
 			return err

@@ -153,6 +153,7 @@ func (l *link) ensureRoom(ctx context.Context, key portalKey, aliasLocal string,
 	}
 	req.RoomAliasName = aliasLocal
 	req.Invite = l.knownUsers(ctx, bot, req.Invite, aliasLocal, req.Name)
+	req = withEncryption(req, l.b.encryptRooms())
 	room, err := bot.CreateRoom(ctx, req)
 	var respErr mautrix.HTTPError
 	if err != nil && !errors.Is(err, mautrix.MRoomInUse) && len(req.Invite) > 0 &&

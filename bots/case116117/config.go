@@ -19,7 +19,14 @@ type Config struct {
 	Prefix string `yaml:"prefix"`
 	// Links are the dispatch centres (ELS) this Switchboard works for, one UCRM client each.
 	Links []LinkConfig `yaml:"links"`
+	// EncryptRooms creates case rooms and admin rooms with m.room.encryption whenever the
+	// core encrypts (encryption.enabled on a homeserver that supports it), even with
+	// encryption.default off: they hold patient data. Default true.
+	EncryptRooms *bool `yaml:"encrypt_rooms"`
 }
+
+// encryptRooms is EncryptRooms with its default.
+func (c *Config) encryptRooms() bool { return c.EncryptRooms == nil || *c.EncryptRooms }
 
 // LinkConfig is one ELS's connection to its UCRM and the Matrix users who work its cases.
 type LinkConfig struct {
