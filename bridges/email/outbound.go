@@ -191,16 +191,17 @@ func parseMailCommand(body string, out *compose.Outgoing) error {
 	return nil
 }
 
-// attachFile adds a Matrix file to the mail.
+// attachFile adds a Matrix file to the mail. A file of an encrypted room (content.file)
+// is downloaded and decrypted by the core: the mail carries the plaintext.
 func (b *Bridge) attachFile(ctx context.Context, out *compose.Outgoing, c *event.MessageEventContent) error {
+	url := c.URL
 	if c.File != nil {
-		return appservice.RoomError{Msg: "encrypted files cannot be sent by mail", Permanent: true}
+		url = c.File.URL
 	}
-	uri, err := c.URL.Parse()
-	if err != nil {
+	if _, err := url.Parse(); err != nil {
 		return appservice.RoomError{Msg: "the file has no valid media URL", Permanent: true}
 	}
-	data, err := b.host.Bot().DownloadMedia(ctx, uri, b.cfg.MaxAttachmentBytes)
+	data, err := b.host.Bot().DownloadFile(ctx, c, b.cfg.MaxAttachmentBytes)
 	if err != nil {
 		return appservice.RoomError{Msg: fmt.Sprintf("the file could not be attached (the limit is %d bytes)", b.cfg.MaxAttachmentBytes), Permanent: true, Cause: err}
 	}

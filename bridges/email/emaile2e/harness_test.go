@@ -56,6 +56,13 @@ func startBridge(t testing.TB, st *store.Store, boxes ...email.MailboxConfig) *a
 // configured by cfg.
 func startBridgeWith(t testing.TB, st *store.Store, cfg email.Config) *appservice.Core {
 	t.Helper()
+	return startBridgeEnc(t, st, cfg, appservice.Encryption{})
+}
+
+// startBridgeEnc is startBridgeWith with the core's end-to-end encryption enc (off when
+// zero).
+func startBridgeEnc(t testing.TB, st *store.Store, cfg email.Config, enc appservice.Encryption) *appservice.Core {
+	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
@@ -66,7 +73,7 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg email.Config) *appservic
 	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_EMAILE2E_LOG", "info"))
 	core, _ := sbcore.Start(t, sbcore.Options{
 		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
-		Modules: []appservice.Module{bridge}, Version: "emaile2e", LogLevel: level,
+		Modules: []appservice.Module{bridge}, Version: "emaile2e", LogLevel: level, Encryption: enc,
 	})
 	return core
 }

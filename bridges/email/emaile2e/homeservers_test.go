@@ -31,11 +31,17 @@ type matrixEnv struct {
 // variant runs (tests run one after the other).
 var onHS matrixEnv
 
-// syn is the package's Synapse, started by the first Synapse variant.
+// syn is the package's Synapse, started by the first Synapse variant. Its registration
+// asks for ephemeral events (MSC2409): the encrypted tests' core needs the to-device
+// events and device-list changes they carry.
 var syn = homeserver.Lazy{
-	Kind:       homeserver.Synapse,
-	Dir:        func() string { return filepath.Join(workDir, "synapse") },
-	Appservice: func() (dendrite.Appservice, error) { return appserviceFor(), nil },
+	Kind: homeserver.Synapse,
+	Dir:  func() string { return filepath.Join(workDir, "synapse") },
+	Appservice: func() (dendrite.Appservice, error) {
+		as := appserviceFor()
+		as.Ephemeral = true
+		return as, nil
+	},
 }
 
 // onSynapse runs test with the package's Synapse as the test's homeserver. Without Synapse
