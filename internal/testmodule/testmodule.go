@@ -121,6 +121,9 @@ func (m *Module) HandleEvent(ctx context.Context, evt *event.Event) error {
 		if err := ghost.JoinRoom(ctx, evt.RoomID); err != nil {
 			return err
 		}
+		if err := m.host.Store().PutKV(ctx, "ghost:"+evt.RoomID.String(), target.String()); err != nil {
+			return err
+		}
 		return m.host.Store().PutPortal(ctx, "room:"+evt.RoomID.String(), evt.RoomID)
 	case event.EventMessage:
 		body := evt.Content.AsMessage().Body
@@ -207,6 +210,13 @@ func Effects(ctx context.Context, db *store.Store) (map[string]int, error) {
 		out[eid] = n
 	}
 	return out, rows.Err()
+}
+
+// FailureSender implements appservice.FailureSender: failures in a room are reported by
+// the ghost that joined it first, so that rooms without the bot get them too.
+func (m *Module) FailureSender(ctx context.Context, roomID id.RoomID) id.UserID {
+	u, _ := m.host.Store().GetKV(ctx, "ghost:"+roomID.String())
+	return id.UserID(u)
 }
 
 // Host returns the host the module was started with (for in-process tests).
