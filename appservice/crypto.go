@@ -50,7 +50,7 @@ func (c *Core) startEncryption(ctx context.Context) error {
 			c.encryptionOff.Store(true)
 			c.log.Error().Err(err).Msg("Encryption is enabled in the config, but this homeserver cannot create devices for appservice users " +
 				"(it lacks MSC4190, e.g. Dendrite v0.13.8): running WITHOUT encryption. Encrypted events in bridged rooms are answered with a notice; " +
-				"use Synapse with msc4190_enabled and msc3202_transaction_extensions (see docs/encryption.md)")
+				"use Synapse with the registration keys io.element.msc4190 and org.matrix.msc3202 (see docs/encryption.md)")
 			return nil
 		}
 		return fmt.Errorf("appservice: failed to start encryption: %w", err)

@@ -6,6 +6,7 @@ package cryptoe2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -83,6 +84,12 @@ func encryptionOn(timeout time.Duration) appservice.Encryption {
 // startCore starts a core with the test module on h.
 func startCore(t *testing.T, h homeserver.HS, st *store.Store, tmCfg testmodule.Config, enc appservice.Encryption) (*appservice.Core, *testmodule.Module, context.Context) {
 	t.Helper()
+	return startCoreLog(t, h, st, tmCfg, enc, nil)
+}
+
+// startCoreLog is startCore with the core's log also written to log.
+func startCoreLog(t *testing.T, h homeserver.HS, st *store.Store, tmCfg testmodule.Config, enc appservice.Encryption, log io.Writer) (*appservice.Core, *testmodule.Module, context.Context) {
+	t.Helper()
 	tm := testmodule.New(tmCfg, st)
 	level := zerolog.InfoLevel
 	if os.Getenv("SWITCHBOARD_CRYPTOE2E_LOG") == "debug" {
@@ -92,7 +99,7 @@ func startCore(t *testing.T, h homeserver.HS, st *store.Store, tmCfg testmodule.
 		Registration: h.Reg(), HomeserverURL: h.BaseURL(), Domain: domain, ASPort: h.AppservicePort(), Store: st,
 		Modules: []appservice.Module{tm}, Version: "cryptoe2e", LogLevel: level,
 		Retry:      appservice.Retry{Attempts: 5, Initial: 100 * time.Millisecond, Max: time.Second},
-		Encryption: enc,
+		Encryption: enc, Log: log,
 	})
 	return core, tm, ctx
 }

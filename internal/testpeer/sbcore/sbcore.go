@@ -5,6 +5,7 @@ package sbcore
 
 import (
 	"context"
+	"io"
 	"fmt"
 	"testing"
 	"time"
@@ -34,6 +35,8 @@ type Options struct {
 	Permissions map[string][]string
 	// Encryption is the core's end-to-end encryption (off when zero).
 	Encryption appservice.Encryption
+	// Log, when set, receives the core's log too (JSON lines).
+	Log io.Writer
 }
 
 // Start starts the core and returns it with a context that carries the test's logger.
@@ -57,7 +60,11 @@ func Start(t testing.TB, o Options) (*appservice.Core, context.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := zerolog.New(zerolog.NewTestWriter(t)).Level(o.LogLevel).WithContext(context.Background())
+	var w io.Writer = zerolog.NewTestWriter(t)
+	if o.Log != nil {
+		w = io.MultiWriter(w, o.Log)
+	}
+	ctx := zerolog.New(w).Level(o.LogLevel).WithContext(context.Background())
 	if err := core.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

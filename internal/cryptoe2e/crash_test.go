@@ -1,0 +1,512 @@
+package cryptoe2e
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testmodule"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/e2eeclient"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
+)
+
+// The load of TestCrashKill9Encrypted: issue 12's "kill -9 four times during encrypted
+// traffic both ways (1000 events)".
+const (
+	encCrashEvents = 1000 // Matrix -> module: encrypted messages the user sends
+	encCrashRemote = 1000 // remote -> Matrix: messages the feeder ghost sends, encrypted
+	encCrashKills  = 4
+)
+
+// sentMessage is one encrypted message the user sent.
+type sentMessage struct {
+	eventID id.EventID
+	body    string
+	at      time.Time
+}
+
+// TestCrashKill9Encrypted: in an encrypted room on Synapse, a user's encrypting client
+// sends 1000 messages to the test module while the module's feeder ghost sends 1000
+// remote messages to the room, and Switchboard (a separate process) is killed with
+// SIGKILL four times during the traffic and restarted. Afterwards, on SQLite and
+// PostgreSQL: every one of the user's events was handled once, with its plaintext, and
+// none failed to decrypt; the client decrypted every remote message once, from one event.
+func TestCrashKill9Encrypted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	h := syn.Get(t)
+	bin := sbproc.Build(t, workDir, "github.com/switchboard-matrix/switchboard/internal/testmodule/cmd/switchboard-test")
+	for _, dialect := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(dialect), func(t *testing.T) { testCrashKill9Encrypted(t, h, bin, dialect) })
+	}
+}
+
+// encCrashRun is one run of the encrypted crash test: the process and what it counts.
+type encCrashRun struct {
+	t                   *testing.T
+	h                   homeserver.HS
+	bin, cfg            string
+	metricsPort         int
+	log                 *os.File
+	proc                *sbproc.Process
+	user                *e2eeclient.Client
+	room                id.RoomID
+	check               *store.Store
+	killedAt            []time.Time
+	remoteSentAtKill    []int
+	heldBySynapse       int
+	sendTime, settle    time.Duration
+	sinkUser, feederUsr id.UserID
+}
+
+func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect store.Dialect) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	dbURI := storetest.NewDatabaseURI(t, dialect)
+	r := &encCrashRun{t: t, h: h, bin: bin,
+		sinkUser:  id.NewUserID(testmodule.GhostPrefix+"sink", domain),
+		feederUsr: id.NewUserID(testmodule.GhostPrefix+"feeder", domain)}
+	r.user = newCryptoUser(t, h, "crashenc")
+	// The ghosts are invited once Switchboard runs: an invite that finds no one listening
+	// sends Synapse into its retry backoff.
+	room, err := r.user.CreateEncryptedRoom(ctx, &mautrix.ReqCreateRoom{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.room = room
+	feed := &remoteFeed{}
+	feedSrv := httptest.NewServer(feed)
+	defer feedSrv.Close()
+	if r.metricsPort, err = peerproc.FreePort(); err != nil {
+		t.Fatal(err)
+	}
+	level := "info"
+	if l := os.Getenv("SWITCHBOARD_CRASH_LOG"); l != "" {
+		level = l
+	}
+	r.cfg = sbproc.WriteConfig(t, dir, sbproc.Config{
+		HomeserverURL: h.BaseURL(), Domain: domain, RegistrationID: h.Reg().ID, ASPort: h.AppservicePort(), MetricsPort: r.metricsPort,
+		DatabaseURI: dbURI, LogLevel: level,
+		Modules:    fmt.Sprintf("  testmod:\n    enabled: true\n    remote_url: %s\n    room: %q\n    ghost: feeder\n", feedSrv.URL, room),
+		Encryption: "  enabled: true\n  default: true\n  decrypt_timeout: 10m\n",
+	})
+	if r.log, err = os.Create(filepath.Join(dir, "switchboard.log")); err != nil {
+		t.Fatal(err)
+	}
+	defer r.log.Close()
+	defer func() {
+		if t.Failed() {
+			t.Logf("switchboard's warnings and errors:\n%s", sbproc.LogProblems(r.log.Name(), 60))
+		}
+	}()
+	r.proc = sbproc.Start(t, bin, r.cfg, h.RegPath(), r.metricsPort, r.log)
+	defer func() { r.proc.Kill9() }()
+	if r.check, err = store.Open(ctx, dbURI); err != nil {
+		t.Fatal(err)
+	}
+	defer r.check.Close()
+	for _, g := range []id.UserID{r.sinkUser, r.feederUsr} {
+		if _, err := r.user.Mautrix().InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: g}); err != nil {
+			t.Fatal(err)
+		}
+		matrixtest.WaitFor(t, time.Minute, g.String()+" joins", func() (bool, error) {
+			return matrixtest.IsJoined(ctx, r.user.Mautrix(), room, g)
+		})
+	}
+	ready := time.Since(start)
+
+	sent := r.sendWithKills(ctx, feed)
+	feed.released.Store(encCrashRemote)
+	sent = r.awaitHandled(ctx, sent)
+	r.awaitRemote(ctx)
+	r.settle = time.Since(start) - ready - r.sendTime
+	time.Sleep(2 * time.Second) // let any late duplicate show up before counting
+
+	toModule := r.countToModule(ctx, sent)
+	toMatrix := r.countToMatrix(ctx)
+	t.Logf("%s on synapse encrypted: set-up %s, sending %d messages took %s, everything handled, sent and decrypted %s later (kills at %d/%d/%d/%d remote messages sent)",
+		dialect, ready.Round(100*time.Millisecond), encCrashEvents, r.sendTime.Round(100*time.Millisecond), r.settle.Round(100*time.Millisecond),
+		r.remoteSentAtKill[0], r.remoteSentAtKill[1], r.remoteSentAtKill[2], r.remoteSentAtKill[3])
+	t.Logf("%s on synapse encrypted: %d kills; Matrix->module: %d events, %d lost, %d doubled, %d undecryptable (%d redelivered after a kill, deduplicated by event ID; %d held by the homeserver until a failed transaction); remote->Matrix: %d messages, %d lost, %d doubled, %d undecryptable (%d first undecryptable, decrypted when the key arrived)",
+		dialect, len(r.killedAt), len(sent), toModule.lost, toModule.doubled, toModule.undecryptable, toModule.redelivered, r.heldBySynapse,
+		encCrashRemote, toMatrix.lost, toMatrix.doubled, toMatrix.undecryptable, toMatrix.late)
+	if toModule.lost+toModule.doubled+toModule.undecryptable+toMatrix.lost+toMatrix.doubled+toMatrix.undecryptable != 0 {
+		t.Fatalf("Matrix->module: lost %d doubled %d undecryptable %d; remote->Matrix: lost %d doubled %d undecryptable %d",
+			toModule.lost, toModule.doubled, toModule.undecryptable, toMatrix.lost, toMatrix.doubled, toMatrix.undecryptable)
+	}
+}
+
+// sendWithKills sends the user's messages as fast as the client can while the feed
+// releases the remote messages in step, and kills Switchboard after each fifth of them.
+func (r *encCrashRun) sendWithKills(ctx context.Context, feed *remoteFeed) []sentMessage {
+	t := r.t
+	var (
+		mu      sync.Mutex
+		sent    = make([]sentMessage, 0, encCrashEvents)
+		count   atomic.Int64
+		sendErr error
+	)
+	sendDone := make(chan struct{})
+	sendStart := time.Now()
+	go func() {
+		defer close(sendDone)
+		for i := 0; i < encCrashEvents; i++ {
+			body := "m-" + strconv.Itoa(i)
+			eid, err := r.user.Send(ctx, r.room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: body})
+			if err != nil {
+				sendErr = err
+				return
+			}
+			mu.Lock()
+			sent = append(sent, sentMessage{eventID: eid, body: body, at: time.Now()})
+			mu.Unlock()
+			count.Add(1)
+			feed.released.Store(int64((i + 1) * encCrashRemote / encCrashEvents))
+		}
+	}()
+	for k := 1; k <= encCrashKills; k++ {
+	wait:
+		for count.Load() < int64(k*encCrashEvents/(encCrashKills+1)) {
+			select {
+			case <-sendDone:
+				break wait
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		r.proc.Kill9()
+		r.killedAt = append(r.killedAt, time.Now())
+		r.remoteSentAtKill = append(r.remoteSentAtKill, r.outboxSent(ctx))
+		r.proc = sbproc.Start(t, r.bin, r.cfg, r.h.RegPath(), r.metricsPort, r.log)
+	}
+	<-sendDone
+	r.sendTime = time.Since(sendStart)
+	if sendErr != nil {
+		t.Fatalf("sending as the user after %d messages: %v", count.Load(), sendErr)
+	}
+	if count.Load() < encCrashEvents/(encCrashKills+1) {
+		t.Fatalf("only %d messages sent", count.Load())
+	}
+	return sent
+}
+
+// outboxSent counts the remote messages Switchboard has sent.
+func (r *encCrashRun) outboxSent(ctx context.Context) int {
+	var n int
+	_ = r.check.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE module = $1 AND state = 'sent'`, testmodule.ID).Scan(&n)
+	return n
+}
+
+// awaitHandled waits until the module handled every sent event. Synapse can hold a
+// transaction unsent after a recovery (see internal/e2e's testCrashKill9): then a kick —
+// a failed transaction — makes its recoverer send the held one. The kicks are sent too.
+func (r *encCrashRun) awaitHandled(ctx context.Context, sent []sentMessage) []sentMessage {
+	t := r.t
+	for kicks := 0; ; kicks++ {
+		var effects map[string]int
+		last, lastAt, start := -1, time.Now(), time.Now()
+		for time.Since(start) < 4*time.Minute && time.Since(lastAt) < time.Minute {
+			var err error
+			effects, err = testmodule.Effects(ctx, r.check)
+			if err == nil && len(missingSent(sent, effects)) == 0 {
+				return sent
+			}
+			if len(effects) != last {
+				last, lastAt = len(effects), time.Now()
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		missing := missingSent(sent, effects)
+		held := r.synapseHeld(ctx, missing)
+		if held == 0 || kicks == 3 {
+			r.reportUnhandled(ctx, sent, missing)
+			t.Fatalf("%d of %d events never handled", len(missing), len(sent))
+		}
+		r.heldBySynapse += held
+		t.Logf("Synapse holds %d unhandled events in unsent appservice transactions; making a transaction fail so that its recoverer sends them", held)
+		r.proc.Kill9()
+		body := "kick-" + strconv.Itoa(kicks)
+		eid, err := r.user.Send(ctx, r.room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgText, Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, sentMessage{eventID: eid, body: body, at: time.Now()})
+		time.Sleep(time.Second) // Synapse's attempt fails and starts its recoverer
+		r.proc = sbproc.Start(t, r.bin, r.cfg, r.h.RegPath(), r.metricsPort, r.log)
+	}
+}
+
+// missingSent returns the sent events the module has not handled.
+func missingSent(sent []sentMessage, effects map[string]int) map[id.EventID]bool {
+	out := map[id.EventID]bool{}
+	for _, s := range sent {
+		if effects[s.eventID.String()] == 0 {
+			out[s.eventID] = true
+		}
+	}
+	return out
+}
+
+// synapseHeld counts the events of missing that Synapse keeps in unsent appservice
+// transactions (its table application_services_txns).
+func (r *encCrashRun) synapseHeld(ctx context.Context, missing map[id.EventID]bool) int {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(workDir, "synapse", "synapse", "homeserver.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		r.t.Logf("synapse database: %v", err)
+		return 0
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT event_ids FROM application_services_txns WHERE as_id = ?`, r.h.Reg().ID)
+	if err != nil {
+		r.t.Logf("synapse database: %v", err)
+		return 0
+	}
+	defer rows.Close()
+	held := 0
+	for rows.Next() {
+		var raw string
+		var ids []id.EventID
+		if rows.Scan(&raw) != nil || json.Unmarshal([]byte(raw), &ids) != nil {
+			continue
+		}
+		for _, eid := range ids {
+			if missing[eid] {
+				held++
+			}
+		}
+	}
+	return held
+}
+
+// reportUnhandled logs what the core's journal knows of the first unhandled events.
+func (r *encCrashRun) reportUnhandled(ctx context.Context, sent []sentMessage, missing map[id.EventID]bool) {
+	n := 0
+	for i, s := range sent {
+		if !missing[s.eventID] {
+			continue
+		}
+		if n++; n > 10 {
+			break
+		}
+		var state, kind, lastError string
+		var attempts int
+		err := r.check.DB().QueryRowContext(ctx, `SELECT state, kind, attempts, last_error FROM inbox WHERE event_id = $1`, s.eventID.String()).
+			Scan(&state, &kind, &attempts, &lastError)
+		var sinceKill []string
+		for _, k := range r.killedAt {
+			sinceKill = append(sinceKill, s.at.Sub(k).Round(time.Millisecond).String())
+		}
+		r.t.Logf("unhandled: message %d %s sent at %s (relative to the kills %v): journal state %q kind %q attempts %d error %q (%v)",
+			i, s.eventID, s.at.Format("15:04:05.000"), sinceKill, state, kind, attempts, lastError, err)
+	}
+}
+
+// awaitRemote waits until the outbox has sent every remote message and the client has
+// decrypted every one of them (or nothing changed for a minute).
+func (r *encCrashRun) awaitRemote(ctx context.Context) {
+	matrixtest.WaitFor(r.t, 4*time.Minute, "every remote message to be sent", func() (bool, error) {
+		n, err := r.check.OutboxDepth(ctx)
+		if err != nil {
+			return false, err
+		}
+		return n == 0 && r.outboxSent(ctx) >= encCrashRemote, nil
+	})
+	last, lastAt := -1, time.Now()
+	for time.Since(lastAt) < time.Minute {
+		n := len(decryptedRemote(r.user.Received(r.room), r.feederUsr))
+		if n >= encCrashRemote {
+			return
+		}
+		if n != last {
+			last, lastAt = n, time.Now()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// decryptedRemote returns body -> the distinct event IDs the client decrypted it from,
+// for the messages of sender.
+func decryptedRemote(received []e2eeclient.Message, sender id.UserID) map[string]map[id.EventID]bool {
+	out := map[string]map[id.EventID]bool{}
+	for _, m := range received {
+		if m.Event.Sender != sender || m.DecryptError != nil || m.Event.Type != event.EventMessage {
+			continue
+		}
+		b := m.Event.Content.AsMessage().Body
+		if out[b] == nil {
+			out[b] = map[id.EventID]bool{}
+		}
+		out[b][m.Event.ID] = true
+	}
+	return out
+}
+
+// counts are one direction's results.
+type counts struct{ lost, doubled, undecryptable, redelivered, late int }
+
+// countToModule counts the user's messages as the module handled them: each event ID
+// once, with its plaintext, and none failed in the journal.
+func (r *encCrashRun) countToModule(ctx context.Context, sent []sentMessage) counts {
+	t := r.t
+	var c counts
+	effects, err := testmodule.Effects(ctx, r.check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := bodiesHandled(t, r.check, r.room)
+	ids := map[string]bool{}
+	for _, s := range sent {
+		ids[s.eventID.String()] = true
+		switch n := effects[s.eventID.String()]; {
+		case n == 0:
+			c.lost++
+		case n > 1:
+			c.redelivered++
+		}
+		if effects[s.eventID.String()] > 0 && bodies[s.body] == 0 {
+			c.undecryptable++ // handled, but not with its plaintext
+			t.Logf("event %s handled without its plaintext %q", s.eventID, s.body)
+		}
+	}
+	for eid := range effects {
+		if !ids[eid] {
+			c.doubled++ // a row for an event nobody sent
+			t.Logf("effect for an event not sent: %s", eid)
+		}
+	}
+	// A body handled under more than one event ID is a message handled twice.
+	rows, err := r.check.DB().QueryContext(ctx, `SELECT body, COUNT(*) FROM testmod_effects WHERE room_id = $1 GROUP BY body HAVING COUNT(*) > 1`, r.room.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b string
+		var n int
+		if err := rows.Scan(&b, &n); err != nil {
+			t.Fatal(err)
+		}
+		c.doubled += n - 1
+		t.Logf("body %q handled under %d event IDs", b, n)
+	}
+	var failed int
+	if err := r.check.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE state = 'failed'`).Scan(&failed); err != nil {
+		t.Fatal(err)
+	}
+	c.undecryptable += failed
+	if failed > 0 {
+		frows, err := r.check.DB().QueryContext(ctx, `SELECT event_id, kind, last_error FROM inbox WHERE state = 'failed' LIMIT 10`)
+		if err == nil {
+			for frows.Next() {
+				var eid, kind, lastErr string
+				_ = frows.Scan(&eid, &kind, &lastErr)
+				t.Logf("failed in the journal: %s (%s): %s", eid, kind, lastErr)
+			}
+			frows.Close()
+		}
+	}
+	return c
+}
+
+// countToMatrix counts the remote messages as the user's client received them: each
+// decrypted exactly once, from one event; an event first undecryptable must end decrypted.
+func (r *encCrashRun) countToMatrix(ctx context.Context) counts {
+	t := r.t
+	var c counts
+	received := r.user.Received(r.room)
+	dec := decryptedRemote(received, r.feederUsr)
+	decryptedIDs := map[id.EventID]int{}
+	failedFirst := map[id.EventID]bool{}
+	others := map[string]int{}
+	for _, m := range received {
+		switch {
+		case m.Event.Sender != r.feederUsr:
+			if m.Event.Sender != r.user.UserID() {
+				others[m.Event.Sender.String()+" "+m.Event.Type.Type]++
+			}
+		case m.DecryptError != nil:
+			failedFirst[m.Event.ID] = true
+		default:
+			decryptedIDs[m.Event.ID]++
+		}
+	}
+	for eid, n := range decryptedIDs {
+		if n > 1 {
+			c.doubled += n - 1
+			t.Logf("event %s recorded decrypted %d times", eid, n)
+		}
+	}
+	for eid := range failedFirst {
+		if decryptedIDs[eid] == 0 {
+			c.undecryptable++
+		} else {
+			c.late++
+		}
+	}
+	for i := 1; i <= encCrashRemote; i++ {
+		rid := "remote-" + strconv.Itoa(i)
+		switch n := len(dec[rid]); {
+		case n == 0:
+			c.lost++
+			row, err := r.check.GetOutbox(ctx, testmodule.ID, rid)
+			t.Logf("not decrypted: %s: outbox state %s event %s attempts %d (%v)", rid, row.State, row.EventID, row.Attempts, err)
+		case n > 1:
+			c.doubled += n - 1
+			t.Logf("doubled %s: events %v", rid, dec[rid])
+		}
+	}
+	if c.undecryptable > 0 {
+		c.lost -= min(c.lost, c.undecryptable) // an undecryptable message is counted once, as undecryptable
+		for _, m := range received {
+			if m.Event.Sender == r.feederUsr && m.DecryptError != nil && decryptedIDs[m.Event.ID] == 0 {
+				t.Logf("undecryptable: %s: %v", m.Event.ID, m.DecryptError)
+			}
+		}
+	}
+	// The homeserver's view: one event of the feeder's per remote message.
+	evts, err := matrixtest.RoomEvents(ctx, r.user.Mautrix(), r.room, event.EventEncrypted, event.EventMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFeeder := 0
+	for _, e := range evts {
+		if e.Sender == r.feederUsr {
+			fromFeeder++
+		}
+	}
+	if fromFeeder != encCrashRemote {
+		t.Logf("the room has %d events from the feeder, want %d", fromFeeder, encCrashRemote)
+		if fromFeeder > encCrashRemote && c.doubled == 0 {
+			c.doubled = fromFeeder - encCrashRemote
+		}
+	}
+	if len(others) > 0 {
+		var s []string
+		for k, n := range others {
+			s = append(s, fmt.Sprintf("%s: %d", k, n))
+		}
+		t.Logf("other messages in the room (notices?): %s", strings.Join(s, ", "))
+	}
+	return c
+}
