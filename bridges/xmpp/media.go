@@ -27,9 +27,6 @@ func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *eve
 	if name == "" {
 		name = c.Body
 	}
-	if c.File != nil {
-		return appservice.RoomError{Msg: "encrypted files cannot be bridged to XMPP", Permanent: true}
-	}
 	kvKey := "upload:" + evt.ID.String()
 	getURL, err := b.host.Store().GetKV(ctx, kvKey)
 	if err != nil && !errors.Is(err, appservice.ErrNotFound) {
@@ -39,14 +36,22 @@ func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *eve
 		if b.cfg.Component.UploadService == "" {
 			return appservice.RoomError{Msg: "files cannot be sent to XMPP: the bridge has no upload service configured", Permanent: true}
 		}
-		uri, err := c.URL.Parse()
-		if err != nil {
-			return appservice.RoomError{Msg: "the file has no valid media URL", Permanent: true}
+		if c.File == nil {
+			if _, err := c.URL.Parse(); err != nil {
+				return appservice.RoomError{Msg: "the file has no valid media URL", Permanent: true}
+			}
+		} else if _, err := c.File.URL.Parse(); err != nil {
+			return appservice.RoomError{Msg: "the encrypted file has no valid media URL", Permanent: true}
 		}
-		data, err := b.host.Bot().DownloadMedia(ctx, uri, b.cfg.Media.MaxBytes)
+		// In an encrypted room the file is an encrypted attachment (c.File): DownloadFile
+		// decrypts it and checks its hash, so XMPP gets the plaintext, never the ciphertext.
+		data, err := b.host.Bot().DownloadFile(ctx, c, b.cfg.Media.MaxBytes)
 		if err != nil {
-			if strings.Contains(err.Error(), "larger than") {
+			switch {
+			case strings.Contains(err.Error(), "larger than"):
 				return appservice.RoomError{Msg: fmt.Sprintf("the file is larger than the bridge's limit of %d bytes", b.cfg.Media.MaxBytes), Permanent: true}
+			case c.File != nil && (strings.Contains(err.Error(), "failed to decrypt") || strings.Contains(err.Error(), "keys are invalid")):
+				return appservice.RoomError{Msg: "the encrypted file could not be decrypted", Permanent: true}
 			}
 			return err
 		}

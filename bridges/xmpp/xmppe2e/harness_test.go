@@ -50,6 +50,13 @@ func startBridge(t testing.TB, st *store.Store) *running {
 // component's connection when connected is true.
 func startBridgeWith(t testing.TB, st *store.Store, cfg xmpp.Config, connected bool) *running {
 	t.Helper()
+	return startBridgeEncryption(t, st, cfg, connected, appservice.Encryption{})
+}
+
+// startBridgeEncryption is startBridgeWith with the core's end-to-end encryption set to
+// enc (off when zero).
+func startBridgeEncryption(t testing.TB, st *store.Store, cfg xmpp.Config, connected bool, enc appservice.Encryption) *running {
+	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
@@ -60,6 +67,7 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg xmpp.Config, connected b
 	core, ctx := sbcore.Start(t, sbcore.Options{
 		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "xmppe2e", LogLevel: logLevel(),
+		Encryption: enc,
 	})
 	r := &running{core: core, bridge: bridge, st: st}
 	if connected {
