@@ -167,6 +167,8 @@ type Report struct {
 	Modules     []ModuleReport
 	// DatabaseError is empty when the database answers.
 	DatabaseError string
+	// Encryption is "on", "off" or "unsupported" (enabled, but the homeserver cannot).
+	Encryption string
 }
 
 // ModuleReport is one module's line of a Report.
@@ -184,7 +186,13 @@ type ModuleReport struct {
 
 // Report collects the state of the core and every module.
 func (c *Core) Report(ctx context.Context) Report {
-	r := Report{Version: c.opts.Version}
+	r := Report{Version: c.opts.Version, Encryption: "off"}
+	switch {
+	case c.EncryptionActive():
+		r.Encryption = "on"
+	case c.encryptionOff.Load():
+		r.Encryption = "unsupported"
+	}
 	var err1, err2 error
 	r.InboxDepth, err1 = c.store.InboxDepth(ctx)
 	r.OutboxDepth, err2 = c.store.OutboxDepth(ctx)

@@ -171,7 +171,15 @@ func formatStatus(r appservice.Report, admin bool) string {
 		sb.WriteString("Database: unreachable\n\n")
 	}
 	hidden := false
-	fmt.Fprintf(&sb, "Inbox: %d waiting · Outbox: %d waiting\n\n", r.InboxDepth, r.OutboxDepth)
+	fmt.Fprintf(&sb, "Inbox: %d waiting · Outbox: %d waiting\n", r.InboxDepth, r.OutboxDepth)
+	switch r.Encryption {
+	case "on":
+		sb.WriteString("Encryption: on\n\n")
+	case "unsupported":
+		sb.WriteString("Encryption: off (enabled, but the homeserver cannot create devices for bridges)\n\n")
+	default:
+		sb.WriteString("Encryption: off\n\n")
+	}
 	for _, m := range r.Modules {
 		state := "running"
 		if m.Reported {

@@ -24,7 +24,7 @@ func (h *fakeHost) Enqueue(_ context.Context, m appservice.Message) error {
 	return nil
 }
 func (h *fakeHost) Report(context.Context) appservice.Report {
-	return appservice.Report{Version: "1.2.3", InboxDepth: 4, OutboxDepth: 1, Modules: []appservice.ModuleReport{
+	return appservice.Report{Version: "1.2.3", InboxDepth: 4, OutboxDepth: 1, Encryption: "on", Modules: []appservice.ModuleReport{
 		{ID: "management", Reported: true, Status: appservice.ModuleStatus{Connected: true, State: "ready"}},
 		{ID: "xmpp", Reported: true, Status: appservice.ModuleStatus{State: "reconnecting in 8s", LastError: "connection refused"}, Outbox: 1},
 	}}
@@ -54,7 +54,7 @@ func TestCommands(t *testing.T) {
 		want               []string // substrings of the reply; nil means no reply
 	}{
 		{"help", "@admin:test", "help", []string{"status", "version"}},
-		{"status", "@admin:test", "status", []string{"1.2.3", "Inbox: 4", "xmpp", "reconnecting in 8s", "connection refused", "management"}},
+		{"status", "@admin:test", "status", []string{"1.2.3", "Inbox: 4", "Encryption: on", "xmpp", "reconnecting in 8s", "connection refused", "management"}},
 		{"prefixed", "@admin:test", "!sb version", []string{"Switchboard 1.2.3"}},
 		{"module command", "@admin:test", "xmpp ping now", []string{"xmpp says ping now"}},
 		{"unknown", "@admin:test", "frobnicate", []string{"Unknown command"}},
