@@ -232,7 +232,7 @@ func (l *link) repairRoom(ctx context.Context, room id.RoomID, req *mautrix.ReqC
 		}
 	}
 	for _, e := range req.InitialState {
-		if _, err := bot.SendState(ctx, room, e.Type, *e.StateKey, e.Content.Raw); err != nil {
+		if _, err := bot.SendState(ctx, room, e.Type, *e.StateKey, &e.Content); err != nil {
 			return err
 		}
 	}

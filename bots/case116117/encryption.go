@@ -52,7 +52,7 @@ func withEncryption(req *mautrix.ReqCreateRoom, encrypt bool) *mautrix.ReqCreate
 	out := *req
 	out.InitialState = append(append([]*event.Event(nil), req.InitialState...), &event.Event{
 		Type: event.StateEncryption, StateKey: ptr(""),
-		Content: event.Content{Raw: map[string]any{"algorithm": string(id.AlgorithmMegolmV1)}},
+		Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}},
 	})
 	return &out
 }

@@ -58,6 +58,12 @@ func newCentre(t testing.TB, user id.UserID) case116117.LinkConfig {
 // nil).
 func startBot(t testing.TB, st *store.Store, links ...case116117.LinkConfig) *appservice.Core {
 	t.Helper()
+	return startBotEncrypted(t, st, appservice.Encryption{}, links...)
+}
+
+// startBotEncrypted is startBot with the core's end-to-end encryption enc.
+func startBotEncrypted(t testing.TB, st *store.Store, enc appservice.Encryption, links ...case116117.LinkConfig) *appservice.Core {
+	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
@@ -68,7 +74,7 @@ func startBot(t testing.TB, st *store.Store, links ...case116117.LinkConfig) *ap
 	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_CASEE2E_LOG", "info"))
 	core, _ := sbcore.Start(t, sbcore.Options{
 		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
-		Modules: []appservice.Module{bot}, Version: "casee2e", LogLevel: level,
+		Modules: []appservice.Module{bot}, Version: "casee2e", LogLevel: level, Encryption: enc,
 	})
 	return core
 }

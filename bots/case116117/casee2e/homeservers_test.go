@@ -33,9 +33,10 @@ var onHS matrixEnv
 
 // syn is the package's Synapse, started by the first Synapse variant.
 var syn = homeserver.Lazy{
-	Kind:       homeserver.Synapse,
-	Dir:        func() string { return filepath.Join(workDir, "synapse") },
-	Appservice: func() (dendrite.Appservice, error) { return appserviceFor(), nil },
+	Kind: homeserver.Synapse,
+	Dir:  func() string { return filepath.Join(workDir, "synapse") },
+	// Ephemeral events carry the to-device events and device lists encryption needs.
+	Appservice: func() (dendrite.Appservice, error) { a := appserviceFor(); a.Ephemeral = true; return a, nil },
 }
 
 // onSynapse runs test with the package's Synapse as the test's homeserver. Without Synapse
