@@ -13,7 +13,8 @@ import (
 
 // Encrypt encrypts content of type evtType as sender for roomID. It returns nil, nil when
 // the room is not encrypted. The Megolm session is shared first with every device of the
-// room's joined members; a session whose recipients no longer match the members' devices (a
+// room's joined and invited members (an invited user who joins later can read what was sent
+// since the invite, as in Element); a session whose recipients no longer match the members' devices (a
 // member left, a device was added or removed) is replaced. The session's new state is
 // committed to the crypto store before Encrypt returns, so the encrypted event can be sent
 // (and, after a crash, a new encryption of the same message sent) without reusing an index.
@@ -26,13 +27,9 @@ func (m *Manager) Encrypt(ctx context.Context, sender id.UserID, roomID id.RoomI
 	if err != nil {
 		return nil, err
 	}
-	resp, err := mach.Client.JoinedMembers(ctx, roomID)
+	members, err := recipients(ctx, mach, roomID)
 	if err != nil {
-		return nil, fmt.Errorf("e2ee: failed to list the room's members: %w", err)
-	}
-	members := make([]id.UserID, 0, len(resp.Joined))
-	for u := range resp.Joined {
-		members = append(members, u)
+		return nil, err
 	}
 	if err := m.refreshDevices(ctx, mach, members); err != nil {
 		return nil, err
@@ -52,6 +49,27 @@ func (m *Manager) Encrypt(ctx context.Context, sender id.UserID, roomID id.RoomI
 			return nil, fmt.Errorf("e2ee: failed to encrypt: %w", err)
 		}
 	}
+}
+
+// recipients lists the room's joined and invited members: a room made with invites (the
+// 116117 bot's case rooms) gets its first message before the invited users joined, and
+// they must be able to read it once they do.
+func recipients(ctx context.Context, mach *crypto.OlmMachine, roomID id.RoomID) ([]id.UserID, error) {
+	resp, err := mach.Client.Members(ctx, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("e2ee: failed to list the room's members: %w", err)
+	}
+	members := make([]id.UserID, 0, len(resp.Chunk))
+	for _, evt := range resp.Chunk {
+		if evt == nil || evt.StateKey == nil {
+			continue
+		}
+		switch m, _ := evt.Content.Raw["membership"].(string); event.Membership(m) {
+		case event.MembershipJoin, event.MembershipInvite:
+			members = append(members, id.UserID(*evt.StateKey))
+		}
+	}
+	return members, nil
 }
 
 // refreshDevices fetches the device lists of members that a transaction said changed.
