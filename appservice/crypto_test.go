@@ -113,7 +113,7 @@ func TestSendsPlaintext(t *testing.T) {
 func newTestManager(t *testing.T) *e2ee.Manager {
 	t.Helper()
 	as, err := mas.CreateFull(mas.CreateOpts{
-		Registration: &mas.Registration{ID: "t", AppToken: "a", ServerToken: "h", SenderLocalpart: "bot"},
+		Registration:     &mas.Registration{ID: "t", AppToken: "a", ServerToken: "h", SenderLocalpart: "bot"},
 		HomeserverDomain: "x", HomeserverURL: "http://127.0.0.1:1",
 	})
 	if err != nil {
