@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
@@ -96,7 +97,7 @@ func (m *Manager) setUp(ctx context.Context, userID id.UserID) (*crypto.OlmMachi
 		if err := m.setDeviceState(ctx, userID, stateReady, xsign); err != nil {
 			return nil, err
 		}
-		log.Info().Stringer("device_id", deviceID).Msg("Created an encryption device, cross-signed by its user")
+		zerolog.Ctx(ctx).Info().Stringer("user_id", userID).Stringer("device_id", deviceID).Msg("Created an encryption device, cross-signed by its user")
 	}
 	return mach, nil
 }
