@@ -280,3 +280,42 @@ func TestEncryptedCaseSynapse(t *testing.T) {
 		checkSchemas(t, b.OID)
 	})
 }
+
+// TestEncryptedCommandWithoutEncryption: on Dendrite the core runs without encryption and
+// the bot's rooms are unencrypted; an encrypted message a dispatcher's client sends into a
+// case room anyway is not silently dropped: the link bot answers it with a notice, and
+// nothing goes to the UCRM.
+func TestEncryptedCommandWithoutEncryption(t *testing.T) {
+	ctx := context.Background()
+	alice := newMatrixUser(t, "alice")
+	b := newCentre(t, alice.UserID)
+	core := startBot(t, nil, b)
+	if core.EncryptionActive() {
+		t.Fatal("encryption is active without being enabled")
+	}
+	caseID := uuid.NewString()
+	if _, err := peerA.Send(ctx, b.OID, app, "incident", incident(caseID), "NONE"); err != nil {
+		t.Fatal(err)
+	}
+	room := caseRoom(t, alice, b, caseID)
+	waitNotice(t, alice, room, "Neuer Fall")
+	var enc event.EncryptionEventContent
+	if err := alice.StateEvent(ctx, room, event.StateEncryption, "", &enc); err == nil && enc.Algorithm != "" {
+		t.Fatalf("the case room is encrypted (%s) though the core has no encryption", enc.Algorithm)
+	}
+	// What a client sends in an encrypted room (the ciphertext does not matter here).
+	if _, err := alice.SendMessageEvent(ctx, room, event.EventEncrypted, map[string]any{
+		"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEhA", "session_id": "sess", "sender_key": "key", "device_id": "DEV",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	botID := id.NewUserID(case116117.DefaultPrefix+b.Name, domain)
+	notice := waitNotice(t, alice, room, "not delivered", "encryption")
+	if notice.Sender != botID {
+		t.Errorf("the notice came from %s, want the link bot %s", notice.Sender, botID)
+	}
+	time.Sleep(2 * time.Second)
+	if n := sentTimes(t, b.OID, "acknowledgement", caseID); n != 0 {
+		t.Errorf("%d acknowledgements sent for an unreadable message", n)
+	}
+}
