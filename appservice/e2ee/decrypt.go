@@ -111,6 +111,9 @@ func (m *Manager) HandleToDevice(ctx context.Context, raw json.RawMessage) error
 	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrUnsupportedContentType) {
 		return nil // malformed content: nothing to do (mautrix would log it too)
 	}
+	l := m.accountLock(to.ToUserID)
+	l.Lock()
+	defer l.Unlock()
 	mach.HandleToDeviceEvent(ctx, &evt)
 	return nil
 }
@@ -133,8 +136,8 @@ func (m *Manager) MarkDevicesChanged(ctx context.Context, users []id.UserID) err
 func (m *Manager) HandleOTKCounts(counts map[id.UserID]map[id.DeviceID]mautrix.OTKCount) {
 	for user, devices := range counts {
 		for device, count := range devices {
-			mach, ok := m.hasMachine(user)
-			if !ok || mach.Client.DeviceID != device {
+			mach, loaded := m.hasMachine(user)
+			if loaded && mach.Client.DeviceID != device {
 				continue
 			}
 			m.otkMu.Lock()
@@ -153,7 +156,22 @@ func (m *Manager) HandleOTKCounts(counts map[id.UserID]map[id.DeviceID]mautrix.O
 					delete(m.otkRun, user)
 					m.otkMu.Unlock()
 				}()
-				mach.HandleOTKCounts(m.bgContext(), &count)
+				l := m.accountLock(user)
+				l.Lock()
+				defer l.Unlock()
+				ctx := m.bgContext()
+				if !loaded {
+					// A device of ours that this process has not used yet: load it to
+					// top up its keys, when it is ours.
+					if dev, err := m.deviceOf(ctx, user); err != nil || dev != device {
+						return
+					}
+					var err error
+					if mach, err = m.Machine(ctx, user); err != nil {
+						return
+					}
+				}
+				mach.HandleOTKCounts(ctx, &count)
 			}()
 		}
 	}

@@ -65,6 +65,11 @@ type Manager struct {
 	wg     sync.WaitGroup
 	otkMu  sync.Mutex
 	otkRun map[id.UserID]bool
+	// acct serializes, per user, what mutates the Olm account: decrypting to-device
+	// events (an Olm pre-key message uses up a one-time key) and one-time key uploads.
+	// mautrix guards them with different locks (olmLock, otkUploadLock), so without this
+	// the background top-up raced the dispatcher's to-device handling.
+	acct map[id.UserID]*sync.Mutex
 }
 
 type machineEntry struct {
@@ -86,6 +91,7 @@ func New(opts Options) (*Manager, error) {
 		machines: make(map[id.UserID]*machineEntry),
 		keyWake:  make(chan struct{}),
 		otkRun:   make(map[id.UserID]bool),
+		acct:     make(map[id.UserID]*sync.Mutex),
 	}
 	m.state = newStateStore(m)
 	return m, nil
@@ -168,6 +174,18 @@ func (m *Manager) createTables(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// accountLock is the lock of userID's Olm account (see Manager.acct).
+func (m *Manager) accountLock(userID id.UserID) *sync.Mutex {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, ok := m.acct[userID]
+	if !ok {
+		l = &sync.Mutex{}
+		m.acct[userID] = l
+	}
+	return l
 }
 
 // IsOurDevice reports whether the user has a Switchboard device.
