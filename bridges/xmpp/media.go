@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
@@ -159,7 +161,16 @@ func (b *Bridge) fetchToMatrix(ctx, budget context.Context, in *inbound, url str
 	} else {
 		ctype = "application/octet-stream"
 	}
-	uri, err := ghost.UploadMedia(ctx, f.Data, ctype, f.FileName)
+	// In an encrypted room the file goes to the media repository encrypted (an encrypted
+	// attachment, content.file), as a Matrix client would send it: the homeserver never
+	// holds the plaintext.
+	data, upType, upName := f.Data, ctype, f.FileName
+	var ef *attachment.EncryptedFile
+	if b.roomEncrypted(ctx, ghost, in.room) {
+		ef = attachment.NewEncryptedFile()
+		data, upType, upName = ef.Encrypt(f.Data), "application/octet-stream", ""
+	}
+	uri, err := ghost.UploadMedia(ctx, data, upType, upName)
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +183,34 @@ func (b *Bridge) fetchToMatrix(ctx, budget context.Context, in *inbound, url str
 	case strings.HasPrefix(ctype, "audio/"):
 		msgType = event.MsgAudio
 	}
-	return &event.MessageEventContent{MsgType: msgType, Body: f.FileName, FileName: f.FileName,
-		URL: uri.CUString(), Info: &event.FileInfo{MimeType: ctype, Size: len(f.Data)}}, nil
+	content := &event.MessageEventContent{MsgType: msgType, Body: f.FileName, FileName: f.FileName,
+		Info: &event.FileInfo{MimeType: ctype, Size: len(f.Data)}}
+	if ef != nil {
+		content.File = &event.EncryptedFileInfo{EncryptedFile: *ef, URL: uri.CUString()}
+	} else {
+		content.URL = uri.CUString()
+	}
+	return content, nil
+}
+
+// roomEncrypted reports whether files for room must be uploaded encrypted: the core
+// encrypts (appservice.EncryptionActive) and the room has m.room.encryption, read as the
+// ghost, who joins to send anyway. When the room's state cannot be read it answers true: an
+// encrypted attachment is readable in any room, a plaintext one in an encrypted room is a
+// leak.
+func (b *Bridge) roomEncrypted(ctx context.Context, ghost *appservice.Intent, room id.RoomID) bool {
+	if !appservice.EncryptionActive(b.host) {
+		return false
+	}
+	var enc event.EncryptionEventContent
+	err := ghost.StateEvent(ctx, room, event.StateEncryption, "", &enc)
+	if errors.Is(err, appservice.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Stringer("room_id", room).Msg("Cannot tell whether the room is encrypted; uploading the file encrypted")
+	}
+	return true
 }
 
 // publicReason is the part of a fetch error that may be shown in the room (never the

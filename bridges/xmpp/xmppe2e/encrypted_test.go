@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/xmpp/upload"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/e2eeclient"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
@@ -186,7 +188,8 @@ func undecrypted(t *testing.T, user *e2eeclient.Client, room id.RoomID) {
 // encrypted (encryption.default): the XMPP user gets the plaintext of every Matrix message
 // once, the Matrix user decrypts every bridged message, once, from the ghost's
 // cross-signed device. An encrypted attachment reaches XMPP as an upload link to the
-// plaintext.
+// plaintext; one whose ciphertext does not match its hash gets a failure notice instead. An
+// XMPP user's file reaches Matrix as an encrypted attachment.
 func TestEncryptedDirectChatSynapse(t *testing.T) { onSynapse(t, testEncryptedDirectChat) }
 
 func testEncryptedDirectChat(t *testing.T) {
@@ -242,6 +245,91 @@ func testEncryptedDirectChat(t *testing.T) {
 		}
 	})
 
+	t.Run("file xmpp to matrix is an encrypted attachment", func(t *testing.T) {
+		const name = "from-bob.txt"
+		plain := []byte("bob's file, which the homeserver must not read\n")
+		res := bob.mustAsk("get", jid.MustParse(xs.UploadDomain), upload.Request(name, int64(len(plain)), "text/plain"))
+		slot, err := upload.ParseSlot(res.Inner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := upload.Put(ctx, http.DefaultClient, slot, plain, "text/plain"); err != nil {
+			t.Fatal(err)
+		}
+		bob.send(&xmsg.Message{ID: "bob-file", Type: "chat", To: aliceJID, Body: slot.GetURL, OOB: []xmsg.OOB{{URL: slot.GetURL}}})
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		m, err := alice.WaitMessage(wctx, room, func(m e2eeclient.Message) bool {
+			return m.DecryptError == nil && m.Event.Sender == bobGhost && m.Event.Content.AsMessage().Body == name
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Encrypted || m.Trust < id.TrustStateCrossSignedTOFU {
+			t.Errorf("the file's event: encrypted %v, trust %s", m.Encrypted, m.Trust)
+		}
+		c := m.Event.Content.AsMessage()
+		if c.File == nil || c.URL != "" {
+			t.Fatalf("file %+v url %q: want an encrypted attachment and no plaintext url", c.File, c.URL)
+		}
+		uri, err := c.File.URL.Parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := alice.Mautrix().DownloadBytes(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, plain[:10]) {
+			t.Error("the media repository holds the plaintext")
+		}
+		if err := c.File.PrepareForDecryption(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.File.DecryptInPlace(data); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, plain) || c.Info == nil || c.Info.MimeType != "text/plain" || c.Info.Size != len(plain) {
+			t.Errorf("decrypted %q info %+v, want %q, text/plain of %d bytes", data, c.Info, plain, len(plain))
+		}
+	})
+
+	t.Run("tampered encrypted file gets a failure notice", func(t *testing.T) {
+		ef := attachment.NewEncryptedFile()
+		cipher := []byte("a file whose ciphertext is changed on the way")
+		ef.EncryptInPlace(cipher)
+		cipher[0] ^= 0xff // the attachment's hash no longer matches
+		up, err := alice.Mautrix().UploadBytesWithName(ctx, cipher, "application/octet-stream", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const name = "tampered.txt"
+		sent, err := alice.Send(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgFile, Body: name,
+			File: &event.EncryptedFileInfo{EncryptedFile: *ef, URL: up.ContentURI.CUString()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		notice, err := alice.WaitMessage(wctx, room, func(m e2eeclient.Message) bool {
+			c := m.Event.Content.AsMessage()
+			return m.DecryptError == nil && c.MsgType == event.MsgNotice && c.RelatesTo != nil &&
+				c.RelatesTo.InReplyTo != nil && c.RelatesTo.InReplyTo.EventID == sent
+		})
+		if err != nil {
+			t.Fatalf("waiting for a failure notice: %v", err)
+		}
+		if body := notice.Event.Content.AsMessage().Body; !strings.Contains(body, "could not be decrypted") {
+			t.Errorf("notice %q, want it to say the file could not be decrypted", body)
+		}
+		if !notice.Encrypted {
+			t.Error("the failure notice arrived unencrypted")
+		}
+		if got := bob.messages(func(m *xmsg.Message) bool { return len(m.OOB) > 0 && strings.HasSuffix(m.OOB[0].URL, "/"+name) }); len(got) != 0 {
+			t.Errorf("XMPP received a link to the tampered file: %q", got[0].Body)
+		}
+	})
+
 	t.Run("opened from xmpp", func(t *testing.T) {
 		carol := newCryptoUser(t, "carol")
 		carolJID := puppetOf(t, carol.UserID())
@@ -264,8 +352,8 @@ func testEncryptedDirectChat(t *testing.T) {
 
 // TestEncryptedGroupChatSynapse: a MUC portal, which the bridge creates encrypted
 // (encryption.default): the XMPP occupant gets the plaintext of every Matrix message once,
-// the Matrix user decrypts every message of the occupant's ghost, once, from its
-// cross-signed device.
+// the Matrix user decrypts every message of the occupant's ghost (the MUC's history
+// included), once, from its cross-signed device.
 func TestEncryptedGroupChatSynapse(t *testing.T) { onSynapse(t, testEncryptedGroupChat) }
 
 func testEncryptedGroupChat(t *testing.T) {
@@ -276,6 +364,9 @@ func testEncryptedGroupChat(t *testing.T) {
 	muc := jid.MustParse(unique("secret") + "@" + xs.MUCDomain)
 	bob.joinMUC(muc, "Bob")
 	bobGhost := ghostOf(t, bob.bare().String())
+	// Sent before the portal exists: it comes to Matrix as the MUC's history.
+	bob.send(&xmsg.Message{Type: "groupchat", To: muc, Body: "muc-history-0", ID: "muc-history-0"})
+	bob.waitMessage("its reflection", func(m *xmsg.Message) bool { return m.ID == "muc-history-0" && m.Type == "groupchat" })
 
 	alice := newCryptoUser(t, "alice")
 	alias, err := mapper().RoomAlias(muc)
@@ -291,6 +382,7 @@ func testEncryptedGroupChat(t *testing.T) {
 	aliceOcc, _ := muc.WithResource("alice M")
 	bob.waitPresence("alice's puppet joining as 'alice M'", func(p *xmsg.Presence) bool { return p.From.Equal(aliceOcc) && p.Type == "" })
 
+	waitDecrypted(t, alice, portal, bobGhost, "muc-history", 1)
 	sendXMPPToMatrix(t, bob, muc, "groupchat", alice, portal, bobGhost, "muc-from-bob")
 	sendMatrixToXMPP(t, alice, portal, bob, "muc-from-alice", func(m *xmsg.Message) bool {
 		return m.Type == "groupchat" && m.From.Equal(aliceOcc)
