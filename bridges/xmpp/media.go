@@ -168,7 +168,8 @@ func (b *Bridge) fetchToMatrix(ctx, budget context.Context, in *inbound, url str
 	var ef *attachment.EncryptedFile
 	if b.roomEncrypted(ctx, ghost, in.room) {
 		ef = attachment.NewEncryptedFile()
-		data, upType, upName = ef.Encrypt(f.Data), "application/octet-stream", ""
+		ef.EncryptInPlace(data) // f.Data is not used again, only its length
+		upType, upName = "application/octet-stream", ""
 	}
 	uri, err := ghost.UploadMedia(ctx, data, upType, upName)
 	if err != nil {
