@@ -222,8 +222,20 @@ func (c *Core) refuseUnencrypted(ctx context.Context, evt *event.Event) bool {
 	default:
 		return false
 	}
-	enc, err := cm.RoomEncryption(ctx, c.botUserID(), evt.RoomID)
-	if err == nil && enc != nil {
+	targets, err := c.route(ctx, evt, kindTimeline)
+	if err != nil || len(targets) == 0 {
+		return false // not bridged (or routing fails: the event's own handling reports it)
+	}
+	asker := c.failureSender(ctx, targets[0], evt.RoomID)
+	if asker == "" {
+		asker = c.botUserID()
+	}
+	enc, err := cm.RoomEncryption(ctx, asker, evt.RoomID)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Cannot tell whether the room is encrypted; bridging the event")
+		return false
+	}
+	if enc != nil {
 		return false // encrypted room; a plaintext event there is the client's choice
 	}
 	c.reportUndecryptable(ctx, evt, "this bridge only bridges encrypted rooms; turn on encryption in the room settings", "e2ee-required:"+evt.RoomID.String())

@@ -21,11 +21,14 @@ type stateStore struct {
 	m *Manager
 
 	mu    sync.Mutex
-	rooms map[id.RoomID]*event.EncryptionEventContent // nil value: known to be unencrypted
+	rooms map[id.RoomID]*event.EncryptionEventContent // encrypted rooms
+	// plain holds rooms the homeserver said are unencrypted, until an m.room.encryption
+	// event is noted (Switchboard's users see it: the homeserver pushes it).
+	plain map[id.RoomID]bool
 }
 
 func newStateStore(m *Manager) *stateStore {
-	return &stateStore{m: m, rooms: make(map[id.RoomID]*event.EncryptionEventContent)}
+	return &stateStore{m: m, rooms: make(map[id.RoomID]*event.EncryptionEventContent), plain: make(map[id.RoomID]bool)}
 }
 
 // IsEncrypted implements crypto.StateStore from what is known locally.
@@ -82,6 +85,7 @@ func (s *stateStore) setEncryption(ctx context.Context, roomID id.RoomID, conten
 	}
 	s.mu.Lock()
 	s.rooms[roomID] = content
+	delete(s.plain, roomID)
 	s.mu.Unlock()
 	return nil
 }
@@ -93,15 +97,21 @@ func (m *Manager) RoomEncryption(ctx context.Context, asker id.UserID, roomID id
 	if c, err := m.state.GetEncryptionEvent(ctx, roomID); err != nil || c != nil {
 		return c, err
 	}
+	m.state.mu.Lock()
+	plain := m.state.plain[roomID]
+	m.state.mu.Unlock()
+	if plain {
+		return nil, nil
+	}
 	var content event.EncryptionEventContent
 	err := m.opts.AS.Client(asker).StateEvent(ctx, roomID, event.StateEncryption, "", &content)
-	if errors.Is(err, mautrix.MNotFound) {
+	if errors.Is(err, mautrix.MNotFound) || (err == nil && content.Algorithm == "") {
+		m.state.mu.Lock()
+		m.state.plain[roomID] = true
+		m.state.mu.Unlock()
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("e2ee: failed to read the room's encryption state: %w", err)
-	}
-	if content.Algorithm == "" {
-		return nil, nil
 	}
 	return &content, m.state.setEncryption(ctx, roomID, &content)
 }
