@@ -67,11 +67,8 @@ func TestRequireEncryptionSynapse(t *testing.T) {
 	if n := len(bodiesHandled(t, st, plain)); n != 0 {
 		t.Errorf("the module got %d plaintext messages", n)
 	}
-	statuses, err := matrixtest.RoomEvents(ctx, alice.Mautrix(), plain, event.BeeperMessageStatus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(statuses) != 2 {
-		t.Errorf("%d failure statuses in the plaintext room, want 2", len(statuses))
-	}
+	matrixtest.WaitFor(t, 30*time.Second, "a failure status on each plaintext message", func() (bool, error) {
+		statuses, err := matrixtest.RoomEvents(ctx, alice.Mautrix(), plain, event.BeeperMessageStatus)
+		return len(statuses) == 2, err
+	})
 }
