@@ -47,6 +47,9 @@ type Config struct {
 	LogLevel              string // trace … error
 	// Modules is the YAML of the modules section's body, indented by two spaces.
 	Modules string
+	// Encryption is the YAML of the encryption section's body, indented by two spaces
+	// (e.g. "  enabled: true\n"); empty leaves the section out (encryption off).
+	Encryption string
 }
 
 // WriteConfig writes the config into dir (mode 0600) and returns its path. Retries are
@@ -79,6 +82,9 @@ management:
   admins: ["*:%s"]
 modules:
 %s`, c.HomeserverURL, c.Domain, c.RegistrationID, c.ASPort, c.ASPort, c.DatabaseURI, c.LogLevel, c.MetricsPort, c.Domain, c.Modules)
+	if c.Encryption != "" {
+		cfg += "\nencryption:\n" + c.Encryption
+	}
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
