@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -40,15 +39,7 @@ func (f *remoteFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func newCryptoUser(t *testing.T, h homeserver.HS, prefix string) *e2eeclient.Client {
 	t.Helper()
 	cli, password := newUser(t, h, prefix)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	c, err := e2eeclient.New(ctx, cli, password, e2eeclient.Options{Log: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return e2eeclient.ForTest(t, cli, password)
 }
 
 // encryptedPortal creates an encrypted room as user with the test module's ghosts invited

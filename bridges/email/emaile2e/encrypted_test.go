@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
@@ -40,13 +39,7 @@ func newCryptoUser(t *testing.T, prefix string) *e2eeclient.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	c, err := e2eeclient.New(ctx, cli, password, e2eeclient.Options{Log: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return e2eeclient.ForTest(t, cli, password)
 }
 
 // encryptedMailbox makes a mailbox for user, starts the bridge with encryption on, joins
