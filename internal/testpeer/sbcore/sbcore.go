@@ -5,8 +5,8 @@ package sbcore
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
