@@ -36,8 +36,13 @@ func (c *Core) startEncryption(ctx context.Context) error {
 		c.log.Info().Msg("End-to-end encryption is off (encryption.enabled); encrypted events in bridged rooms are answered with a notice")
 		return nil
 	}
+	// The crypto store gets a pool of its own (store.Pool says why).
+	db, err := c.store.Pool()
+	if err != nil {
+		return fmt.Errorf("appservice: %w", err)
+	}
 	m, err := e2ee.New(e2ee.Options{
-		AS: c.as, DB: c.store.DB(), Dialect: string(c.store.Dialect()), PickleKey: enc.PickleKey,
+		AS: c.as, DB: db, Dialect: string(c.store.Dialect()), PickleKey: enc.PickleKey,
 		RotationPeriod: enc.RotationPeriod, RotationMessages: enc.RotationMessages,
 	})
 	if err != nil {

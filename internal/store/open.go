@@ -126,3 +126,30 @@ func isScheme(s string) bool {
 	}
 	return true
 }
+
+// poolConns bounds the connections of the SQLite pool that Pool returns.
+const poolConns = 4
+
+// Pool returns a database handle with several connections for code that manages its own
+// tables and locking and must not share the core's single SQLite connection (mautrix-go's
+// crypto store: it holds a query open while it waits for its own locks, which another of
+// its calls holds while it waits for a connection — with one connection, forever). On
+// SQLite it is a second handle to the same file with the same parameters (WAL: readers do
+// not wait for the writer; writers wait for each other up to the busy timeout); on
+// PostgreSQL it is the store's own pool. It is closed with the store.
+func (s *Store) Pool() (*sql.DB, error) {
+	if s.dialect != SQLite {
+		return s.db, nil
+	}
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	if s.pool == nil {
+		db, err := sql.Open("sqlite", s.path+"?"+sqliteParams)
+		if err != nil {
+			return nil, fmt.Errorf("store: open sqlite pool %s: %w", s.path, err)
+		}
+		db.SetMaxOpenConns(poolConns)
+		s.pool = db
+	}
+	return s.pool, nil
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 )
 
 // ErrNotFound is returned by lookups that find no row.
@@ -33,10 +34,21 @@ type Store struct {
 	db      *sql.DB // immutable
 	dialect Dialect // immutable
 	path    string  // immutable; the SQLite file, empty for PostgreSQL
+
+	poolMu sync.Mutex
+	pool   *sql.DB // guarded by poolMu; see Pool
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	if s.pool != nil {
+		_ = s.pool.Close()
+		s.pool = nil
+	}
+	return s.db.Close()
+}
 
 // Dialect reports which database this is.
 func (s *Store) Dialect() Dialect { return s.dialect }
