@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
@@ -97,6 +98,9 @@ func (m *Manager) HandleToDevice(ctx context.Context, raw json.RawMessage) error
 		return err
 	}
 	if dev == "" || (to.ToDeviceID != "" && to.ToDeviceID != dev) {
+		// A device of an earlier database, or a user without one: nobody can read it.
+		zerolog.Ctx(ctx).Debug().Stringer("to_user_id", to.ToUserID).Stringer("to_device_id", to.ToDeviceID).
+			Stringer("our_device_id", dev).Msg("Ignoring a to-device event for a device that is not ours")
 		return nil
 	}
 	mach, err := m.Machine(ctx, to.ToUserID)
@@ -114,6 +118,8 @@ func (m *Manager) HandleToDevice(ctx context.Context, raw json.RawMessage) error
 	l := m.accountLock(to.ToUserID)
 	l.Lock()
 	defer l.Unlock()
+	zerolog.Ctx(ctx).Debug().Stringer("to_user_id", to.ToUserID).Str("type", evt.Type.Type).Stringer("sender", evt.Sender).
+		Msg("Handling a to-device event")
 	mach.HandleToDeviceEvent(ctx, &evt)
 	return nil
 }
