@@ -128,6 +128,7 @@ func (d *dispatcher) decrypt(ctx context.Context, log zerolog.Logger, row store.
 	}
 	deadline := time.UnixMilli(row.ReceivedAt).Add(c.opts.Encryption.DecryptTimeout)
 	ours := c.isOurs(evt.Sender)
+	var requested time.Time // when the room key was last asked for
 	for attempt := 1; ; attempt++ {
 		wake := cm.KeyArrived()
 		dec, err := cm.Decrypt(ctx, evt)
@@ -142,7 +143,13 @@ func (d *dispatcher) decrypt(ctx context.Context, log zerolog.Logger, row store.
 			if attempt == 1 {
 				log.Info().Time("until", deadline).Msg("Waiting for the room key of an encrypted event")
 			}
-			if !d.queue.pauseUntil(ctx, min(time.Until(deadline), 30*time.Second), wake) {
+			// A key usually follows its event within moments; one missing for longer may
+			// have been dropped by the homeserver while we were down: ask for it.
+			if age := time.Since(time.UnixMilli(row.ReceivedAt)); age >= keyRequestAfter && time.Since(requested) >= keyRequestEvery {
+				requested = time.Now()
+				c.requestKey(ctx, log, cm, evt)
+			}
+			if !d.queue.pauseUntil(ctx, min(time.Until(deadline), keyRequestAfter), wake) {
 				return nil, false
 			}
 			continue
@@ -163,6 +170,29 @@ func (d *dispatcher) decrypt(ctx context.Context, log zerolog.Logger, row store.
 		_ = c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
 		return nil, false
 	}
+}
+
+// Key requests for an event whose room key is missing: the first this long after the event
+// was journaled, then at this interval while it waits.
+const (
+	keyRequestAfter = 3 * time.Second
+	keyRequestEvery = time.Minute
+)
+
+// requestKey asks the sender of evt for its room key, as our user in the room that reports
+// failures there (the module's choice, else the bot).
+func (c *Core) requestKey(ctx context.Context, log zerolog.Logger, cm *e2ee.Manager, evt *event.Event) {
+	asker := c.botUserID()
+	if targets, err := c.route(ctx, evt, kindTimeline); err == nil && len(targets) > 0 {
+		if u := c.failureSender(ctx, targets[0], evt.RoomID); u != "" {
+			asker = u
+		}
+	}
+	if err := cm.RequestKey(ctx, asker, evt); err != nil {
+		log.Warn().Err(err).Msg("Failed to request a missing room key")
+		return
+	}
+	log.Info().Stringer("asker", asker).Msg("Requested the missing room key from the sender's devices")
 }
 
 // reportUndecryptable sends, for an encrypted event in a bridged room from a user who may

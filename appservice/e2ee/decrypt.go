@@ -48,7 +48,8 @@ func (m *Manager) Decrypt(ctx context.Context, evt *event.Event) (*event.Event, 
 		return nil, fmt.Errorf("e2ee: failed to look up the room key: %w", err)
 	}
 	if session == nil {
-		if withheld.Valid && withheld.String != "" {
+		// m.unavailable answers a key request: someone else may still have the key.
+		if withheld.Valid && withheld.String != "" && withheld.String != string(event.RoomKeyWithheldUnavailable) {
 			return nil, fmt.Errorf("%w (%s)", ErrWithheld, withheld.String)
 		}
 		return nil, ErrNoKey
@@ -64,6 +65,33 @@ func (m *Manager) Decrypt(ctx context.Context, evt *event.Event) (*event.Event, 
 		return nil, fmt.Errorf("e2ee: failed to decrypt: %w", err)
 	}
 	return decrypted, nil
+}
+
+// RequestKey asks the devices of evt's sender for its room key, as asker (one of
+// Switchboard's users in the room, whose device the key was meant for). The homeserver
+// drops to-device events it could not deliver while Switchboard was down (Synapse does),
+// so a room key sent then is only had by asking; clients answer for sessions they shared
+// with the asking device. The answer arrives as a to-device event like any room key.
+func (m *Manager) RequestKey(ctx context.Context, asker id.UserID, evt *event.Event) error {
+	content, ok := evt.Content.Parsed.(*event.EncryptedEventContent)
+	if !ok {
+		return errors.New("e2ee: not an encrypted event")
+	}
+	mach, err := m.Machine(ctx, asker)
+	if err != nil {
+		return err
+	}
+	//lint:ignore SA1019 the sender key and device ID are deprecated in events but still sent
+	senderKey, device := content.SenderKey, content.DeviceID
+	if device == "" {
+		device = "*" // every device of the sender
+	}
+	err = mach.SendRoomKeyRequest(ctx, evt.RoomID, senderKey, content.SessionID, "",
+		map[id.UserID][]id.DeviceID{evt.Sender: {device}})
+	if err != nil {
+		return fmt.Errorf("e2ee: failed to request the room key: %w", err)
+	}
+	return nil
 }
 
 // KeyArrived returns a channel that is closed when the next room key arrives.
