@@ -54,6 +54,7 @@ type sentMessage struct {
 // SIGKILL four times during the traffic and restarted. Afterwards, on SQLite and
 // PostgreSQL: every one of the user's events was handled once, with its plaintext, and
 // none failed to decrypt; the client decrypted every remote message once, from one event.
+// SWITCHBOARD_CRASH_LOG=debug runs Switchboard at that level and keeps its log on failure.
 func TestCrashKill9Encrypted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
@@ -67,20 +68,20 @@ func TestCrashKill9Encrypted(t *testing.T) {
 
 // encCrashRun is one run of the encrypted crash test: the process and what it counts.
 type encCrashRun struct {
-	t                   *testing.T
-	h                   homeserver.HS
-	bin, cfg            string
-	metricsPort         int
-	log                 *os.File
-	proc                *sbproc.Process
-	user                *e2eeclient.Client
-	room                id.RoomID
-	check               *store.Store
-	killedAt            []time.Time
-	remoteSentAtKill    []int
-	heldBySynapse       int
-	sendTime, settle    time.Duration
-	sinkUser, feederUsr id.UserID
+	t                *testing.T
+	h                homeserver.HS
+	bin, cfg         string
+	metricsPort      int
+	log              *os.File
+	proc             *sbproc.Process
+	user             *e2eeclient.Client
+	room             id.RoomID
+	check            *store.Store
+	killedAt         []time.Time
+	remoteSentAtKill []int
+	heldBySynapse    int
+	sendTime, settle time.Duration
+	sink, feeder     id.UserID
 }
 
 func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect store.Dialect) {
@@ -90,8 +91,8 @@ func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect 
 	dir := t.TempDir()
 	dbURI := storetest.NewDatabaseURI(t, dialect)
 	r := &encCrashRun{t: t, h: h, bin: bin,
-		sinkUser:  id.NewUserID(testmodule.GhostPrefix+"sink", domain),
-		feederUsr: id.NewUserID(testmodule.GhostPrefix+"feeder", domain)}
+		sink:   id.NewUserID(testmodule.GhostPrefix+"sink", domain),
+		feeder: id.NewUserID(testmodule.GhostPrefix+"feeder", domain)}
 	r.user = newCryptoUser(t, h, "crashenc")
 	// The ghosts are invited once Switchboard runs: an invite that finds no one listening
 	// sends Synapse into its retry backoff.
@@ -124,8 +125,9 @@ func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect 
 		if t.Failed() {
 			logSynapseAppserviceFailures(t)
 			t.Logf("switchboard's warnings and errors:\n%s", sbproc.LogProblems(r.log.Name(), 60))
-			// The whole log outlives the test's directory, for diagnosis.
-			if b, err := os.ReadFile(r.log.Name()); err == nil {
+			// With SWITCHBOARD_CRASH_LOG set (diagnosis), the whole log outlives the test's
+			// directory.
+			if b, err := os.ReadFile(r.log.Name()); err == nil && os.Getenv("SWITCHBOARD_CRASH_LOG") != "" {
 				keep := filepath.Join(os.TempDir(), fmt.Sprintf("crashenc-%s-%d.log", dialect, time.Now().Unix()))
 				if os.WriteFile(keep, b, 0o600) == nil {
 					t.Logf("switchboard's log: %s", keep)
@@ -139,7 +141,7 @@ func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect 
 		t.Fatal(err)
 	}
 	defer r.check.Close()
-	for _, g := range []id.UserID{r.sinkUser, r.feederUsr} {
+	for _, g := range []id.UserID{r.sink, r.feeder} {
 		if _, err := r.user.Mautrix().InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: g}); err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +381,7 @@ func (r *encCrashRun) awaitRemote(ctx context.Context) {
 	})
 	last, lastAt := -1, time.Now()
 	for time.Since(lastAt) < time.Minute {
-		n := len(decryptedRemote(r.user.Received(r.room), r.feederUsr))
+		n := len(decryptedRemote(r.user.Received(r.room), r.feeder))
 		if n >= encCrashRemote {
 			return
 		}
@@ -511,13 +513,13 @@ func (r *encCrashRun) countToMatrix(ctx context.Context) counts {
 	t := r.t
 	var c counts
 	received := r.user.Received(r.room)
-	dec := decryptedRemote(received, r.feederUsr)
+	dec := decryptedRemote(received, r.feeder)
 	decryptedIDs := map[id.EventID]int{}
 	failedFirst := map[id.EventID]bool{}
 	others := map[string]int{}
 	for _, m := range received {
 		switch {
-		case m.Event.Sender != r.feederUsr:
+		case m.Event.Sender != r.feeder:
 			if m.Event.Sender != r.user.UserID() {
 				others[m.Event.Sender.String()+" "+m.Event.Type.Type]++
 			}
@@ -555,7 +557,7 @@ func (r *encCrashRun) countToMatrix(ctx context.Context) counts {
 	if c.undecryptable > 0 {
 		c.lost -= min(c.lost, c.undecryptable) // an undecryptable message is counted once, as undecryptable
 		for _, m := range received {
-			if m.Event.Sender == r.feederUsr && m.DecryptError != nil && decryptedIDs[m.Event.ID] == 0 {
+			if m.Event.Sender == r.feeder && m.DecryptError != nil && decryptedIDs[m.Event.ID] == 0 {
 				t.Logf("undecryptable: %s: %v", m.Event.ID, m.DecryptError)
 			}
 		}
@@ -567,7 +569,7 @@ func (r *encCrashRun) countToMatrix(ctx context.Context) counts {
 	}
 	fromFeeder := 0
 	for _, e := range evts {
-		if e.Sender == r.feederUsr {
+		if e.Sender == r.feeder {
 			fromFeeder++
 		}
 	}
