@@ -135,6 +135,7 @@ func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect 
 			}
 		}
 	}()
+	failedTxnsBefore := synapseFailedTxns()
 	r.proc = sbproc.Start(t, bin, r.cfg, h.RegPath(), r.metricsPort, r.log)
 	defer func() { r.proc.Kill9() }()
 	if r.check, err = store.Open(ctx, dbURI); err != nil {
@@ -160,6 +161,9 @@ func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect 
 
 	toModule := r.countToModule(ctx, sent)
 	toMatrix := r.countToMatrix(ctx)
+	logText, _ := os.ReadFile(r.log.Name())
+	t.Logf("%s on synapse encrypted: Synapse failed %d transactions to the killed Switchboard (it drops their to-device events, room keys among them); the core requested %d missing room keys",
+		dialect, synapseFailedTxns()-failedTxnsBefore, strings.Count(string(logText), "Requested the missing room key"))
 	t.Logf("%s on synapse encrypted: set-up %s, sending %d messages took %s, everything handled, sent and decrypted %s later (kills at %d/%d/%d/%d remote messages sent)",
 		dialect, ready.Round(100*time.Millisecond), encCrashEvents, r.sendTime.Round(100*time.Millisecond), r.settle.Round(100*time.Millisecond),
 		r.remoteSentAtKill[0], r.remoteSentAtKill[1], r.remoteSentAtKill[2], r.remoteSentAtKill[3])
@@ -598,6 +602,18 @@ func (r *encCrashRun) countToMatrix(ctx context.Context) counts {
 		t.Logf("other messages in the room (notices?): %s", strings.Join(s, ", "))
 	}
 	return c
+}
+
+// synapseFailedTxns counts the appservice transactions Synapse could not deliver so far.
+func synapseFailedTxns() int {
+	raw, _ := os.ReadFile(filepath.Join(workDir, "synapse", "synapse", "synapse.log"))
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.Contains(line, "Error sending request to") && strings.Contains(line, "/_matrix/app/v1/transactions/") {
+			n++
+		}
+	}
+	return n
 }
 
 // logSynapseAppserviceFailures logs Synapse's lines about failed appservice transactions
