@@ -65,6 +65,9 @@ type Manager struct {
 	wg     sync.WaitGroup
 	otkMu  sync.Mutex
 	otkRun map[id.UserID]bool
+
+	sharedMu sync.Mutex
+	shared   map[shareKey]shareRecord // guarded by sharedMu; see checkRecipients
 	// acct serializes, per user, what mutates the Olm account: decrypting to-device
 	// events (an Olm pre-key message uses up a one-time key) and one-time key uploads.
 	// mautrix guards them with different locks (olmLock, otkUploadLock), so without this
@@ -91,6 +94,7 @@ func New(opts Options) (*Manager, error) {
 		machines: make(map[id.UserID]*machineEntry),
 		keyWake:  make(chan struct{}),
 		otkRun:   make(map[id.UserID]bool),
+		shared:   make(map[shareKey]shareRecord),
 		acct:     make(map[id.UserID]*sync.Mutex),
 	}
 	m.state = newStateStore(m)

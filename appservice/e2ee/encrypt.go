@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rs/zerolog"
+
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -41,6 +43,7 @@ func (m *Manager) Encrypt(ctx context.Context, sender id.UserID, roomID id.RoomI
 		if err := mach.ShareGroupSession(ctx, roomID, members); err != nil {
 			return nil, fmt.Errorf("e2ee: failed to share the room key: %w", err)
 		}
+		m.noteShared(ctx, mach, roomID, members)
 		encrypted, err := mach.EncryptMegolmEvent(ctx, roomID, evtType, content)
 		if err == nil {
 			return encrypted, nil
@@ -100,35 +103,44 @@ func (m *Manager) refreshDevices(ctx context.Context, mach *crypto.OlmMachine, m
 }
 
 // checkRecipients removes the room's outbound session when it was not shared with exactly
-// the members' current devices.
+// the members' current devices: a device of a member has not got it (a new member or a new
+// device: mautrix records every device it shared a session with), or a member it was shared
+// with is gone (recorded in memory when it was shared; after a restart the first message
+// of a room starts a new session).
 func (m *Manager) checkRecipients(ctx context.Context, mach *crypto.OlmMachine, roomID id.RoomID, members []id.UserID) error {
 	sess, err := mach.CryptoStore.GetOutboundGroupSession(ctx, roomID)
 	if err != nil || sess == nil || !sess.Shared || sess.Expired() {
 		return err
 	}
+	key := shareKey{mach.Client.UserID, roomID}
+	m.sharedMu.Lock()
+	rec, known := m.shared[key]
+	m.sharedMu.Unlock()
 	rotate := ""
-	in := make(map[id.UserID]bool, len(members))
+	switch {
+	case !known || rec.session != sess.ID():
+		rotate = "shared before a restart"
+	case !sameMembers(rec.members, members):
+		rotate = "the members changed"
+	}
 	for _, u := range members {
-		in[u] = true
+		if rotate != "" {
+			break
+		}
 		devices, err := mach.CryptoStore.GetDevices(ctx, u)
 		if err != nil {
 			return fmt.Errorf("e2ee: failed to read devices: %w", err)
 		}
-		if devices == nil {
-			rotate = "a new member"
-			break
-		}
-		for d := range devices {
-			if _, ok := sess.Users[crypto.UserDevice{UserID: u, DeviceID: d}]; !ok {
-				rotate = "a new device"
-				break
+		for d, dev := range devices {
+			if u == mach.Client.UserID && d == mach.Client.DeviceID {
+				continue // the sender's own device is never sent the key
 			}
-		}
-	}
-	if rotate == "" {
-		for ud := range sess.Users {
-			if !in[ud.UserID] {
-				rotate = "a member left"
+			shared, err := mach.CryptoStore.IsOutboundGroupSessionShared(ctx, u, dev.IdentityKey, sess.ID())
+			if err != nil {
+				return fmt.Errorf("e2ee: failed to read the session's recipients: %w", err)
+			}
+			if !shared {
+				rotate = "a device without the key"
 				break
 			}
 		}
@@ -136,9 +148,48 @@ func (m *Manager) checkRecipients(ctx context.Context, mach *crypto.OlmMachine, 
 	if rotate == "" {
 		return nil
 	}
-	logger(ctx).Debug().Stringer("room_id", roomID).Str("reason", rotate).Msg("Rotating the room key")
+	zerolog.Ctx(ctx).Debug().Stringer("room_id", roomID).Stringer("sender", mach.Client.UserID).Str("reason", rotate).Msg("Starting a new room key")
 	if err := mach.CryptoStore.RemoveOutboundGroupSession(ctx, roomID); err != nil {
 		return fmt.Errorf("e2ee: failed to rotate the room key: %w", err)
 	}
 	return nil
+}
+
+// shareKey names the outbound session of one sender in one room.
+type shareKey struct {
+	sender id.UserID
+	room   id.RoomID
+}
+
+// shareRecord is who an outbound session was shared with, as far as this process knows.
+type shareRecord struct {
+	session id.SessionID
+	members map[id.UserID]bool
+}
+
+// noteShared records the members the room's current session was shared with.
+func (m *Manager) noteShared(ctx context.Context, mach *crypto.OlmMachine, roomID id.RoomID, members []id.UserID) {
+	sess, err := mach.CryptoStore.GetOutboundGroupSession(ctx, roomID)
+	if err != nil || sess == nil {
+		return
+	}
+	set := make(map[id.UserID]bool, len(members))
+	for _, u := range members {
+		set[u] = true
+	}
+	m.sharedMu.Lock()
+	m.shared[shareKey{mach.Client.UserID, roomID}] = shareRecord{session: sess.ID(), members: set}
+	m.sharedMu.Unlock()
+}
+
+func sameMembers(set map[id.UserID]bool, members []id.UserID) bool {
+	if len(set) != len(members) {
+		return false
+	}
+	for _, u := range members {
+		if !set[u] {
+			return false
+		}
+	}
+	return true
 }

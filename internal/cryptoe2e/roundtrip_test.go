@@ -144,4 +144,17 @@ func TestEncryptedRoundTripSynapse(t *testing.T) {
 			t.Logf("%s from device %s: trust %s", body, m.SenderDevice.DeviceID, m.Trust)
 		}
 	}
+	// One room key for all of them: the session is kept while the members and their
+	// devices stay the same (the sender keeps its own copy of each session it made).
+	var sessions int
+	if err := st.DB().QueryRow(`SELECT count(*) FROM crypto_megolm_inbound_session s
+		JOIN switchboard_e2ee_device o ON o.user_id = s.account_id
+		JOIN crypto_device d ON d.user_id = o.user_id AND d.device_id = o.device_id
+		WHERE s.account_id = $1 AND s.room_id = $2 AND s.sender_key = d.identity_key`,
+		feeder.String(), room.String()).Scan(&sessions); err != nil {
+		t.Fatal(err)
+	}
+	if sessions != 1 {
+		t.Errorf("the feeder used %d Megolm sessions for %d messages, want 1", sessions, n)
+	}
 }
