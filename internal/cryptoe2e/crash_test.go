@@ -101,7 +101,7 @@ func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect 
 		t.Fatal(err)
 	}
 	r.room = room
-	feed := &remoteFeed{}
+	feed := &testmodule.Feed{}
 	feedSrv := httptest.NewServer(feed)
 	defer feedSrv.Close()
 	if r.metricsPort, err = peerproc.FreePort(); err != nil {
@@ -153,7 +153,7 @@ func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect 
 	ready := time.Since(start)
 
 	sent := r.sendWithKills(ctx, feed)
-	feed.released.Store(encCrashRemote)
+	feed.Released.Store(encCrashRemote)
 	sent = r.awaitHandled(ctx, sent)
 	r.awaitRemote(ctx)
 	r.settle = time.Since(start) - ready - r.sendTime
@@ -181,7 +181,7 @@ func testCrashKill9Encrypted(t *testing.T, h homeserver.HS, bin string, dialect 
 // Each kill then falls where the user's client starts a new Megolm session (mautrix
 // rotates after 100 messages), so the new room key's to-device event is on its way while
 // Switchboard is down or starting: the case a restart must not lose.
-func (r *encCrashRun) sendWithKills(ctx context.Context, feed *remoteFeed) []sentMessage {
+func (r *encCrashRun) sendWithKills(ctx context.Context, feed *testmodule.Feed) []sentMessage {
 	t := r.t
 	var (
 		mu      sync.Mutex
@@ -204,7 +204,7 @@ func (r *encCrashRun) sendWithKills(ctx context.Context, feed *remoteFeed) []sen
 			sent = append(sent, sentMessage{eventID: eid, body: body, at: time.Now()})
 			mu.Unlock()
 			count.Add(1)
-			feed.released.Store(int64((i + 1) * encCrashRemote / encCrashEvents))
+			feed.Released.Store(int64((i + 1) * encCrashRemote / encCrashEvents))
 		}
 	}()
 	for k := 1; k <= encCrashKills; k++ {

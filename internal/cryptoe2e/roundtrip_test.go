@@ -2,11 +2,8 @@ package cryptoe2e
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,19 +18,6 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 )
-
-// remoteFeed is the fake remote network of the test module: it releases numbered messages.
-type remoteFeed struct{ released atomic.Int64 }
-
-func (f *remoteFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
-	upto := min(int(f.released.Load()), after+50)
-	msgs := []testmodule.RemoteMessage{}
-	for i := after + 1; i <= upto; i++ {
-		msgs = append(msgs, testmodule.RemoteMessage{Seq: i, Body: "remote-" + strconv.Itoa(i)})
-	}
-	_ = json.NewEncoder(w).Encode(msgs)
-}
 
 // newCryptoUser registers a user on h with an encrypting client.
 func newCryptoUser(t *testing.T, h homeserver.HS, prefix string) *e2eeclient.Client {
@@ -90,7 +74,7 @@ func bodiesHandled(t *testing.T, st *store.Store, room id.RoomID) map[string]int
 func TestEncryptedRoundTripSynapse(t *testing.T) {
 	h := syn.Get(t)
 	st := storetest.Open(t, store.SQLite)
-	feed := &remoteFeed{}
+	feed := &testmodule.Feed{}
 	srv := httptest.NewServer(feed)
 	defer srv.Close()
 	alice := newCryptoUser(t, h, "alice")
@@ -116,7 +100,7 @@ func TestEncryptedRoundTripSynapse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	feed.released.Store(n)
+	feed.Released.Store(n)
 	matrixtest.WaitFor(t, time.Minute, "the module handles every message", func() (bool, error) {
 		return len(bodiesHandled(t, st, room)) == n, nil
 	})

@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,23 +33,6 @@ type crashLoad struct {
 
 // dendriteCrashLoad is the load of TestCrashKill9.
 var dendriteCrashLoad = crashLoad{events: 1000, remote: 1000, kills: 4}
-
-// remoteFeed is the fake remote network: it releases numbered messages over time.
-type remoteFeed struct {
-	released atomic.Int64
-	fetches  atomic.Int64
-}
-
-func (f *remoteFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.fetches.Add(1)
-	after, _ := strconv.Atoi(r.URL.Query().Get("after"))
-	upto := min(int(f.released.Load()), after+50)
-	msgs := []testmodule.RemoteMessage{}
-	for i := after + 1; i <= upto; i++ {
-		msgs = append(msgs, testmodule.RemoteMessage{Seq: i, Body: "remote-" + strconv.Itoa(i)})
-	}
-	_ = json.NewEncoder(w).Encode(msgs)
-}
 
 func writeCrashConfig(t *testing.T, h homeserver.HS, dir, dbURI, feedURL string, room id.RoomID, metricsPort int) string {
 	t.Helper()
@@ -91,7 +72,7 @@ func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		feed := &remoteFeed{}
+		feed := &testmodule.Feed{}
 		feedSrv := httptest.NewServer(feed)
 		defer feedSrv.Close()
 		metricsPort, err := peerproc.FreePort()
@@ -138,7 +119,7 @@ func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 				}
 				sent = append(sent, resp.EventID)
 				sentAt = append(sentAt, time.Now())
-				feed.released.Store(int64((i + 1) * crashRemote / crashEvents))
+				feed.Released.Store(int64((i + 1) * crashRemote / crashEvents))
 			}
 		}()
 		kills := 0
@@ -158,7 +139,7 @@ func testCrashKill9(t *testing.T, h homeserver.HS, load crashLoad) {
 		if sendErr != nil {
 			t.Fatalf("sending as the user: %v", sendErr)
 		}
-		feed.released.Store(int64(crashRemote))
+		feed.Released.Store(int64(crashRemote))
 
 		check, err := store.Open(ctx, dbURI)
 		if err != nil {
