@@ -56,8 +56,10 @@ type Client struct {
 	syncDone chan struct{}
 	syncErr  error
 
-	// sendMu serialises sends and key sharing, so SendWithheldKey's swap of the room's
-	// outbound session is never seen by a concurrent Send.
+	// sendMu serialises every use of the Olm machine: sends, key sharing and the
+	// processing of a sync response (mautrix's machine and memory store are not safe for
+	// a send beside a decryption: data races under -race), and SendWithheldKey's swap of
+	// the room's outbound session is never seen by a concurrent Send.
 	sendMu     sync.Mutex
 	sharedWith map[id.RoomID]shareRecord
 
@@ -129,6 +131,7 @@ func New(ctx context.Context, cli *mautrix.Client, password string, opts Options
 		lastSeen:   make(map[id.RoomID]id.EventID),
 		syncer:     syncer,
 	}
+	syncer.machMu = &c.sendMu
 	syncer.OnSync(mach.ProcessSyncResponse) // to-device (room keys), device lists, OTK counts
 	syncer.OnSync(c.fillGaps)
 	syncer.OnSync(c.recordInvites)
@@ -222,12 +225,16 @@ type signallingSyncer struct {
 	// hold is held while a response is processed; tests hold it to make the next sync
 	// response carry many events.
 	hold sync.Mutex
+	// machMu is the client's sendMu, held while a response is processed.
+	machMu *sync.Mutex
 }
 
 // ProcessResponse processes res and signals the first time.
 func (s *signallingSyncer) ProcessResponse(ctx context.Context, res *mautrix.RespSync, since string) error {
 	s.hold.Lock()
 	defer s.hold.Unlock()
+	s.machMu.Lock()
+	defer s.machMu.Unlock()
 	err := s.DefaultSyncer.ProcessResponse(ctx, res, since)
 	s.once.Do(func() { close(s.processed) })
 	return err
