@@ -132,7 +132,7 @@ func New(ctx context.Context, cli *mautrix.Client, password string, opts Options
 		syncer:     syncer,
 	}
 	syncer.machMu = &c.sendMu
-	syncer.OnSync(mach.ProcessSyncResponse) // to-device (room keys), device lists, OTK counts
+	syncer.OnSync(c.processCrypto) // to-device (room keys), device lists, OTK counts
 	syncer.OnSync(c.fillGaps)
 	syncer.OnSync(c.recordInvites)
 	syncer.OnSync(func(ctx context.Context, _ *mautrix.RespSync, _ string) bool {
@@ -238,4 +238,32 @@ func (s *signallingSyncer) ProcessResponse(ctx context.Context, res *mautrix.Res
 	err := s.DefaultSyncer.ProcessResponse(ctx, res, since)
 	s.once.Do(func() { close(s.processed) })
 	return err
+}
+
+// processCrypto hands a sync response's to-device events, device lists and OTK counts to
+// the machine, answering key requests in line: mautrix answers them in a goroutine of its
+// own, which exports a Megolm session while the sync loop decrypts with it (a data race on
+// the memory store's shared session under -race). It runs under sendMu (ProcessResponse).
+func (c *Client) processCrypto(ctx context.Context, res *mautrix.RespSync, since string) bool {
+	var requests []*event.Event
+	kept := res.ToDevice.Events[:0:0]
+	for _, evt := range res.ToDevice.Events {
+		if evt.Type.Type == event.ToDeviceRoomKeyRequest.Type {
+			requests = append(requests, evt)
+			continue
+		}
+		kept = append(kept, evt)
+	}
+	res.ToDevice.Events = kept
+	c.mach.ProcessSyncResponse(ctx, res, since)
+	for _, evt := range requests {
+		evt.Type.Class = event.ToDeviceEventType
+		if err := evt.Content.ParseRaw(evt.Type); err != nil {
+			continue
+		}
+		if content, ok := evt.Content.Parsed.(*event.RoomKeyRequestEventContent); ok {
+			c.mach.HandleRoomKeyRequest(ctx, evt.Sender, content)
+		}
+	}
+	return true
 }
