@@ -207,27 +207,12 @@ func (c *Core) reportUndecryptable(ctx context.Context, evt *event.Event, reason
 	if len(targets) == 0 {
 		return // strangers get nothing
 	}
-	sender := c.failureSender(ctx, targets[0], evt.RoomID)
-	if sender == "" {
-		sender = c.botUserID()
-	}
-	status := statusContent(targets[0].ID(), evt.ID, reason)
-	notice := event.MessageEventContent{
-		MsgType:   event.MsgNotice,
-		Body:      "⚠️ Your message was not delivered: " + reason + ".",
-		RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: evt.ID}},
-	}
 	if noticeKey == "" {
 		noticeKey = "notice:" + evt.ID.String()
 	}
-	for _, msg := range []Message{
-		{RoomID: evt.RoomID, RemoteID: "status:" + evt.ID.String(), Type: event.BeeperMessageStatus, Content: status},
-		{RoomID: evt.RoomID, RemoteID: noticeKey, Content: &notice},
-	} {
-		msg.Sender = sender
-		if err := c.enqueue(context.WithoutCancel(ctx), coreModuleID, msg); err != nil {
-			zerolog.Ctx(ctx).Error().Err(err).Msg("Failed to queue the notice about an undecryptable event")
-		}
+	sender := c.failureSender(ctx, targets[0], evt.RoomID)
+	if err := c.reportFailureKeyed(ctx, targets[0].ID(), sender, evt.RoomID, evt.ID, reason, noticeKey); err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("Failed to queue the notice about an undecryptable event")
 	}
 }
 

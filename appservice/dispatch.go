@@ -310,6 +310,12 @@ func (c *Core) failureSender(ctx context.Context, m Module, roomID id.RoomID) id
 // event on the message (clients such as Beeper and Element X show it) and a short notice
 // in reply. Both are keyed by the event ID, so reporting twice sends them once.
 func (c *Core) reportFailure(ctx context.Context, network string, sender id.UserID, roomID id.RoomID, eventID id.EventID, reason string) error {
+	return c.reportFailureKeyed(ctx, network, sender, roomID, eventID, reason, "notice:"+eventID.String())
+}
+
+// reportFailureKeyed is reportFailure with the notice keyed by noticeKey (one notice per
+// room, say), the status still by the event.
+func (c *Core) reportFailureKeyed(ctx context.Context, network string, sender id.UserID, roomID id.RoomID, eventID id.EventID, reason, noticeKey string) error {
 	status := statusContent(network, eventID, reason)
 	notice := event.MessageEventContent{
 		MsgType:   event.MsgNotice,
@@ -322,7 +328,7 @@ func (c *Core) reportFailure(ctx context.Context, network string, sender id.User
 	var errs []error
 	for _, msg := range []Message{
 		{RoomID: roomID, RemoteID: "status:" + eventID.String(), Type: event.BeeperMessageStatus, Content: status},
-		{RoomID: roomID, RemoteID: "notice:" + eventID.String(), Content: &notice},
+		{RoomID: roomID, RemoteID: noticeKey, Content: &notice},
 	} {
 		msg.Sender = sender
 		errs = append(errs, c.enqueue(context.WithoutCancel(ctx), coreModuleID, msg))
