@@ -28,7 +28,7 @@ Here is the text of my message.
 </body>
 `
 
-// rfc5438Request is the message/cpim body of the RFC 5438 section 7.1.1 example, an IM
+// rfc5438Request is the message/cpim body of the RFC 5438 example of an IM
 // asking for delivery notifications, as printed: without the empty line between the CPIM
 // and the MIME headers.
 const rfc5438Request = `From: Alice <im:alice@example.com>
@@ -43,7 +43,7 @@ Content-length: 12
 Hello World
 `
 
-// rfc5438Delivery is the delivery notification of RFC 5438 section 7.2.1.1.
+// rfc5438Delivery is the delivery notification example of RFC 5438.
 const rfc5438Delivery = `<?xml version="1.0" encoding="UTF-8"?>
 <imdn xmlns="urn:ietf:params:xml:ns:imdn">
    <message-id>34jk324j</message-id>
@@ -59,7 +59,7 @@ const rfc5438Delivery = `<?xml version="1.0" encoding="UTF-8"?>
 </imdn>
 `
 
-// rfc5438Envelope wraps an IMDN as RFC 5438 section 7.2.1.1 does.
+// rfc5438Envelope wraps an IMDN as the RFC 5438 example does.
 func rfc5438Envelope(xmlBody string) string {
 	return "From: Bob <im:bob@example.com>\nTo: Alice <im:alice@example.com>\nNS: imdn <urn:ietf:params:imdn>\n" +
 		"imdn.Message-ID: d834jied93rf\n\nContent-type: message/imdn+xml\nContent-Disposition: notification\n" +
@@ -82,14 +82,14 @@ func TestParseCPIM(t *testing.T) {
 				DateTime: mustTime(t, "2000-12-13T13:40:00-08:00")},
 		},
 		{
-			name: "RFC 5438 section 7.1.1 request as printed (no empty line)",
+			name: "RFC 5438 IM example as printed (no empty line)",
 			body: crlf(rfc5438Request),
 			want: Content{Kind: KindText, Plain: "Hello World\n", MessageID: "34jk324j", WantDelivery: true,
 				CPIMFrom: "im:alice@example.com", CPIMTo: "im:bob@example.com",
 				DateTime: mustTime(t, "2006-04-04T12:16:49-05:00")},
 		},
 		{
-			name: "RFC 5438 section 7.1.1 request with the empty line, Content-Length trims",
+			name: "RFC 5438 IM example with the empty line, Content-Length trims",
 			body: crlf(strings.Replace(strings.Replace(rfc5438Request, "Content-type", "\nContent-type", 1),
 				"Content-length: 12", "Content-length: 11", 1)),
 			want: Content{Kind: KindText, Plain: "Hello World", MessageID: "34jk324j", WantDelivery: true,
@@ -97,7 +97,7 @@ func TestParseCPIM(t *testing.T) {
 				DateTime: mustTime(t, "2006-04-04T12:16:49-05:00")},
 		},
 		{
-			name: "RFC 5438 section 7.2.1.1 delivery notification in CPIM",
+			name: "RFC 5438 delivery notification example in CPIM",
 			body: crlf(rfc5438Envelope(rfc5438Delivery)),
 			want: Content{Kind: KindNotification, MessageID: "d834jied93rf",
 				CPIMFrom: "im:bob@example.com", CPIMTo: "im:alice@example.com"},

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// rfc3994Idle is the idle example of RFC 3994 section 6 ("Examples").
+// rfc3994Idle is the idle example of RFC 3994.
 const rfc3994Idle = `<?xml version="1.0" encoding="UTF-8"?>
 <isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -18,7 +18,7 @@ const rfc3994Idle = `<?xml version="1.0" encoding="UTF-8"?>
 </isComposing>
 `
 
-// rfc3994Active is the active example of RFC 3994 section 6.
+// rfc3994Active is the active example of RFC 3994.
 const rfc3994Active = `<?xml version="1.0" encoding="UTF-8"?>
 <isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -29,7 +29,7 @@ const rfc3994Active = `<?xml version="1.0" encoding="UTF-8"?>
 </isComposing>
 `
 
-// rfc5438Display is the display notification of RFC 5438 section 7.2.1.2.
+// rfc5438Display is the display notification example of RFC 5438.
 const rfc5438Display = `<?xml version="1.0" encoding="UTF-8"?>
 <imdn xmlns="urn:ietf:params:xml:ns:imdn">
    <message-id>34jk324j</message-id>
@@ -50,9 +50,9 @@ func TestParseComposing(t *testing.T) {
 		name, body string
 		want       Composing
 	}{
-		{"RFC 3994 section 6 idle example", rfc3994Idle,
+		{"RFC 3994 idle example", rfc3994Idle,
 			Composing{State: "idle", ContentType: "audio", LastActive: mustTime(t, "2003-01-27T10:43:00Z")}},
-		{"RFC 3994 section 6 active example", rfc3994Active, Composing{State: "active", ContentType: "text", Refresh: 90}},
+		{"RFC 3994 active example", rfc3994Active, Composing{State: "active", ContentType: "text", Refresh: 90}},
 		{"prefixed, no declaration", `<ic:isComposing xmlns:ic="urn:ietf:params:xml:ns:im-iscomposing"><ic:state> active </ic:state></ic:isComposing>`,
 			Composing{State: "active"}},
 	}
@@ -107,9 +107,9 @@ func TestParseIMDN(t *testing.T) {
 		name, body string
 		want       IMDN
 	}{
-		{"RFC 5438 section 7.2.1.1 delivery", rfc5438Delivery, IMDN{MessageID: "34jk324j", Type: "delivery", Status: "delivered",
+		{"RFC 5438 delivery notification example", rfc5438Delivery, IMDN{MessageID: "34jk324j", Type: "delivery", Status: "delivered",
 			Datetime: mustTime(t, "2008-04-04T12:16:49-05:00"), RecipientURI: "im:bob@example.com"}},
-		{"RFC 5438 section 7.2.1.2 display", rfc5438Display, IMDN{MessageID: "34jk324j", Type: "display", Status: "displayed",
+		{"RFC 5438 display notification example", rfc5438Display, IMDN{MessageID: "34jk324j", Type: "display", Status: "displayed",
 			Datetime: mustTime(t, "2008-04-04T12:16:49-05:00"), RecipientURI: "im:bob@example.com"}},
 		{"processing stored", `<imdn xmlns="urn:ietf:params:xml:ns:imdn"><message-id>x</message-id><processing-notification><status><stored/></status></processing-notification></imdn>`,
 			IMDN{MessageID: "x", Type: "processing", Status: "stored"}},
