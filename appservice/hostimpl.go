@@ -17,7 +17,20 @@ type host struct {
 	module string // immutable
 }
 
-var _ Host = (*host)(nil)
+var (
+	_ Host             = (*host)(nil)
+	_ PermissionHolder = (*host)(nil)
+)
+
+// PermissionHolder is implemented by the Host: whether a Matrix user may use the module
+// (its permission list), for modules that admit traffic from their network only to
+// permitted users.
+type PermissionHolder interface {
+	Permits(user id.UserID) bool
+}
+
+// Permits implements PermissionHolder.
+func (h *host) Permits(user id.UserID) bool { return h.core.permits(h.module, user) }
 
 func (h *host) Domain() string       { return h.core.opts.Domain }
 func (h *host) BotUserID() id.UserID { return h.core.as.BotMXID() }

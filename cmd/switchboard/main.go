@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bots/case116117"
 	"github.com/switchboard-matrix/switchboard/bridges/email"
+	"github.com/switchboard-matrix/switchboard/bridges/sip"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
 	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/daemon"
@@ -36,6 +37,15 @@ var modules = []daemon.ModuleSpec{{
 			return nil, err
 		}
 		return email.New(cfg)
+	},
+}, {
+	ID: sip.ID,
+	New: func(section config.ModuleConfig, _ daemon.Deps) (appservice.Module, error) {
+		cfg, err := sip.ParseConfig(section)
+		if err != nil {
+			return nil, err
+		}
+		return sip.New(cfg)
 	},
 }, {
 	ID: case116117.ID,
