@@ -36,13 +36,13 @@ const (
 type subscription struct {
 	CallID  string    `json:"call_id"`
 	User    id.UserID `json:"user"`
-	Watcher string    `json:"watcher"`  // the watcher's URI (From)
-	Tag     string    `json:"tag"`      // the watcher's From tag
-	OurTag  string    `json:"our_tag"`  // our To tag
-	Contact string    `json:"contact"`  // where NOTIFYs go
-	Route   []string  `json:"route"`    // the Record-Route set
-	Expires time.Time `json:"expires"`  // end of the subscription
-	CSeq    uint32    `json:"cseq"`     // our last NOTIFY's CSeq
+	Watcher string    `json:"watcher"` // the watcher's URI (From)
+	Tag     string    `json:"tag"`     // the watcher's From tag
+	OurTag  string    `json:"our_tag"` // our To tag
+	Contact string    `json:"contact"` // where NOTIFYs go
+	Route   []string  `json:"route"`   // the Record-Route set
+	Expires time.Time `json:"expires"` // end of the subscription
+	CSeq    uint32    `json:"cseq"`    // our last NOTIFY's CSeq
 }
 
 type presenceState struct {

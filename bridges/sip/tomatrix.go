@@ -37,7 +37,9 @@ func (b *Bridge) ServeSIP(ctx context.Context, req *sipua.Request) sipua.Respons
 	return answer(405, "Method Not Allowed")
 }
 
-func answer(code int, reason string) sipua.Response { return sipua.Response{Code: code, Reason: reason} }
+func answer(code int, reason string) sipua.Response {
+	return sipua.Response{Code: code, Reason: reason}
+}
 
 // tryLater is the answer when Matrix cannot take a message now: the sender retries.
 func tryLater(reason string) sipua.Response {
