@@ -36,6 +36,7 @@ func (u *UA) writeConfig() error {
 	kv("module_app", "debug_cmd.so")
 	kv("ctrl_tcp_listen", u.ctrlAddr)
 	kv("cons_listen", u.consAddr)
+	kv("net_interface", loopback)    // loopback only, also on machines without another interface
 	kv("dns_server", loopback+":53") // no lookups leave the machine; the tests use IP URIs
 	kv("menu_bell", "no")
 	if err := writeFile(filepath.Join(u.Dir, configFile), b.String()); err != nil {

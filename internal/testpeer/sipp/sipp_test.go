@@ -176,3 +176,22 @@ func TestSIPpToBaresip(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswererCount: with Count, SIPp exits after that many calls, which Stop does not
+// report as an error.
+func TestAnswererCount(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := sipp.StartAnswererTest(t, sipp.AnswerOptions{Transport: sipp.TCP, Code: 408, Count: 1})
+	if res := sendMessage(ctx, t, "tcp", a.Addr, "once"); res.StatusCode != 408 {
+		t.Fatalf("answered %d, want 408", res.StatusCode)
+	}
+	select {
+	case <-a.Done():
+	case <-ctx.Done():
+		t.Fatal("SIPp did not exit after Count calls")
+	}
+	if err := a.Stop(); err != nil {
+		t.Errorf("Stop after Count calls: %v", err)
+	}
+}
