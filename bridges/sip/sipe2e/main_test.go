@@ -1,0 +1,182 @@
+package sipe2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	mas "maunium.net/go/mautrix/appservice"
+
+	"github.com/switchboard-matrix/switchboard/bots/management"
+	"github.com/switchboard-matrix/switchboard/bridges/sip"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/dendrite"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/kamailio"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
+	"github.com/switchboard-matrix/switchboard/registration"
+)
+
+// One Dendrite and one Kamailio serve the whole package (tests run one after the other).
+// Kamailio routes the bridge's domain to a port picked here, on which every test's bridge
+// listens in turn (UDP and TCP).
+var (
+	kam        *kamailio.Server
+	hs         *dendrite.Server
+	reg        *mas.Registration
+	regPath    string
+	asPort     int
+	workDir    string
+	bridgePort int
+)
+
+const (
+	domain       = "localhost"  // the homeserver's
+	bridgeDomain = "matrix.test" // the bridge's SIP domain
+	sipDomain    = kamailio.DefaultDomain
+)
+
+// users are the SIP users of the package's Kamailio and their passwords.
+var users = map[string]string{
+	"bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw", "erin": "erin-pw", "frank": "frank-pw",
+	"grace": "grace-pw", "heidi": "heidi-pw", "ivan": "ivan-pw", "judy": "judy-pw", "mallory": "mallory-pw",
+	"sipp": "sipp-pw", "answer": "answer-pw", "bench": "bench-pw", "crash": "crash-pw",
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	for name, avail := range map[string]func() error{"Dendrite": dendrite.Available, "Kamailio": kamailio.Available} {
+		if err := avail(); err != nil {
+			if os.Getenv("SWITCHBOARD_REQUIRE_PEERS") == "1" {
+				fmt.Fprintf(os.Stderr, "sipe2e: %s unavailable and SWITCHBOARD_REQUIRE_PEERS=1: %v\n", name, err)
+				return 1
+			}
+			fmt.Printf("sipe2e: skipping: %s unavailable: %v\n", name, err)
+			return 0
+		}
+	}
+	var err error
+	workDir, err = os.MkdirTemp("", "switchboard-sipe2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(workDir)
+	if bridgePort, err = freeUDPTCPPort(); err != nil {
+		fmt.Fprintln(os.Stderr, "sipe2e:", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	kam, err = kamailio.Start(ctx, kamailio.Options{
+		Users: users, BridgeDomain: bridgeDomain, BridgeAddr: bridgeAddr(), BridgeTransport: "tcp",
+		Dir: filepath.Join(workDir, "kamailio"),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sipe2e: kamailio:", err)
+		return 1
+	}
+	defer func() { _ = kam.Stop() }()
+	appsvc, err := appserviceFor()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sipe2e: bridge config:", err)
+		return 1
+	}
+	h, err := dendrite.StartWithAppservice(ctx, workDir, appsvc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sipe2e:", err)
+		return 1
+	}
+	hs, reg, regPath, asPort = h.Server, h.Registration, h.RegistrationPath, h.ASPort
+	onHS = matrixEnv{kind: homeserver.Dendrite, url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
+	defer func() { _ = hs.Stop() }()
+	defer syn.Stop()
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "dendrite log tail:\n%s\nkamailio log tail:\n%s\n", hs.LogTail(30), kam.LogTail(60))
+	}
+	return code
+}
+
+// bridgeAddr is where every test's bridge listens.
+func bridgeAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(bridgePort)) }
+
+// freeUDPTCPPort is a loopback port free for both UDP and TCP right now.
+func freeUDPTCPPort() (int, error) {
+	for range 50 {
+		port, err := peerproc.FreePort()
+		if err != nil {
+			return 0, err
+		}
+		c, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			_ = c.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no port free for UDP and TCP")
+}
+
+// appserviceFor is the package's registration, the same on both homeservers.
+func appserviceFor() (dendrite.Appservice, error) {
+	bridge, err := sip.New(bridgeConfig())
+	if err != nil {
+		return dendrite.Appservice{}, err
+	}
+	return dendrite.Appservice{
+		ID: "switchboard-sipe2e", Ephemeral: true,
+		Namespaces: map[string]registration.Namespaces{management.ID: {}, sip.ID: bridge.Namespaces()},
+	}, nil
+}
+
+// bridgeConfig is the bridge's config for the package's Kamailio.
+func bridgeConfig() sip.Config {
+	return sip.Config{
+		Domain: bridgeDomain,
+		Listen: []sip.ListenConfig{
+			{Transport: "udp", Address: bridgeAddr()},
+			{Transport: "tcp", Address: bridgeAddr()},
+		},
+		Proxy:   kam.ProxyURI("tcp"),
+		Domains: []string{sipDomain},
+	}
+}
+
+// matrixEnv is what the tests' helpers use of a homeserver that knows the package's
+// registration.
+type matrixEnv struct {
+	kind    homeserver.Kind
+	url     string
+	reg     *mas.Registration
+	asPort  int
+	newUser func(t testing.TB, prefix string) *mautrix.Client
+}
+
+// onHS is the homeserver of the running test: the package's Dendrite unless a Synapse
+// variant runs.
+var onHS matrixEnv
+
+// syn is the package's Synapse, started by the first Synapse variant.
+var syn = homeserver.Lazy{
+	Kind:       homeserver.Synapse,
+	Dir:        func() string { return filepath.Join(workDir, "synapse") },
+	Appservice: appserviceFor,
+}
+
+// onSynapse runs test with the package's Synapse as the test's homeserver.
+func onSynapse(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	s := syn.Get(t)
+	prev := onHS
+	onHS = matrixEnv{kind: s.Kind(), url: s.BaseURL(), reg: s.Reg(), asPort: s.AppservicePort(), newUser: s.NewUser}
+	t.Cleanup(func() { onHS = prev })
+	test(t)
+}
