@@ -46,6 +46,12 @@ var users = map[string]string{
 	"bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw", "erin": "erin-pw", "frank": "frank-pw",
 	"grace": "grace-pw", "heidi": "heidi-pw", "ivan": "ivan-pw", "judy": "judy-pw", "mallory": "mallory-pw",
 	"sipp": "sipp-pw", "answer": "answer-pw", "bench": "bench-pw", "crash": "crash-pw",
+	// one per test file that needs its own (tests run one after the other, but registrations
+	// and presence state outlive a test)
+	"gateway": "gateway-pw", "tls": "tls-pw", "flood": "flood-pw", "hostile": "hostile-pw",
+	"bare1": "bare1-pw", "bare2": "bare2-pw", "pres1": "pres1-pw", "pres2": "pres2-pw",
+	"fail1": "fail1-pw", "fail2": "fail2-pw", "fail3": "fail3-pw", "fail4": "fail4-pw", "fail5": "fail5-pw",
+	"start1": "start1-pw", "start2": "start2-pw", "bench2": "bench2-pw", "crash2": "crash2-pw",
 }
 
 func TestMain(m *testing.M) {
