@@ -1,0 +1,104 @@
+package sipua
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// sipgo logs through log/slog. Its debug records carry whole SIP messages
+// (bodies included), and even its error records do: the UDP and TCP
+// transports log "failed to parse" with a "data" attribute holding the raw
+// bytes. The handler below therefore forwards only warnings and errors,
+// and of a record only its message text plus a few attributes known to
+// carry addresses, never content (see safeAttrs). sip.SIPDebug, which
+// prints every message to stderr, is never set by this package;
+// Run refuses to start while it is set.
+
+// safeAttrs are the sipgo attribute keys forwarded (values truncated).
+var safeAttrs = map[string]bool{
+	"caller": true, "network": true, "laddr": true, "raddr": true, "addr": true,
+	"ip": true, "dst": true, "src": true, "ref": true, "tx": true, "method": true,
+}
+
+// maxAttrLen bounds a forwarded attribute value.
+const maxAttrLen = 120
+
+// slogHandler forwards sipgo's warnings and errors to a zerolog logger.
+type slogHandler struct {
+	log    *zerolog.Logger // immutable
+	attrs  []slog.Attr     // immutable; from WithAttrs
+	groups bool            // a group was opened: nested attributes are dropped
+}
+
+func newSlogLogger(log *zerolog.Logger) *slog.Logger {
+	return slog.New(SlogHandler(log))
+}
+
+// SlogHandler returns the filtering slog.Handler the UA gives sipgo. A
+// few sipgo records (connection reference counting warnings, with
+// addresses only) go to sip.DefaultLogger, a process-wide logger that
+// defaults to slog.Default; a program can route them to zerolog as well
+// with sip.SetDefaultLogger(slog.New(sipua.SlogHandler(&log))) before any
+// UA runs.
+func SlogHandler(log *zerolog.Logger) slog.Handler {
+	return &slogHandler{log: log}
+}
+
+func (h *slogHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn
+}
+
+func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return nil
+	}
+	ev := h.log.Warn()
+	if r.Level >= slog.LevelError {
+		ev = h.log.Error()
+	}
+	ev = ev.Str("source", "sipgo")
+	add := func(a slog.Attr) bool {
+		if safeAttrs[a.Key] {
+			v := a.Value.String()
+			if len(v) > maxAttrLen {
+				v = v[:maxAttrLen]
+			}
+			ev = ev.Str("sipgo_"+a.Key, v)
+		}
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	if !h.groups {
+		r.Attrs(add)
+	}
+	msg := r.Message
+	if len(msg) > 200 || strings.ContainsAny(msg, "\r\n") {
+		// sipgo's messages are constant strings; anything else is not forwarded.
+		msg = "(sipgo message withheld)"
+	}
+	ev.Msg(msg)
+	return nil
+}
+
+func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if h.groups {
+		return h
+	}
+	n := *h
+	n.attrs = append(append([]slog.Attr(nil), h.attrs...), attrs...)
+	return &n
+}
+
+func (h *slogHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	n := *h
+	n.groups = true
+	return &n
+}
