@@ -36,7 +36,7 @@ var (
 )
 
 const (
-	domain       = "localhost"  // the homeserver's
+	domain       = "localhost"   // the homeserver's
 	bridgeDomain = "matrix.test" // the bridge's SIP domain
 	sipDomain    = kamailio.DefaultDomain
 )
