@@ -48,8 +48,9 @@ type Bridge struct {
 	ua      *sipua.UA
 	mapper  sipuri.Mapper // immutable after Start
 
-	host  appservice.Host
-	loops loops.Group
+	host      appservice.Host
+	loops     loops.Group
+	mediaAddr string // the link server's bound address
 
 	mu       sync.Mutex // serialises DM creation
 	regMu    sync.Mutex // serialises ghost registration
@@ -111,6 +112,9 @@ func (b *Bridge) Start(ctx context.Context, host appservice.Host) error {
 	b.host = host
 	b.mapper = sipuri.Mapper{Homeserver: host.Domain(), Domain: b.cfg.Domain, Prefix: b.cfg.Prefix}
 	b.loops.Start(ctx)
+	if err := b.startMedia(); err != nil {
+		return err
+	}
 	b.loops.Go(func(ctx context.Context) {
 		if err := b.ua.Run(ctx); err != nil && ctx.Err() == nil {
 			zerolog.Ctx(ctx).Error().Err(err).Msg("The SIP user agent stopped")
@@ -135,6 +139,9 @@ func (b *Bridge) Ready() <-chan struct{} { return b.ua.Ready() }
 
 // Addrs are the bound SIP listeners' addresses by transport (for tests with port 0).
 func (b *Bridge) Addrs() map[string]string { return b.ua.Addrs() }
+
+// MediaAddr is the bound address of the link server for files ("" without one).
+func (b *Bridge) MediaAddr() string { return b.mediaAddr }
 
 // Status implements appservice.StatusReporter.
 func (b *Bridge) Status(context.Context) appservice.ModuleStatus {

@@ -47,6 +47,22 @@ type Config struct {
 	// SendTimeout bounds one attempt to deliver a MESSAGE (the SIP transaction itself
 	// times out after 32 s); default 40s.
 	SendTimeout config.Duration `yaml:"send_timeout"`
+	// Media serves files sent from Matrix to SIP users as links.
+	Media MediaConfig `yaml:"media"`
+}
+
+// MediaConfig is the bridge's link server for files from Matrix.
+type MediaConfig struct {
+	// Listen is the link server's address, host:port; empty: no links (a SIP user is told
+	// that a file waits in Matrix).
+	Listen string `yaml:"listen"`
+	// PublicURL is how SIP users reach the link server (usually through a reverse proxy
+	// with TLS), such as https://sip-files.example.org. Required with listen.
+	PublicURL string `yaml:"public_url"`
+	// LinkTTL is how long a link works; default 24h.
+	LinkTTL config.Duration `yaml:"link_ttl"`
+	// MaxBytes is the largest file served; default 100 MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // ListenConfig is one SIP listener.
@@ -96,6 +112,12 @@ func (c *Config) defaults() {
 	if c.SendTimeout <= 0 {
 		c.SendTimeout = config.Duration(DefaultSendTimeout)
 	}
+	if c.Media.LinkTTL <= 0 {
+		c.Media.LinkTTL = config.Duration(24 * time.Hour)
+	}
+	if c.Media.MaxBytes <= 0 {
+		c.Media.MaxBytes = 100 << 20
+	}
 }
 
 // Validate lists every problem, each with its key path under modules.sip. The transport
@@ -131,6 +153,11 @@ func (c *Config) Validate() error {
 		bad("domains", "required: the SIP domains Matrix users may reach (\"*\" for any)")
 	} else if _, err := sipuri.ParseDomainList(c.Domains); err != nil {
 		bad("domains", "%v", err)
+	}
+	if (c.Media.Listen == "") != (c.Media.PublicURL == "") {
+		bad("media", "listen and public_url go together")
+	} else if u := c.Media.PublicURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		bad("media.public_url", "%q must be an http:// or https:// URL", u)
 	}
 	if r := c.Register; r != nil {
 		if r.AOR == "" {

@@ -63,7 +63,10 @@ func (b *Bridge) messageToSIP(ctx context.Context, chat string, user id.UserID, 
 	if err != nil {
 		return appservice.RoomError{Msg: "Your Matrix ID has no SIP address.", Permanent: true, Cause: err}
 	}
-	plain, html := b.textOf(ctx, evt)
+	plain, html, err := b.textOf(ctx, evt)
+	if err != nil {
+		return err
+	}
 	if plain == "" {
 		return nil
 	}
@@ -132,7 +135,7 @@ func (b *Bridge) nextCSeq(ctx context.Context, evt id.EventID) (uint32, error) {
 
 // textOf is a Matrix message as text for SIP: plain text (formatting degraded) and the
 // sanitized HTML when there is any. Files are sent as a line naming them.
-func (b *Bridge) textOf(ctx context.Context, evt *event.Event) (plain, html string) {
+func (b *Bridge) textOf(ctx context.Context, evt *event.Event) (plain, html string, err error) {
 	c := evt.Content.AsMessage()
 	if c.NewContent != nil && c.RelatesTo != nil && c.RelatesTo.Type == event.RelReplace {
 		c = c.NewContent
@@ -140,10 +143,11 @@ func (b *Bridge) textOf(ctx context.Context, evt *event.Event) (plain, html stri
 	}
 	switch c.MsgType {
 	case event.MsgImage, event.MsgFile, event.MsgAudio, event.MsgVideo:
-		return plain + b.fileLine(ctx, c), ""
+		line, err := b.fileLine(ctx, evt.ID, c)
+		return plain + line, "", err
 	}
 	if evt.Type == event.EventSticker {
-		return plain + "[sticker] " + c.Body, ""
+		return plain + "[sticker] " + c.Body, "", nil
 	}
 	text := stripReplyFallback(c.Body)
 	if c.Format == event.FormatHTML && c.FormattedBody != "" {
@@ -152,9 +156,9 @@ func (b *Bridge) textOf(ctx context.Context, evt *event.Event) (plain, html stri
 	}
 	if c.MsgType == event.MsgEmote {
 		name := b.displayName(ctx, evt.Sender)
-		return "* " + name + " " + text, ""
+		return "* " + name + " " + text, "", nil
 	}
-	return plain + text, html
+	return plain + text, html, nil
 }
 
 // stripReplyFallback drops the "> " quote lines a reply's plain body starts with.
@@ -173,10 +177,9 @@ func stripReplyFallback(body string) string {
 	return strings.Join(lines[i:], "\n")
 }
 
-// fileLine names a file sent from Matrix: SIP pager mode carries no files, and a SIP
-// user cannot open Matrix's authenticated media, so the peer learns that a file waits in
-// Matrix.
-func (b *Bridge) fileLine(_ context.Context, c *event.MessageEventContent) string {
+// fileLine is a file sent from Matrix as text: its name, size and, when the bridge serves
+// links (media.go), a link to it; otherwise a note that it waits in Matrix.
+func (b *Bridge) fileLine(ctx context.Context, evt id.EventID, c *event.MessageEventContent) (string, error) {
 	name := c.FileName
 	if name == "" {
 		name = c.Body
@@ -185,7 +188,14 @@ func (b *Bridge) fileLine(_ context.Context, c *event.MessageEventContent) strin
 	if c.Info != nil && c.Info.Size > 0 {
 		size = fmt.Sprintf(", %d KiB", (c.Info.Size+1023)/1024)
 	}
-	return fmt.Sprintf("[file: %s%s; open the chat in Matrix to see it]", name, size)
+	link, err := b.linkFor(ctx, evt, c)
+	if err != nil {
+		return "", err
+	}
+	if link == "" {
+		return fmt.Sprintf("[file: %s%s; open the chat in Matrix to see it]", name, size), nil
+	}
+	return fmt.Sprintf("[file: %s%s] %s", name, size, link), nil
 }
 
 // displayName is a Matrix user's display name, or the user ID.
