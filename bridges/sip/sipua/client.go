@@ -64,7 +64,11 @@ func (u *UA) transact(ctx context.Context, st *runState, req *sip.Request) (*sip
 	}
 	if errors.Is(err, sip.ErrTransactionTimeout) {
 		log.Debug().Str("method", method).Str("call_id", callID).Msg("SIP transaction timed out")
-		return sip.NewResponseFromRequest(req, 408, timeoutReason, nil), nil
+		res := sip.NewResponseFromRequest(req, 408, timeoutReason, nil)
+		if to := res.To(); to != nil {
+			to.Params.Remove("tag") // nobody answered: no peer tag
+		}
+		return res, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sipua: %s (Call-ID %s) via %s: %w", method, callID, u.proxy.hostPort, err)
@@ -201,11 +205,23 @@ func (u *UA) buildRequest(st *runState, out Outgoing) (*sip.Request, error) {
 	req.SetBody(out.Body)
 	req.SetTransport(st.transport)
 	req.SetDestination(u.proxy.hostPort)
-	if st.udpLaddr != nil {
+	if st.transport == "UDP" && len(req.String())+udpViaReserve > udpMaxRequest {
+		// RFC 3261 18.1.1: a request over 1300 bytes goes over a
+		// congestion-controlled transport (sipgo refuses to write UDP
+		// messages over 1300 bytes anyway); same proxy host and port.
+		req.SetTransport("TCP")
+	} else if st.udpLaddr != nil {
 		req.Laddr = *st.udpLaddr
 	}
 	return req, nil
 }
+
+// udpMaxRequest is RFC 3261's 1300-byte bound for requests over UDP;
+// udpViaReserve is room for the Via header added when sending.
+const (
+	udpMaxRequest = 1300
+	udpViaReserve = 120
+)
 
 // parseNameAddr parses the URI of a From/To address.
 func parseNameAddr(a Addr) (sip.Uri, error) {

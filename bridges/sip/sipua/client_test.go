@@ -76,6 +76,26 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// A request over 1300 bytes to a UDP proxy goes over TCP (RFC 3261 18.1.1).
+func TestLargeRequestSwitchesToTCP(t *testing.T) {
+	ctx, _ := testCtx(t)
+	h := &okHandler{}
+	recv := startUA(t, ctx, receiverConfig(Listener{Transport: "tcp", Addr: "127.0.0.1:0"}), h)
+	send := startUA(t, ctx, Config{
+		Domain: "sender.test",
+		Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}},
+		Proxy:  "sip:" + recv.Addrs()["tcp"], // UDP by default; nobody listens there on UDP
+	}, &okHandler{})
+	body := strings.Repeat("long message ", 200)
+	res, err := sendMessage(ctx, send, body)
+	if err != nil || res.Code != 200 {
+		t.Fatalf("Send = %+v, %v", res, err)
+	}
+	if r := h.last(); r.Transport != "tcp" || string(r.Body) != body {
+		t.Errorf("received over %s, %d bytes", r.Transport, len(r.Body))
+	}
+}
+
 func TestTLSUntrustedCertificateRefused(t *testing.T) {
 	dir := t.TempDir()
 	_, cert, key := testPKI(t, dir, "recv")
@@ -260,7 +280,7 @@ func TestSendTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if res.Code != 408 || res.Reason != timeoutReason {
+	if res.Code != 408 || res.Reason != timeoutReason || res.ToTag != "" {
 		t.Fatalf("Result = %+v, want 408 %q", res, timeoutReason)
 	}
 }

@@ -68,7 +68,14 @@ func (u *UA) answer(ctx context.Context, log *zerolog.Logger, nets []*net.IPNet,
 	if reason == "" {
 		reason = reasonPhrase(code)
 	}
-	return u.response(req, code, reason, out.Headers, out.ContentType, out.Body, out.ToTag)
+	headers := out.Headers
+	if req.Method == sip.SUBSCRIBE && code < 300 && getHeader(headers, "Contact") == "" {
+		// RFC 6665 4.2.1.1: a 2xx to SUBSCRIBE carries the notifier's Contact.
+		if c := u.Contact(); c != "" {
+			headers = append(append([]Header(nil), headers...), Header{"Contact", "<" + c + ">"})
+		}
+	}
+	return u.response(req, code, reason, headers, out.ContentType, out.Body, out.ToTag)
 }
 
 // callHandler runs ServeSIP with a context bounded by HandlerTimeout; a

@@ -37,6 +37,8 @@ func TestInboundChecks(t *testing.T) {
 		{name: "other domain", method: "MESSAGE", ruri: "sip:bob@elsewhere.test", wantCode: 404},
 		{name: "other domain in dialog", method: "NOTIFY", ruri: "sip:bob@10.1.1.1",
 			headers: map[string]string{"To": "<sip:bob@elsewhere.test>;tag=abc", "Event": "presence"}, wantCode: 200, handled: true},
+		{name: "subscribe gets our contact", method: "SUBSCRIBE", ruri: ruri, headers: map[string]string{"Event": "presence"},
+			wantCode: 200, handled: true, wantHdr: map[string]string{"Contact": "<sip:127.0.0.1:"}},
 		{name: "no from tag", method: "MESSAGE", ruri: ruri, headers: map[string]string{"From": "<sip:alice@example.org>"},
 			wantCode: 400, wantReason: "From header has no tag"},
 		{name: "no from", method: "MESSAGE", ruri: ruri, headers: map[string]string{"From": ""}, wantCode: 400, wantReason: "From"},

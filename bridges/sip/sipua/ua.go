@@ -84,7 +84,8 @@ func New(cfg Config, h Handler) (*UA, error) {
 	}, nil
 }
 
-// Ready is closed once every listener is bound.
+// Ready is closed once every listener is bound. It is never closed when
+// Run fails before that, so wait for it together with Run's result.
 func (u *UA) Ready() <-chan struct{} { return u.ready }
 
 // Addrs returns the bound address per transport ("udp", "tcp", "tls";
@@ -106,6 +107,16 @@ func (u *UA) Status() (registered bool, lastErr error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.regOK, u.regErr
+}
+
+// Contact returns the UA's Contact URI ("sip:192.0.2.1:5060;transport=tcp"),
+// or "" when it is not running. Added beyond the shared contract.
+func (u *UA) Contact() string {
+	st := u.state()
+	if st == nil {
+		return ""
+	}
+	return st.contact.String()
 }
 
 func (u *UA) state() *runState {
