@@ -4,9 +4,36 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 )
+
+// processLog is where sipgo's process-wide records (sip.DefaultLogger: connection
+// reference counting warnings, with addresses only) go: the logger of the UA that ran
+// last; nothing before one runs. The default logger is set once, at init, before any
+// use of sipgo (sipgo reads it without synchronisation); Run only swaps the pointer.
+var processLog atomic.Pointer[zerolog.Logger]
+
+func init() {
+	sip.SetDefaultLogger(slog.New(processHandler{}))
+}
+
+// processHandler forwards to the filtering handler of processLog.
+type processHandler struct{}
+
+func (processHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (processHandler) Handle(ctx context.Context, r slog.Record) error {
+	if l := processLog.Load(); l != nil {
+		return SlogHandler(l).Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h processHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h processHandler) WithGroup(string) slog.Handler      { return h }
 
 // sipgo logs through log/slog. Its debug records carry whole SIP messages
 // (bodies included), and even its error records do: the UDP and TCP
@@ -37,12 +64,9 @@ func newSlogLogger(log *zerolog.Logger) *slog.Logger {
 	return slog.New(SlogHandler(log))
 }
 
-// SlogHandler returns the filtering slog.Handler the UA gives sipgo. A
-// few sipgo records (connection reference counting warnings, with
-// addresses only) go to sip.DefaultLogger, a process-wide logger that
-// defaults to slog.Default; a program can route them to zerolog as well
-// with sip.SetDefaultLogger(slog.New(sipua.SlogHandler(&log))) before any
-// UA runs.
+// SlogHandler returns the filtering slog.Handler the UA gives sipgo. sipgo's
+// process-wide records go through the same filter to the logger of the UA that runs
+// (see processLog).
 func SlogHandler(log *zerolog.Logger) slog.Handler {
 	return &slogHandler{log: log}
 }

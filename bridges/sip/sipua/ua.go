@@ -155,6 +155,7 @@ func (u *UA) Run(ctx context.Context) error {
 	log := zerolog.Ctx(ctx).With().Str("component", "sipua").Logger()
 	ctx = log.WithContext(ctx)
 	slogger := newSlogLogger(&log)
+	processLog.Store(&log)
 
 	clientTLS, err := u.clientTLSConfig()
 	if err != nil {
