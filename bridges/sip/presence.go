@@ -88,10 +88,6 @@ func (b *Bridge) serveSubscribe(ctx context.Context, req *sipua.Request) sipua.R
 	if !*b.cfg.Presence {
 		return answer(489, "Bad Event: presence is off on this bridge")
 	}
-	in, refused := b.addressed(req)
-	if refused != nil {
-		return *refused
-	}
 	b.loadSubs(ctx)
 	expires := maxSubscription
 	if v := req.Get("Expires"); v != "" {
@@ -102,6 +98,24 @@ func (b *Bridge) serveSubscribe(ctx context.Context, req *sipua.Request) sipua.R
 		expires = min(time.Duration(n)*time.Second, maxSubscription)
 	}
 	p := &b.presence
+	var in *inbound
+	if req.To.Tag != "" {
+		// A refresh or an unsubscribe (Expires: 0) within the dialog: its Request-URI is
+		// our Contact, which names no Matrix user, so the dialog tells whose presence it is.
+		p.mu.Lock()
+		s, ok := p.subs[req.CallID]
+		if !ok || s.OurTag != req.To.Tag || s.Tag != req.From.Tag {
+			p.mu.Unlock()
+			return answer(481, "Call/Transaction Does Not Exist")
+		}
+		in = &inbound{user: s.User}
+		p.mu.Unlock()
+	} else {
+		var refused *sipua.Response
+		if in, refused = b.addressed(req); refused != nil {
+			return *refused
+		}
+	}
 	p.mu.Lock()
 	s, ok := p.subs[req.CallID]
 	if !ok {
