@@ -50,11 +50,16 @@ type presenceState struct {
 	subs   map[string]*subscription // by Call-ID
 	loaded bool
 	matrix map[id.UserID]event.Presence // the Matrix users' last known presence
+	// watching is the bridge's current subscription per watched SIP user, by Call-ID;
+	// NOTIFYs of any other dialog (an older subscription, one from before a restart) get
+	// 481, which ends them at the presence server.
+	watching map[string]sipuri.AOR
 }
 
 func (p *presenceState) init() {
 	p.subs = map[string]*subscription{}
 	p.matrix = map[id.UserID]event.Presence{}
+	p.watching = map[string]sipuri.AOR{}
 }
 
 // loadSubs reads the stored subscriptions once.
@@ -281,12 +286,24 @@ func (b *Bridge) subscribeTo(ctx context.Context, peer sipuri.AOR) {
 		return
 	}
 	watcher := "sip:" + presenceWatcherLP + "@" + b.cfg.Domain
+	callID := randomID() + "@" + b.cfg.Domain
+	// Known before sending: the first NOTIFY may arrive before the 200. The renewal
+	// replaces the previous subscription, whose NOTIFYs then get 481.
+	p := &b.presence
+	p.mu.Lock()
+	for c, a := range p.watching {
+		if a == peer {
+			delete(p.watching, c)
+		}
+	}
+	p.watching[callID] = peer
+	p.mu.Unlock()
 	sctx, cancel := context.WithTimeout(ctx, 35*time.Second)
 	defer cancel()
 	res, err := b.ua.Send(sctx, sipua.Outgoing{
 		Method: "SUBSCRIBE", RequestURI: peer.URI(),
 		From: sipua.Addr{URI: watcher, Tag: randomID()[:16]}, To: sipua.Addr{URI: peer.URI()},
-		CallID: randomID() + "@" + b.cfg.Domain, CSeq: 1,
+		CallID: callID, CSeq: 1,
 		Headers: []sipua.Header{{Name: "Event", Value: "presence"}, {Name: "Accept", Value: "application/pidf+xml"},
 			{Name: "Expires", Value: strconv.Itoa(int(watchExpires / time.Second))}},
 	})
@@ -304,6 +321,12 @@ func (b *Bridge) serveNotify(ctx context.Context, req *sipua.Request) sipua.Resp
 	from, err := sipuri.ParseAOR(req.From.URI)
 	if err != nil || !b.domains.Allows(from.Host) {
 		return answer(403, "Forbidden")
+	}
+	b.presence.mu.Lock()
+	peer, ok := b.presence.watching[req.CallID]
+	b.presence.mu.Unlock()
+	if !ok || peer != from {
+		return answer(481, "Subscription Does Not Exist")
 	}
 	if len(req.Body) == 0 {
 		return answer(200, "OK") // a terminating or empty NOTIFY
