@@ -57,7 +57,9 @@ func TestBaresipConversation(t *testing.T) {
 
 	t.Run("presence SIP to Matrix", func(t *testing.T) {
 		// The bridge watches bare1 since its message; each PUBLISH is NOTIFYed to it.
-		// baresip starts online, so offline comes first to see both changes.
+		// baresip publishes itself online at start; each change below is awaited before
+		// the next, so the NOTIFYs cannot overtake one another.
+		waitPresence(t, alice, ghost, event.PresenceOnline)
 		for _, st := range []struct {
 			sip    string
 			matrix event.Presence
