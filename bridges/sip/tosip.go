@@ -57,11 +57,11 @@ func (b *Bridge) messageToSIP(ctx context.Context, chat string, user id.UserID, 
 		return err
 	}
 	if !b.domains.Allows(peer.Host) {
-		return appservice.RoomError{Msg: "The bridge may not reach the SIP domain " + peer.Host + ".", Permanent: true}
+		return appservice.RoomError{Msg: "the bridge may not reach the SIP domain " + peer.Host, Permanent: true}
 	}
 	from, err := b.mapper.UserAOR(user.String())
 	if err != nil {
-		return appservice.RoomError{Msg: "Your Matrix ID has no SIP address.", Permanent: true, Cause: err}
+		return appservice.RoomError{Msg: "your Matrix ID has no SIP address", Permanent: true, Cause: err}
 	}
 	plain, html, err := b.textOf(ctx, evt)
 	if err != nil {
@@ -84,7 +84,7 @@ func (b *Bridge) messageToSIP(ctx context.Context, chat string, user id.UserID, 
 	}
 	if len(body) > b.cfg.MaxMessageBytes {
 		return appservice.RoomError{Permanent: true,
-			Msg: fmt.Sprintf("The message is too large for SIP (%d bytes; the limit is %d).", len(body), b.cfg.MaxMessageBytes)}
+			Msg: fmt.Sprintf("the message is too large for SIP (%d bytes; the limit is %d)", len(body), b.cfg.MaxMessageBytes)}
 	}
 	cseq, err := b.nextCSeq(ctx, evt.ID)
 	if err != nil {
@@ -100,8 +100,13 @@ func (b *Bridge) messageToSIP(ctx context.Context, chat string, user id.UserID, 
 		ContentType: ct, Body: body,
 	})
 	log := zerolog.Ctx(ctx)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// No final answer within send_timeout (shorter than the transaction's own 32 s):
+		// the peer did not answer, which a 408 says; not a transport failure.
+		res, err = sipua.Result{Code: 408, Reason: "Request Timeout (no answer within " + b.cfg.SendTimeout.Std().String() + ")"}, nil
+	}
 	if err != nil {
-		return appservice.RoomError{Msg: "The SIP proxy cannot be reached.", Cause: err}
+		return appservice.RoomError{Msg: "the SIP proxy cannot be reached", Cause: err}
 	}
 	log.Debug().Int("code", res.Code).Uint32("cseq", cseq).Stringer("event", evt.ID).Msg("MESSAGE answered")
 	switch {
@@ -112,9 +117,9 @@ func (b *Bridge) messageToSIP(ctx context.Context, chat string, user id.UserID, 
 		b.typing.Delete(chat) // a message ends the composing state at the peer
 		return nil
 	case retryable(res.Code):
-		return appservice.RoomError{Msg: fmt.Sprintf("%s could not be reached: %d %s.", peer, res.Code, res.Reason)}
+		return appservice.RoomError{Msg: fmt.Sprintf("%s could not be reached: %d %s", peer, res.Code, res.Reason)}
 	}
-	return appservice.RoomError{Permanent: true, Msg: fmt.Sprintf("%s refused the message: %d %s.", peer, res.Code, res.Reason)}
+	return appservice.RoomError{Permanent: true, Msg: fmt.Sprintf("%s refused the message: %d %s", peer, res.Code, res.Reason)}
 }
 
 // nextCSeq is the CSeq of the next attempt to send an event: 1 for the first, one more
