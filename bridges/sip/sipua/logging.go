@@ -75,12 +75,23 @@ func (h *slogHandler) Enabled(_ context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn
 }
 
+// remoteCaused are sipgo's error records that any sender can cause with bad input: they
+// go to debug, so that nobody can fill the error log from outside (the sender gets its
+// answer, 400 or none).
+var remoteCaused = map[string]bool{
+	"failed to parse": true, "Server tx failed to handle request": true, "unsupported message, skip it": true,
+	"Failed to send stateless 400 for malformed request": true, "Read filter error": true,
+}
+
 func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Level < slog.LevelWarn {
 		return nil
 	}
 	ev := h.log.Warn()
-	if r.Level >= slog.LevelError {
+	switch {
+	case remoteCaused[r.Message]:
+		ev = h.log.Debug()
+	case r.Level >= slog.LevelError:
 		ev = h.log.Error()
 	}
 	ev = ev.Str("source", "sipgo")
