@@ -62,6 +62,7 @@ func TestSlogHandlerFilters(t *testing.T) {
 	sl.Debug("debug record", "msg", "INVITE sip:x SIP/2.0 body")
 	sl.Info("info record")
 	sl.Error("failed to parse", "data", "MESSAGE ... body-secret", "raddr", "127.0.0.1:5060")
+	sl.Error("Failed to close listener", "error", "boom")
 	sl.WithGroup("g").Warn("grouped", "raddr", "hidden-in-group")
 	sl.Warn("multi\nline message with body-secret")
 	out := buf.String()
@@ -70,7 +71,8 @@ func TestSlogHandlerFilters(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", bad, out)
 		}
 	}
-	for _, good := range []string{`"level":"error"`, "failed to parse", `"sipgo_raddr":"127.0.0.1:5060"`, `"sipgo_caller":"Transport<UDP>"`, "grouped", "withheld"} {
+	for _, good := range []string{`"level":"error","source":"sipgo","sipgo_caller":"Transport<UDP>","message":"Failed to close listener"`,
+		`"level":"debug","source":"sipgo","sipgo_caller":"Transport<UDP>","sipgo_raddr":"127.0.0.1:5060","message":"failed to parse"`, `"sipgo_raddr":"127.0.0.1:5060"`, `"sipgo_caller":"Transport<UDP>"`, "grouped", "withheld"} {
 		if !strings.Contains(out, good) {
 			t.Errorf("log lacks %q:\n%s", good, out)
 		}
