@@ -335,13 +335,10 @@ func (b *Bridge) serveNotify(ctx context.Context, req *sipua.Request) sipua.Resp
 	if err != nil {
 		return answer(400, "Bad Request: "+err.Error())
 	}
-	ghostID, err := b.ghostID(from)
+	ghost, err := b.setupGhost(ctx, from, "") // registered: a watch may precede its first message
 	if err != nil {
-		return answer(404, "Not Found")
-	}
-	ghost, err := b.host.Ghost(ghostID.Localpart())
-	if err != nil {
-		return answer(404, "Not Found")
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("Could not set up the ghost of a watched SIP user")
+		return tryLater("Matrix cannot be reached")
 	}
 	state := event.PresenceOffline
 	if pr.Open {
