@@ -291,6 +291,12 @@ func (u *UA) waitReady(ctx context.Context, p *peerproc.Process, mark int64) err
 		}
 		select {
 		case <-p.Done():
+			// baresip exits with EADDRINUSE (98) when a port is taken; its message does not
+			// always reach the log first.
+			var exit *exec.ExitError
+			if errors.As(p.Err(), &exit) && exit.ExitCode() == 98 {
+				return fmt.Errorf("%w: %s (exit status 98)", errAddrInUse, u.SIPAddr)
+			}
 			return fmt.Errorf("baresip: exited during start (%v); log tail:\n%s", p.Err(), u.LogTail(30))
 		case <-ctx.Done():
 			return fmt.Errorf("baresip: not ready: %w; log tail:\n%s", ctx.Err(), u.LogTail(30))
