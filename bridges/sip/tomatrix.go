@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,7 +38,18 @@ func (b *Bridge) ServeSIP(ctx context.Context, req *sipua.Request) sipua.Respons
 	return answer(405, "Method Not Allowed")
 }
 
+// answer is a response with a reason phrase made safe for the status line: one line of
+// printable text, at most 200 bytes.
 func answer(code int, reason string) sipua.Response {
+	reason = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, reason)
+	if len(reason) > 200 {
+		reason = strings.ToValidUTF8(reason[:200], "")
+	}
 	return sipua.Response{Code: code, Reason: reason}
 }
 
@@ -81,20 +93,12 @@ func (b *Bridge) addressed(req *sipua.Request) (*inbound, *sipua.Response) {
 // serveMessage bridges a MESSAGE (RFC 3428) to Matrix.
 func (b *Bridge) serveMessage(ctx context.Context, req *sipua.Request) sipua.Response {
 	log := zerolog.Ctx(ctx)
-	in, refused := b.addressed(req)
+	in, c, content, refused := b.classify(req)
 	if refused != nil {
+		if refused.Code == 400 {
+			log.Debug().Str("reason", refused.Reason).Str("call_id", req.CallID).Msg("Refused a malformed MESSAGE")
+		}
 		return *refused
-	}
-	c, err := sipmsg.Parse(req.ContentType, req.Body, b.cfg.MaxMessageBytes)
-	switch {
-	case errors.Is(err, sipmsg.ErrUnsupportedType):
-		return sipua.Response{Code: 415, Reason: "Unsupported Media Type",
-			Headers: []sipua.Header{{Name: "Accept", Value: sipmsg.Accept()}}}
-	case errors.Is(err, sipmsg.ErrTooLarge):
-		return answer(413, "Request Entity Too Large: the message is larger than the bridge takes")
-	case err != nil:
-		log.Debug().Err(err).Str("call_id", req.CallID).Msg("Refused a malformed MESSAGE")
-		return answer(400, "Bad Request: "+err.Error())
 	}
 	if c.CPIMFrom != "" || c.MessageID != "" {
 		_ = b.host.Store().PutKV(ctx, "cpim:"+in.from.String(), "1")
@@ -107,18 +111,11 @@ func (b *Bridge) serveMessage(ctx context.Context, req *sipua.Request) sipua.Res
 		b.notificationToMatrix(ctx, in, c)
 		return answer(200, "OK")
 	}
+	if content == nil {
+		return answer(200, "OK") // nothing to show
+	}
 	if c.HTML != "" {
 		_ = b.host.Store().PutKV(ctx, "html:"+in.from.String(), "1")
-	}
-	content := &event.MessageEventContent{MsgType: event.MsgText, Body: c.Plain}
-	if c.HTML != "" {
-		content.Format, content.FormattedBody = event.FormatHTML, c.HTML
-	}
-	if len(content.Body)+len(content.FormattedBody) > maxMatrixText {
-		return answer(413, "Request Entity Too Large: the message is too large for Matrix")
-	}
-	if content.Body == "" {
-		return answer(200, "OK") // nothing to show
 	}
 	room, err := b.dmRoom(ctx, in.user, in.from, true)
 	if errors.Is(err, errNoSuchUser) {
@@ -145,6 +142,40 @@ func (b *Bridge) serveMessage(ctx context.Context, req *sipua.Request) sipua.Res
 	b.clearTyping(ctx, in, room, ghost)
 	log.Debug().Str("call_id", req.CallID).Stringer("room_id", room).Msg("SIP message queued for Matrix")
 	return answer(202, "Accepted")
+}
+
+// classify checks a MESSAGE without side effects: who sends it to whom, its body, and the
+// Matrix content of a text; a refusal when it cannot be bridged. content is nil for a
+// notification, a typing state or an empty text.
+func (b *Bridge) classify(req *sipua.Request) (*inbound, *sipmsg.Content, *event.MessageEventContent, *sipua.Response) {
+	in, refused := b.addressed(req)
+	if refused != nil {
+		return nil, nil, nil, refused
+	}
+	c, err := sipmsg.Parse(req.ContentType, req.Body, b.cfg.MaxMessageBytes)
+	switch {
+	case errors.Is(err, sipmsg.ErrUnsupportedType):
+		return nil, nil, nil, &sipua.Response{Code: 415, Reason: "Unsupported Media Type",
+			Headers: []sipua.Header{{Name: "Accept", Value: sipmsg.Accept()}}}
+	case errors.Is(err, sipmsg.ErrTooLarge):
+		r := answer(413, "Request Entity Too Large: the message is larger than the bridge takes")
+		return nil, nil, nil, &r
+	case err != nil:
+		r := answer(400, "Bad Request: "+err.Error())
+		return nil, nil, nil, &r
+	}
+	if c.Kind != sipmsg.KindText || c.Plain == "" {
+		return in, c, nil, nil
+	}
+	content := &event.MessageEventContent{MsgType: event.MsgText, Body: c.Plain}
+	if c.HTML != "" {
+		content.Format, content.FormattedBody = event.FormatHTML, c.HTML
+	}
+	if len(content.Body)+len(content.FormattedBody) > maxMatrixText {
+		r := answer(413, "Request Entity Too Large: the message is too large for Matrix")
+		return nil, nil, nil, &r
+	}
+	return in, c, content, nil
 }
 
 // inboundKey identifies an inbound message for idempotency: its IMDN Message-ID when it
