@@ -9,9 +9,10 @@
 //   - a MESSAGE from SIP is answered 202 only once it is durably queued for Matrix, keyed
 //     by its Call-ID, From tag and CSeq, so a retransmission or a resend never doubles it;
 //   - a Matrix message goes to SIP as a MESSAGE whose Call-ID and From tag derive from the
-//     event ID; it counts as delivered on a 2xx answer, recorded at once; timeouts, 408,
-//     480, 500 and 503 are retried with backoff (a new transaction each time), other final
-//     answers are reported to the Matrix sender with the reason phrase.
+//     event ID; it counts as delivered on a 2xx answer, recorded at once; no answer within
+//     send_timeout, 408, 480, 500, 503 and 504 are retried with backoff (a new transaction
+//     with the next CSeq each time), other final answers are reported to the Matrix sender
+//     with the reason phrase.
 //
 // Typing (RFC 3994 isComposing) and read receipts (RFC 5438 IMDN, over CPIM) are bridged
 // when the peer uses them; presence with PIDF (RFC 3856, 3863).

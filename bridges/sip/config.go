@@ -86,6 +86,7 @@ const (
 	DefaultPrefix          = "_sip_"
 	DefaultMaxMessageBytes = 64 << 10
 	DefaultSendTimeout     = 40 * time.Second
+	maxMessageLimit        = 1 << 20 // the transport's bound (sipua)
 )
 
 // ParseConfig decodes and validates a modules.sip section.
@@ -129,9 +130,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Domain == "" {
 		bad("domain", "required (the bridge's SIP domain, e.g. matrix.example.org)")
+	} else if c.Domain != strings.ToLower(c.Domain) {
+		bad("domain", "%q must be lower case (SIP host names are compared in lower case)", c.Domain)
 	}
-	if !strings.HasPrefix(c.Prefix, "_") || strings.ContainsAny(c.Prefix, ":@#!=") {
-		bad("prefix", "%q must start with '_' and must not contain ':', '@', '#', '!' or '='", c.Prefix)
+	if !strings.HasPrefix(c.Prefix, "_") || strings.ContainsAny(c.Prefix, ":@#!=") || c.Prefix != strings.ToLower(c.Prefix) {
+		bad("prefix", "%q must start with '_', be lower case and must not contain ':', '@', '#', '!' or '='", c.Prefix)
+	}
+	if c.MaxMessageBytes > maxMessageLimit {
+		bad("max_message_bytes", "%d is over the limit of %d", c.MaxMessageBytes, maxMessageLimit)
 	}
 	if len(c.Listen) == 0 {
 		bad("listen", "at least one listener is required")

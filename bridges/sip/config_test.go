@@ -41,6 +41,9 @@ domains: ["example.org"]
 		{name: "register without password", text: valid + "register: {aor: 'sip:gw@example.org', username: gw}\n", wants: []string{"modules.sip.register: username and password"}},
 		{name: "media listen without public url", text: valid + "media: {listen: '127.0.0.1:8090'}\n", wants: []string{"modules.sip.media: listen and public_url go together"}},
 		{name: "media public url not http", text: valid + "media: {listen: '127.0.0.1:8090', public_url: 'ftp://x'}\n", wants: []string{"media.public_url"}},
+		{name: "upper-case domain", text: strings.Replace(valid, "matrix.example.org", "Matrix.Example.org", 1), wants: []string{"modules.sip.domain: \"Matrix.Example.org\" must be lower case"}},
+		{name: "upper-case prefix", text: valid + "prefix: _SIP_\n", wants: []string{"modules.sip.prefix"}},
+		{name: "message limit too large", text: valid + "max_message_bytes: 2000000\n", wants: []string{"modules.sip.max_message_bytes: 2000000 is over the limit"}},
 		{name: "unknown key", text: valid + "colour: blue\n", wants: []string{"colour"}},
 		{name: "tls without certificate", text: strings.Replace(valid, "udp", "tls", 1), wants: []string{"listen[0]"}, newOnly: true},
 	}

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"testing"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 
@@ -73,5 +74,26 @@ func TestDerivedIsStable(t *testing.T) {
 	a, b := derived("$evt1", "call", 16), derived("$evt1", "call", 16)
 	if a != b || a == derived("$evt2", "call", 16) || a == derived("$evt1", "tag", 16) || len(a) != 32 {
 		t.Errorf("derived: %q %q", a, b)
+	}
+}
+
+func TestEventTime(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name string
+		in   time.Time
+		keep bool
+	}{
+		{"none", time.Time{}, false},
+		{"a minute ago", now.Add(-time.Minute), true},
+		{"two days ago", now.Add(-48 * time.Hour), false},
+		{"in an hour", now.Add(time.Hour), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := eventTime(tt.in); (tt.keep && !got.Equal(tt.in)) || (!tt.keep && !got.IsZero()) {
+				t.Errorf("eventTime(%v) = %v", tt.in, got)
+			}
+		})
 	}
 }

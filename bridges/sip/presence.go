@@ -166,8 +166,14 @@ func (b *Bridge) notify(ctx context.Context, s *subscription) {
 	} else {
 		s.CSeq++
 	}
-	pres := p.matrix[s.User]
+	pres, known := p.matrix[s.User]
 	p.mu.Unlock()
+	if !known {
+		// Not seen since the start: the presence stored before the restart.
+		if v, err := b.host.Store().GetKV(ctx, "mpres:"+s.User.String()); err == nil {
+			pres = event.Presence(v)
+		}
+	}
 	from, err := b.mapper.UserAOR(s.User.String())
 	if err != nil {
 		return
@@ -186,7 +192,7 @@ func (b *Bridge) notify(ctx context.Context, s *subscription) {
 	res, err := b.ua.Send(sctx, sipua.Outgoing{
 		Method: "NOTIFY", RequestURI: target, Route: s.Route,
 		From: sipua.Addr{URI: from.URI(), Tag: s.OurTag}, To: sipua.Addr{URI: s.Watcher, Tag: s.Tag},
-		CallID: s.CallID, CSeq: s.CSeq + 1000, ContentType: ct, Body: body,
+		CallID: s.CallID, CSeq: s.CSeq, ContentType: ct, Body: body,
 		Headers: []sipua.Header{{Name: "Event", Value: "presence"}, {Name: "Subscription-State", Value: state}},
 	})
 	switch {
@@ -228,6 +234,7 @@ func (b *Bridge) presenceToSIP(ctx context.Context, evt *event.Event) {
 		return
 	}
 	p.matrix[evt.Sender] = pc.Presence
+	_ = b.host.Store().PutKV(ctx, "mpres:"+evt.Sender.String(), string(pc.Presence))
 	var due []subscription
 	for _, s := range p.subs {
 		if s.User == evt.Sender {

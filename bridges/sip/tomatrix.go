@@ -78,6 +78,11 @@ func (b *Bridge) addressed(req *sipua.Request) (*inbound, *sipua.Response) {
 		return nil, &r
 	}
 	to, err := sipuri.ParseAOR(req.RequestURI)
+	if err == nil && to.Host != b.cfg.Domain {
+		// Sent to the registered Contact of the bridge as a trunk: the To header names the
+		// recipient.
+		to, err = sipuri.ParseAOR(req.To.URI)
+	}
 	if err != nil {
 		r := answer(404, "Not Found: the request URI is not a SIP address")
 		return nil, &r
@@ -131,7 +136,7 @@ func (b *Bridge) serveMessage(ctx context.Context, req *sipua.Request) sipua.Res
 		return tryLater("Matrix cannot be reached")
 	}
 	key := inboundKey(dmChat(in.user, in.from), req, c)
-	msg := appservice.Message{RoomID: room, Sender: ghost.UserID(), RemoteID: key, Content: content, Timestamp: c.DateTime}
+	msg := appservice.Message{RoomID: room, Sender: ghost.UserID(), RemoteID: key, Content: content, Timestamp: eventTime(c.DateTime)}
 	if err := b.host.Enqueue(ctx, msg); err != nil {
 		log.Warn().Err(err).Str("call_id", req.CallID).Msg("Could not queue a SIP message for Matrix")
 		return tryLater("the message could not be queued")
@@ -176,6 +181,16 @@ func (b *Bridge) classify(req *sipua.Request) (*inbound, *sipmsg.Content, *event
 		return nil, nil, nil, &r
 	}
 	return in, c, content, nil
+}
+
+// eventTime is the Matrix event time of a message with a CPIM DateTime: that time when it
+// is plausible (at most a day old, not in the future), else now. A peer cannot place its
+// message anywhere in the room's history.
+func eventTime(t time.Time) time.Time {
+	if now := time.Now(); t.IsZero() || t.After(now.Add(time.Minute)) || t.Before(now.Add(-24*time.Hour)) {
+		return time.Time{}
+	}
+	return t
 }
 
 // inboundKey identifies an inbound message for idempotency: its IMDN Message-ID when it

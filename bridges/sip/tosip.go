@@ -114,6 +114,7 @@ func (b *Bridge) messageToSIP(ctx context.Context, chat string, user id.UserID, 
 		if err := b.host.Store().PutMessage(context.WithoutCancel(ctx), key, evt.RoomID, evt.ID); err != nil {
 			return fmt.Errorf("sip: record the delivery of %s: %w", evt.ID, err)
 		}
+		_ = b.host.Store().DeleteKV(ctx, "cseq:"+evt.ID.String())
 		b.typing.Delete(chat) // a message ends the composing state at the peer
 		return nil
 	case retryable(res.Code):

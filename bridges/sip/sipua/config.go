@@ -144,7 +144,7 @@ func (c *Config) validate() (proxyTarget, []*net.IPNet, error) {
 			add(key+".transport", "%q is not udp, tcp or tls", l.Transport)
 		}
 		if err := checkHostPort(l.Addr, true); err != nil {
-			add(key+".addr", "%v", err)
+			add(key+".address", "%v", err)
 		}
 		if l.Transport == "tls" {
 			if l.CertFile == "" {

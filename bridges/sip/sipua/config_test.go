@@ -28,7 +28,7 @@ func TestNewValidation(t *testing.T) {
 		{"bad transport", func(c *Config) {
 			c.Listen = append(c.Listen, Listener{Transport: "sctp", Addr: "127.0.0.1:0"})
 		}, `listen[1].transport: "sctp" is not udp, tcp or tls`},
-		{"bad addr", func(c *Config) { c.Listen[0].Addr = "127.0.0.1" }, "listen[0].addr: "},
+		{"bad addr", func(c *Config) { c.Listen[0].Addr = "127.0.0.1" }, "listen[0].address: "},
 		{"tls without cert", func(c *Config) {
 			c.Listen = append(c.Listen, Listener{Transport: "tls", Addr: "127.0.0.1:0"})
 		}, "listen[1].cert_file: required for transport tls"},
@@ -82,7 +82,7 @@ func TestNewCollectsAllProblems(t *testing.T) {
 	if err == nil {
 		t.Fatal("want error")
 	}
-	for _, key := range []string{"domain:", "listen[0].transport:", "listen[0].addr:", "proxy:"} {
+	for _, key := range []string{"domain:", "listen[0].transport:", "listen[0].address:", "proxy:"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error %q lacks %q", err, key)
 		}

@@ -12,7 +12,7 @@ import (
 )
 
 // allowHeader is the Allow value of OPTIONS and 405 answers.
-const allowHeader = "MESSAGE, SUBSCRIBE, NOTIFY, PUBLISH, OPTIONS"
+const allowHeader = "MESSAGE, SUBSCRIBE, NOTIFY, OPTIONS"
 
 // forbiddenReason is the reason phrase of the 403 to untrusted sources.
 const forbiddenReason = "Forbidden: only the SIP proxy may send to the bridge"
@@ -32,7 +32,7 @@ func refuse(code int, reason string, headers ...Header) *refusal {
 
 func allowedMethod(m sip.RequestMethod) bool {
 	switch m {
-	case sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY, sip.PUBLISH, sip.OPTIONS:
+	case sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY, sip.OPTIONS:
 		return true
 	}
 	return false
@@ -94,7 +94,7 @@ func (u *UA) checkRequest(req *sip.Request) (*Request, error) {
 		return nil, refuse(413, fmt.Sprintf("Request Entity Too Large (body over %d bytes)", u.cfg.MaxBodyBytes))
 	}
 	toTag, _ := to.Params.Get("tag")
-	if toTag == "" && req.Method != sip.OPTIONS && !strings.EqualFold(strings.Trim(req.Recipient.Host, "[]"), strings.Trim(u.cfg.Domain, "[]")) {
+	if toTag == "" && req.Method != sip.OPTIONS && !u.ownHost(req.Recipient.Host) {
 		return nil, refuse(404, "Not Found (not the bridge's SIP domain)")
 	}
 
@@ -148,4 +148,18 @@ func (u *UA) trusted(source string, nets []*net.IPNet) bool {
 func localTag(callID, fromTag string) string {
 	sum := sha256.Sum256([]byte("sipua-tag\x00" + callID + "\x00" + fromTag))
 	return hex.EncodeToString(sum[:8])
+}
+
+// ownHost reports whether host names the bridge: its SIP domain, or the host of its
+// Contact (where a registrar sends requests for a registered trunk: the Request-URI is
+// then the Contact, and the To header names the recipient).
+func (u *UA) ownHost(host string) bool {
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, strings.Trim(u.cfg.Domain, "[]")) {
+		return true
+	}
+	if st := u.state(); st != nil {
+		return strings.EqualFold(host, strings.Trim(st.contact.Host, "[]"))
+	}
+	return false
 }

@@ -29,7 +29,7 @@ func TestInboundChecks(t *testing.T) {
 	}{
 		{name: "accepted", method: "MESSAGE", ruri: ruri, body: "hello", wantCode: 200, handled: true},
 		{name: "options", method: "OPTIONS", ruri: "sip:127.0.0.1", wantCode: 200,
-			wantHdr: map[string]string{"Allow": "MESSAGE, SUBSCRIBE, NOTIFY, PUBLISH, OPTIONS", "Accept": "message/cpim"}},
+			wantHdr: map[string]string{"Allow": "MESSAGE, SUBSCRIBE, NOTIFY, OPTIONS", "Accept": "message/cpim"}},
 		{name: "method not allowed", method: "INFO", ruri: ruri, wantCode: 405,
 			wantHdr: map[string]string{"Allow": "MESSAGE"}},
 		{name: "invite not allowed", method: "INVITE", ruri: ruri, wantCode: 405},

@@ -31,7 +31,7 @@ type Header struct{ Name, Value string }
 
 // Request is an inbound request that passed the checks of the UA.
 type Request struct {
-	Method      string // "MESSAGE", "SUBSCRIBE", "NOTIFY", "PUBLISH"
+	Method      string // "MESSAGE", "SUBSCRIBE", "NOTIFY"
 	RequestURI  string
 	From, To    Addr
 	CallID      string

@@ -195,7 +195,7 @@ func (u *UA) Run(ctx context.Context) error {
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	serve := func(req *sip.Request, tx sip.ServerTransaction) { u.serve(runCtx, nets, req, tx) }
-	for _, m := range []sip.RequestMethod{sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY, sip.PUBLISH, sip.OPTIONS} {
+	for _, m := range []sip.RequestMethod{sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY, sip.OPTIONS} {
 		srv.OnRequest(m, serve)
 	}
 	srv.OnNoRoute(serve)
