@@ -18,8 +18,7 @@ func FromMatrix(body, format, formattedBody string) (plain, xhtml string) {
 		return body, ""
 	}
 	root := fragment(parseHTML(formattedBody))
-	var r plainRenderer
-	plain = r.render(root)
+	plain = plainText(root)
 	if strings.TrimSpace(plain) == "" {
 		plain = body
 	}

@@ -57,8 +57,7 @@ func ToMatrix(body, xhtml string) (plain, formatted string) {
 	}
 	plain = body
 	if strings.TrimSpace(plain) == "" {
-		var r plainRenderer
-		plain = r.render(root)
+		plain = plainText(root)
 	}
 	return plain, formatted
 }
