@@ -1,0 +1,95 @@
+package benchflight
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
+)
+
+// MatrixSender runs the benchmark (RunTimingSends) with cli sending the messages to room as
+// m.text messages, each by one PUT /send with its own transaction ID; send-p50-ms and
+// send-p99-ms are the PUT /send round trips. startReceiver starts the receiving side, which
+// passes every body it sees to sink.
+func MatrixSender(b *testing.B, window int, cli *mautrix.Client, room id.RoomID, startReceiver func(sink func(string))) {
+	txn := unique("bench")
+	RunTimingSends(b, window, startReceiver, func(ctx context.Context, f *Flight, i int) error {
+		content := &event.MessageEventContent{MsgType: event.MsgText, Body: f.Body(i)}
+		_, err := cli.SendMessageEvent(ctx, room, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: txn + "-" + f.ID(i)})
+		return err
+	})
+}
+
+// StartMatrixReceiver syncs cli until the joined room is in its /sync, then long-polls
+// /sync in the background for the room's m.room.message events from sender and passes
+// their bodies to sink, until the benchmark ends. cli's user must have joined the room.
+func StartMatrixReceiver(b *testing.B, cli *mautrix.Client, room id.RoomID, sender id.UserID, sink func(string)) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	none := &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}}
+	filter, err := cli.CreateFilter(ctx, &mautrix.Filter{
+		AccountData: none, Presence: none,
+		Room: &mautrix.RoomFilter{
+			Rooms: []id.RoomID{room}, AccountData: none, Ephemeral: none, State: none,
+			Timeline: &mautrix.FilterPart{Limit: 1000, Types: []event.Type{event.EventMessage}, Senders: []id.UserID{sender}},
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The first sync that has the room joined: a later sync that is the first to see the
+	// join gives the room as newly joined, with a limited timeline.
+	since := ""
+	matrixtest.WaitFor(b, 30*time.Second, "the joined room in /sync", func() (bool, error) {
+		resp, err := cli.SyncRequest(ctx, 0, "", filter.FilterID, false, "")
+		if err != nil {
+			return false, err
+		}
+		since = resp.NextBatch
+		return resp.Rooms.Join[room] != nil, nil
+	})
+	done := make(chan struct{})
+	b.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			resp, err := cli.SyncRequest(ctx, 30000, since, filter.FilterID, false, "")
+			if err != nil {
+				if ctx.Err() == nil {
+					b.Logf("sync: %v", err)
+					time.Sleep(100 * time.Millisecond)
+				}
+				continue
+			}
+			since = resp.NextBatch
+			if r := resp.Rooms.Join[room]; r != nil {
+				if r.Timeline.Limited {
+					b.Errorf("sync: a limited timeline (%d events): messages may be missed", len(r.Timeline.Events))
+				}
+				for _, e := range r.Timeline.Events {
+					if e.Type == event.EventMessage && e.Sender == sender {
+						sink(messageBody(e))
+					}
+				}
+			}
+		}
+	}()
+}
+
+// messageBody is the body of a message event as received in a sync (content unparsed).
+func messageBody(e *event.Event) string {
+	if err := e.Content.ParseRaw(e.Type); err != nil && !errors.Is(err, event.ErrContentAlreadyParsed) {
+		return ""
+	}
+	if m := e.Content.AsMessage(); m != nil {
+		return m.Body
+	}
+	return ""
+}
