@@ -41,18 +41,7 @@ import (
 // shared with another Matrix user, who receives by /sync. No bridge runs.
 func BenchmarkHomeserverSend(b *testing.B) {
 	benchflight.ForWindows(b, func(b *testing.B, window int) {
-		from, to := newMatrixUser(b, "bench"), newMatrixUser(b, "bench2")
-		ctx := context.Background()
-		resp, err := from.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", Invite: []id.UserID{to.UserID}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := to.JoinRoomByID(ctx, resp.RoomID); err != nil {
-			b.Fatal(err)
-		}
-		benchflight.MatrixSender(b, window, from, resp.RoomID, func(sink func(string)) {
-			benchflight.StartMatrixReceiver(b, to, resp.RoomID, from.UserID, sink)
-		})
+		benchflight.HomeserverSend(b, window, newMatrixUser(b, "bench"), newMatrixUser(b, "bench2"))
 	})
 }
 

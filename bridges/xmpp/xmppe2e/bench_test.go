@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/id"
 	"mellium.im/xmpp/jid"
 
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/component"
@@ -35,18 +33,7 @@ import (
 // shared with another Matrix user, who receives by /sync. No bridge runs.
 func BenchmarkHomeserverSend(b *testing.B) {
 	benchflight.ForWindows(b, func(b *testing.B, window int) {
-		alice, dave := newMatrixUser(b, "alice"), newMatrixUser(b, "dave")
-		ctx := context.Background()
-		resp, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", Invite: []id.UserID{dave.UserID}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := dave.JoinRoomByID(ctx, resp.RoomID); err != nil {
-			b.Fatal(err)
-		}
-		benchflight.MatrixSender(b, window, alice, resp.RoomID, func(sink func(string)) {
-			benchflight.StartMatrixReceiver(b, dave, resp.RoomID, alice.UserID, sink)
-		})
+		benchflight.HomeserverSend(b, window, newMatrixUser(b, "alice"), newMatrixUser(b, "dave"))
 	})
 }
 

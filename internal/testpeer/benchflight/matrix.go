@@ -26,6 +26,24 @@ func MatrixSender(b *testing.B, window int, cli *mautrix.Client, room id.RoomID,
 	})
 }
 
+// HomeserverSend runs the Matrix baseline of a bridge's benchmarks: from creates a private
+// room and invites to, to joins, then from sends the messages (MatrixSender) and to
+// receives them by /sync (StartMatrixReceiver). No bridge is involved.
+func HomeserverSend(b *testing.B, window int, from, to *mautrix.Client) {
+	b.Helper()
+	ctx := context.Background()
+	resp, err := from.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", Invite: []id.UserID{to.UserID}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := to.JoinRoomByID(ctx, resp.RoomID); err != nil {
+		b.Fatal(err)
+	}
+	MatrixSender(b, window, from, resp.RoomID, func(sink func(string)) {
+		StartMatrixReceiver(b, to, resp.RoomID, from.UserID, sink)
+	})
+}
+
 // StartMatrixReceiver syncs cli until the joined room is in its /sync, then long-polls
 // /sync in the background for the room's m.room.message events from sender and passes
 // their bodies to sink, until the benchmark ends. cli's user must have joined the room.
