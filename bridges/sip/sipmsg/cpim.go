@@ -28,12 +28,6 @@ const maxMessageIDLen = 256
 // anonymous is the CPIM address of an undisclosed party (RFC 3862 section 3.3.1).
 const anonymous = "<im:anonymous@anonymous.invalid>"
 
-// cpimHeader is one header of the CPIM block, its name resolved against the NS headers.
-type cpimHeader struct {
-	ns, name, value string
-	line            int
-}
-
 // parseCPIM reads a message/cpim body: the CPIM headers, an empty line, then the
 // encapsulated MIME entity, whose content is parsed as a bare body (a nested message/cpim
 // is refused).

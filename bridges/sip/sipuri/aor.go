@@ -101,7 +101,7 @@ func ParseAOR(s string) (AOR, error) {
 		case "tel":
 			return AOR{}, ErrTelURI
 		default:
-			return AOR{}, fmt.Errorf("%w: unsupported URI scheme %q, want sip: or sips:", ErrInvalidAOR, scheme)
+			return AOR{}, fmt.Errorf("%w: unsupported URI scheme %q (only sip and sips)", ErrInvalidAOR, scheme)
 		}
 	}
 	if at < 0 {
