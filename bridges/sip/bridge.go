@@ -56,6 +56,8 @@ type Bridge struct {
 	mu       sync.Mutex // serialises DM creation
 	regMu    sync.Mutex // serialises ghost registration
 	typing   sync.Map   // portal key → last typing state sent to SIP (bool)
+	flags    sync.Map   // store keys known to be set (see setFlag)
+	names    sync.Map   // Matrix user ID → cachedName
 	presence presenceState
 }
 
@@ -243,4 +245,34 @@ func (b *Bridge) permits(user id.UserID) bool {
 		return p.Permits(user)
 	}
 	return true
+}
+
+// setFlag records a lasting fact in the store ("cpim:<peer>", "watch:<peer>", …) and
+// reports whether it is new; a fact known to this process is not written again (these
+// are set on every message of a peer).
+func (b *Bridge) setFlag(ctx context.Context, key string) (bool, error) {
+	if _, ok := b.flags.Load(key); ok {
+		return false, nil
+	}
+	if _, err := b.host.Store().GetKV(ctx, key); err == nil {
+		b.flags.Store(key, true)
+		return false, nil
+	}
+	if err := b.host.Store().PutKV(ctx, key, "1"); err != nil {
+		return false, err
+	}
+	b.flags.Store(key, true)
+	return true, nil
+}
+
+// hasFlag reports whether a fact was recorded with setFlag.
+func (b *Bridge) hasFlag(ctx context.Context, key string) bool {
+	if _, ok := b.flags.Load(key); ok {
+		return true
+	}
+	if _, err := b.host.Store().GetKV(ctx, key); err == nil {
+		b.flags.Store(key, true)
+		return true
+	}
+	return false
 }

@@ -252,11 +252,7 @@ func (b *Bridge) watch(ctx context.Context, peer sipuri.AOR) {
 	if !*b.cfg.Presence {
 		return
 	}
-	key := "watch:" + peer.String()
-	if _, err := b.host.Store().GetKV(ctx, key); err == nil {
-		return
-	}
-	if err := b.host.Store().PutKV(ctx, key, "1"); err != nil {
+	if isNew, err := b.setFlag(ctx, "watch:"+peer.String()); err != nil || !isNew {
 		return
 	}
 	log := *zerolog.Ctx(ctx)

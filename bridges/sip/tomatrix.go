@@ -106,7 +106,7 @@ func (b *Bridge) serveMessage(ctx context.Context, req *sipua.Request) sipua.Res
 		return *refused
 	}
 	if c.CPIMFrom != "" || c.MessageID != "" {
-		_ = b.host.Store().PutKV(ctx, "cpim:"+in.from.String(), "1")
+		_, _ = b.setFlag(ctx, "cpim:"+in.from.String())
 	}
 	switch c.Kind {
 	case sipmsg.KindComposing:
@@ -120,7 +120,7 @@ func (b *Bridge) serveMessage(ctx context.Context, req *sipua.Request) sipua.Res
 		return answer(200, "OK") // nothing to show
 	}
 	if c.HTML != "" {
-		_ = b.host.Store().PutKV(ctx, "html:"+in.from.String(), "1")
+		_, _ = b.setFlag(ctx, "html:"+in.from.String())
 	}
 	room, err := b.dmRoom(ctx, in.user, in.from, true)
 	if errors.Is(err, errNoSuchUser) {

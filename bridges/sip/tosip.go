@@ -70,12 +70,12 @@ func (b *Bridge) messageToSIP(ctx context.Context, chat string, user id.UserID, 
 	if plain == "" {
 		return nil
 	}
-	if _, err := b.host.Store().GetKV(ctx, "html:"+peer.String()); err != nil {
+	if !b.hasFlag(ctx, "html:"+peer.String()) {
 		html = "" // the peer never sent HTML: plain text only
 	}
 	ct, body := sipmsg.Text(plain, html)
 	msgID := derived(evt.ID, "imdn", 12)
-	if _, err := b.host.Store().GetKV(ctx, "cpim:"+peer.String()); err == nil {
+	if b.hasFlag(ctx, "cpim:"+peer.String()) {
 		ref, _ := json.Marshal(outRef{Room: evt.RoomID, Event: evt.ID, Peer: peer.String()})
 		if err := b.host.Store().PutKV(ctx, "imdn-out:"+msgID, string(ref)); err != nil {
 			return err
@@ -204,11 +204,24 @@ func (b *Bridge) fileLine(ctx context.Context, evt id.EventID, c *event.MessageE
 	return fmt.Sprintf("[file: %s%s] %s", name, size, link), nil
 }
 
-// displayName is a Matrix user's display name, or the user ID.
+// cachedName is a Matrix user's display name as fetched at a time.
+type cachedName struct {
+	name string
+	at   time.Time
+}
+
+// displayName is a Matrix user's display name, or the localpart; fetched at most every
+// ten minutes per user (it names the sender of every MESSAGE).
 func (b *Bridge) displayName(ctx context.Context, user id.UserID) string {
+	if c, ok := b.names.Load(user); ok && time.Since(c.(cachedName).at) < 10*time.Minute {
+		return c.(cachedName).name
+	}
 	name, _, err := b.host.Bot().Profile(ctx, user)
 	if err != nil || name == "" {
-		return user.Localpart()
+		name = user.Localpart()
+	}
+	if err == nil {
+		b.names.Store(user, cachedName{name: name, at: time.Now()})
 	}
 	return name
 }
