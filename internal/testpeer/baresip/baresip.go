@@ -35,7 +35,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -126,48 +125,22 @@ type UA struct {
 	consDone chan struct{} // closed when the cons reader ends
 }
 
-// Available reports why baresip cannot run here, or nil if it can.
-func Available() error {
-	if err := peerproc.Supported(); err != nil {
-		return err
-	}
-	_, err := binary()
-	return err
-}
+// program is baresip's executable.
+var program = peerproc.Program{Peer: "baresip", Name: "baresip", Dir: "/usr/bin", Debian: "baresip-core"}
 
-func binary() (string, error) {
-	if p, err := exec.LookPath("baresip"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/bin/baresip"); err != nil {
-		return "", fmt.Errorf("baresip: not found (install the Debian package baresip-core): %w", exec.ErrNotFound)
-	}
-	return "/usr/bin/baresip", nil
-}
+// Available reports why baresip cannot run here, or nil if it can.
+func Available() error { return program.Available() }
 
 // StartTest starts baresip for t and stops it when t ends; Dir defaults to t.TempDir().
 // It skips t when baresip is not installed, unless SWITCHBOARD_REQUIRE_PEERS=1, in which
 // case t fails instead. On failure of t the log tail is logged.
 func StartTest(t testing.TB, opts Options) *UA {
 	t.Helper()
-	peerproc.RequireOrSkip(t, "baresip", Available())
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*readyTimeout)
-	defer cancel()
-	u, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start baresip: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := u.Stop(); err != nil {
-			t.Errorf("failed to stop baresip: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("baresip log tail (%s):\n%s", u.Dir, u.LogTail(60))
-		}
+	u := peerproc.StartForTest(t, "baresip", Available(), 2*readyTimeout, func(ctx context.Context) (*UA, error) {
+		opts.Dir = peerproc.TestDir(t, opts.Dir)
+		return Start(ctx, opts)
 	})
+	u.peer.StopAtEndWith(t, u.Stop)
 	return u
 }
 
@@ -266,7 +239,7 @@ func (u *UA) pickPorts() error {
 
 // start launches baresip and connects to ctrl_tcp and cons.
 func (u *UA) start(ctx context.Context) error {
-	bin, _ := binary()
+	bin, _ := program.Path()
 	cmd := exec.Command(bin, "-f", u.Dir)
 	cmd.Dir = u.Dir
 	// No stdin: the stdio UI is not loaded, and baresip must not read the test's input.

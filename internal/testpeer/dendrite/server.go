@@ -86,16 +86,11 @@ type Server struct {
 // scripts/test), in which case t fails instead. On failure of t the log tail is logged.
 func StartTest(t testing.TB, opts Options) *Server {
 	t.Helper()
-	skipUnlessAvailable(t)
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // includes a first build
-	defer cancel()
-	srv, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start dendrite: %v", err)
-	}
+	// The ten minutes include a first build.
+	srv := peerproc.StartForTest(t, "dendrite", Available(), 10*time.Minute, func(ctx context.Context) (*Server, error) {
+		opts.Dir = peerproc.TestDir(t, opts.Dir)
+		return Start(ctx, opts)
+	})
 	srv.peer.StopAtEnd(t, stopTimeout)
 	return srv
 }

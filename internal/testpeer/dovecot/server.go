@@ -84,30 +84,18 @@ type Server struct {
 	usersMu sync.Mutex // serialises AddUser
 }
 
+// program is Dovecot's executable.
+var program = peerproc.Program{Peer: "dovecot", Name: "dovecot", Dir: "/usr/sbin", Debian: "dovecot-imapd dovecot-lmtpd"}
+
 // Available reports why Dovecot cannot run here, or nil if it can.
 func Available() error {
-	if err := peerproc.Supported(); err != nil {
-		return err
-	}
-	if _, err := binary(); err != nil {
+	if err := program.Available(); err != nil {
 		return err
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("dovecot: the test peer must run as root (mail homes belong to nobody)")
 	}
 	return nil
-}
-
-// binary finds dovecot on PATH or in /usr/sbin (Debian's location).
-func binary() (string, error) {
-	if p, err := exec.LookPath("dovecot"); err == nil {
-		return p, nil
-	}
-	p := "/usr/sbin/dovecot"
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("dovecot: dovecot not found (install the Debian packages dovecot-imapd dovecot-lmtpd): %w", exec.ErrNotFound)
-	}
-	return p, nil
 }
 
 // StartTest starts a Dovecot for t and stops it when t ends. It skips t when Dovecot is
@@ -119,13 +107,9 @@ func binary() (string, error) {
 // directory is removed by Stop.
 func StartTest(t testing.TB, opts Options) *Server {
 	t.Helper()
-	peerproc.RequireOrSkip(t, "dovecot", Available())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*readyTimeout)
-	defer cancel()
-	srv, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start dovecot: %v", err)
-	}
+	srv := peerproc.StartForTest(t, "dovecot", Available(), 2*readyTimeout, func(ctx context.Context) (*Server, error) {
+		return Start(ctx, opts)
+	})
 	t.Cleanup(srv.removeBase) // after the stop below: cleanups run last-in, first-out
 	srv.peer.StopAtEnd(t, stopTimeout)
 	return srv
@@ -139,7 +123,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{ownDir: opts.Dir == ""}
-	s.dovecot, _ = binary()
+	s.dovecot, _ = program.Path()
 	peer, err := peerproc.Open("dovecot", opts.Dir, logFile, opts.Logger)
 	if err != nil {
 		return nil, err

@@ -110,12 +110,12 @@ type Server struct {
 	udpPort, tcpPort, tlsPort int // immutable after the first successful start
 }
 
+// program is Kamailio's executable.
+var program = peerproc.Program{Peer: "kamailio", Name: "kamailio", Dir: "/usr/sbin", Debian: "kamailio"}
+
 // Available reports why Kamailio cannot run here, or nil if it can.
 func Available() error {
-	if err := peerproc.Supported(); err != nil {
-		return err
-	}
-	if _, err := binary(); err != nil {
+	if err := program.Available(); err != nil {
 		return err
 	}
 	for _, m := range []string{"presence_xml.so", "tls.so", "db_text.so"} {
@@ -126,33 +126,15 @@ func Available() error {
 	return nil
 }
 
-// binary finds kamailio on PATH or in /usr/sbin (Debian's location).
-func binary() (string, error) {
-	if p, err := exec.LookPath("kamailio"); err == nil {
-		return p, nil
-	}
-	p := "/usr/sbin/kamailio"
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("kamailio: kamailio not found (install the Debian package kamailio): %w", exec.ErrNotFound)
-	}
-	return p, nil
-}
-
-// StartTest starts a Kamailio for t and stops it when t ends. It skips t when Kamailio is
-// not installed, unless SWITCHBOARD_REQUIRE_PEERS=1 (set by scripts/test), in which case
-// t fails instead. On failure of t the log tail is logged.
+// StartTest starts a Kamailio for t and stops it when t ends; Dir defaults to t.TempDir().
+// It skips t when Kamailio is not installed, unless SWITCHBOARD_REQUIRE_PEERS=1 (set by
+// scripts/test), in which case t fails instead. On failure of t the log tail is logged.
 func StartTest(t testing.TB, opts Options) *Server {
 	t.Helper()
-	peerproc.RequireOrSkip(t, "kamailio", Available())
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*readyTimeout)
-	defer cancel()
-	srv, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start kamailio: %v", err)
-	}
+	srv := peerproc.StartForTest(t, "kamailio", Available(), 2*readyTimeout, func(ctx context.Context) (*Server, error) {
+		opts.Dir = peerproc.TestDir(t, opts.Dir)
+		return Start(ctx, opts)
+	})
 	srv.peer.StopAtEnd(t, stopTimeout)
 	return srv
 }
@@ -168,7 +150,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Domain: opts.Domain, opts: opts, modules: modulesDir}
-	s.kamailio, _ = binary()
+	s.kamailio, _ = program.Path()
 	peer, err := peerproc.Open("kamailio", opts.Dir, logFile, opts.Logger)
 	if err != nil {
 		return nil, err

@@ -125,40 +125,21 @@ type UA struct {
 	cmdMu sync.Mutex // serialises commands on stdin
 }
 
-// Available reports why linphonec cannot run here, or nil if it can.
-func Available() error {
-	if err := peerproc.Supported(); err != nil {
-		return err
-	}
-	_, err := binary()
-	return err
-}
+// program is linphone-cli's executable.
+var program = peerproc.Program{Peer: "linphone", Name: "linphonec", Dir: "/usr/bin", Debian: "linphone-cli"}
 
-func binary() (string, error) {
-	if p, err := exec.LookPath("linphonec"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/bin/linphonec"); err != nil {
-		return "", fmt.Errorf("linphone: linphonec not found (install the Debian package linphone-cli): %w", exec.ErrNotFound)
-	}
-	return "/usr/bin/linphonec", nil
-}
+// Available reports why linphonec cannot run here, or nil if it can.
+func Available() error { return program.Available() }
 
 // StartTest starts linphonec for t and stops it when t ends; Dir defaults to t.TempDir().
 // It skips t when linphonec is not installed, unless SWITCHBOARD_REQUIRE_PEERS=1, in which
 // case t fails instead. On failure of t the tails of both logs are logged.
 func StartTest(t testing.TB, opts Options) *UA {
 	t.Helper()
-	peerproc.RequireOrSkip(t, "linphonec", Available())
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*readyTimeout)
-	defer cancel()
-	u, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start linphonec: %v", err)
-	}
+	u := peerproc.StartForTest(t, "linphonec", Available(), 2*readyTimeout, func(ctx context.Context) (*UA, error) {
+		opts.Dir = peerproc.TestDir(t, opts.Dir)
+		return Start(ctx, opts)
+	})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("linphonec output tail (%s):\n%s", u.Dir, u.LogTail(40))
@@ -264,7 +245,7 @@ func (u *UA) closeOut() {
 
 // start launches linphonec and waits for its prompt.
 func (u *UA) start(ctx context.Context) error {
-	bin, _ := binary()
+	bin, _ := program.Path()
 	cmd := exec.Command(bin, "-c", filepath.Join(u.Dir, configFile), "-d", "6", "-l", filepath.Join(u.Dir, logFile))
 	cmd.Dir = u.Dir
 	// HOME and XDG_*: liblinphone keeps its default paths (certificates, friends, zrtp

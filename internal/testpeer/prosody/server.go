@@ -21,7 +21,6 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -95,34 +94,19 @@ type Server struct {
 	c2sPort, componentPort, httpPort int // immutable after the first successful start
 }
 
+// The executables Prosody is run and administered with.
+var (
+	prosodyProgram    = peerproc.Program{Peer: "prosody", Name: "prosody", Dir: "/usr/bin", Debian: "prosody"}
+	prosodyctlProgram = peerproc.Program{Peer: "prosody", Name: "prosodyctl", Dir: "/usr/bin", Debian: "prosody"}
+)
+
 // Available reports why Prosody cannot run here, or nil if it can.
 func Available() error {
-	if err := peerproc.Supported(); err != nil {
+	if err := prosodyProgram.Available(); err != nil {
 		return err
 	}
-	_, _, err := binaries()
+	_, err := prosodyctlProgram.Path()
 	return err
-}
-
-// binaries finds prosody and prosodyctl on PATH or in /usr/bin (Debian's location).
-func binaries() (prosody, prosodyctl string, err error) {
-	find := func(name string) (string, error) {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-		p := filepath.Join("/usr/bin", name)
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("prosody: %s not found (install the Debian package prosody): %w", name, exec.ErrNotFound)
-		}
-		return p, nil
-	}
-	if prosody, err = find("prosody"); err != nil {
-		return "", "", err
-	}
-	if prosodyctl, err = find("prosodyctl"); err != nil {
-		return "", "", err
-	}
-	return prosody, prosodyctl, nil
 }
 
 // StartTest starts a Prosody for t and stops it when t ends; Dir defaults to t.TempDir().
@@ -130,16 +114,10 @@ func binaries() (prosody, prosodyctl string, err error) {
 // scripts/test), in which case t fails instead. On failure of t the log tail is logged.
 func StartTest(t testing.TB, opts Options) *Server {
 	t.Helper()
-	peerproc.RequireOrSkip(t, "prosody", Available())
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*readyTimeout)
-	defer cancel()
-	srv, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start prosody: %v", err)
-	}
+	srv := peerproc.StartForTest(t, "prosody", Available(), 2*readyTimeout, func(ctx context.Context) (*Server, error) {
+		opts.Dir = peerproc.TestDir(t, opts.Dir)
+		return Start(ctx, opts)
+	})
 	srv.peer.StopAtEnd(t, stopTimeout)
 	return srv
 }
@@ -157,7 +135,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		ComponentDomain: opts.ComponentDomain,
 		ComponentSecret: opts.ComponentSecret,
 	}
-	s.prosody, s.prosodyctl, _ = binaries()
+	s.prosody, _ = prosodyProgram.Path()
+	s.prosodyctl, _ = prosodyctlProgram.Path()
 	if s.Domain == "" {
 		s.Domain = "localhost"
 	}

@@ -52,16 +52,10 @@ type Server struct {
 // fails, the tail of the reference's log is logged.
 func StartTest(t testing.TB, opts Options) *Server {
 	t.Helper()
-	peerproc.RequireOrSkip(t, "the reference UCRM", Available())
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout+readyTimeout)
-	defer cancel()
-	srv, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start the reference UCRM: %v", err)
-	}
+	srv := peerproc.StartForTest(t, "the reference UCRM", Available(), installTimeout+readyTimeout, func(ctx context.Context) (*Server, error) {
+		opts.Dir = peerproc.TestDir(t, opts.Dir)
+		return Start(ctx, opts)
+	})
 	srv.peer.StopAtEnd(t, stopTimeout)
 	return srv
 }

@@ -23,7 +23,7 @@ type sippRun struct {
 // run writes scenario into a directory (dir, or a temporary one), with each "@KEY@" of
 // fill replaced, and starts SIPp with it and args, plus the options of its logs.
 func run(dir string, logger io.Writer, scenario string, fill map[string]string, args []string) (*sippRun, error) {
-	bin, err := binary()
+	bin, err := program.Path()
 	if err != nil {
 		return nil, err
 	}

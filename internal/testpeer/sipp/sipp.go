@@ -22,8 +22,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,35 +103,17 @@ type Stats struct {
 	ExitCode int
 }
 
-// Available reports why SIPp cannot run here, or nil if it can.
-func Available() error {
-	if err := peerproc.Supported(); err != nil {
-		return err
-	}
-	_, err := binary()
-	return err
-}
+// program is SIPp's executable.
+var program = peerproc.Program{Peer: "sipp", Name: "sipp", Dir: "/usr/bin", Debian: "sip-tester"}
 
-func binary() (string, error) {
-	if p, err := exec.LookPath("sipp"); err == nil {
-		return p, nil
-	}
-	if _, err := os.Stat("/usr/bin/sipp"); err != nil {
-		return "", fmt.Errorf("sipp: not found (install the Debian package sip-tester): %w", exec.ErrNotFound)
-	}
-	return "/usr/bin/sipp", nil
-}
+// Available reports why SIPp cannot run here, or nil if it can.
+func Available() error { return program.Available() }
 
 // Skip skips t when SIPp cannot run here, unless SWITCHBOARD_REQUIRE_PEERS=1 (then t
 // fails).
 func Skip(t testing.TB) {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("SWITCHBOARD_REQUIRE_PEERS") == "1" {
-			t.Fatalf("sipp unavailable and SWITCHBOARD_REQUIRE_PEERS=1: %v", err)
-		}
-		t.Skipf("sipp unavailable: %v", err)
-	}
+	peerproc.RequireOrSkip(t, "sipp", Available())
 }
 
 // validate checks o and applies defaults.

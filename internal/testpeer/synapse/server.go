@@ -89,16 +89,11 @@ type Server struct {
 // by scripts/test), in which case t fails instead. On failure of t the log tail is logged.
 func StartTest(t testing.TB, opts Options) *Server {
 	t.Helper()
-	peerproc.RequireOrSkip(t, "synapse", Available())
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // includes a first install
-	defer cancel()
-	srv, err := Start(ctx, opts)
-	if err != nil {
-		t.Fatalf("failed to start synapse: %v", err)
-	}
+	// The ten minutes include a first install.
+	srv := peerproc.StartForTest(t, "synapse", Available(), 10*time.Minute, func(ctx context.Context) (*Server, error) {
+		opts.Dir = peerproc.TestDir(t, opts.Dir)
+		return Start(ctx, opts)
+	})
 	srv.peer.StopAtEnd(t, stopTimeout)
 	return srv
 }
