@@ -162,22 +162,45 @@ func waitListening(ctx context.Context, r *sippRun, transport, port string) erro
 	}
 	want := fmt.Sprintf(":%04X ", p)
 	for {
+		// The socket on the port must be SIPp's own: another process may have taken the
+		// port between its choice and SIPp's bind (SIPp then exits, but not at once).
+		owned, taken := socketInodes(r.proc.Pid()), false
 		if b, err := os.ReadFile(file); err == nil {
 			for _, line := range strings.Split(string(b), "\n")[1:] {
 				f := strings.Fields(line)
-				if len(f) > 3 && strings.HasSuffix(f[1]+" ", want) && f[3] == state {
-					return nil
+				if len(f) > 9 && strings.HasSuffix(f[1]+" ", want) && f[3] == state {
+					if owned[f[9]] {
+						return nil
+					}
+					taken = true
 				}
 			}
 		}
 		select {
 		case <-r.proc.Done():
+			if taken {
+				return fmt.Errorf("sipp: %w: port %s", peerproc.ErrAddrInUse, port)
+			}
 			return r.failure("exited during start")
 		case <-ctx.Done():
 			return r.failure(fmt.Sprintf("not listening on port %s: %v", port, ctx.Err()))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// socketInodes are the inodes of the sockets process pid has open.
+func socketInodes(pid int) map[string]bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, _ := os.ReadDir(dir)
+	out := map[string]bool{}
+	for _, e := range entries {
+		link, err := os.Readlink(dir + "/" + e.Name())
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			out[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	return out
 }
 
 // Received reads what the Answerer got so far from SIPp's message log.
