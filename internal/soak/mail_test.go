@@ -95,9 +95,8 @@ func deliverMailLoad(ctx context.Context, t testing.TB, mb mailbox, first int, g
 	return i
 }
 
-// roomWatch follows a user's /sync, as a client does, and records one room's messages.
-// (Dendrite's /messages pagination can skip an event at a page boundary; /sync does not,
-// and an event seen either way counts once, by its ID.)
+// roomWatch records one room's messages as a user's /sync shows them (matrixtest.WatchRoom
+// passes them to add) and /messages; an event seen either way counts once, by its ID.
 type roomWatch struct {
 	cli  *mautrix.Client
 	room id.RoomID
@@ -111,24 +110,8 @@ type roomWatch struct {
 
 func newRoomWatch(ctx context.Context, cli *mautrix.Client, room id.RoomID) *roomWatch {
 	w := &roomWatch{cli: cli, room: room, events: map[id.EventID]*event.Event{}, replyRoot: map[int]id.EventID{}}
-	go w.run(ctx)
+	go matrixtest.WatchRoom(ctx, w.cli, w.room, w.add)
 	return w
-}
-
-func (w *roomWatch) run(ctx context.Context) {
-	const filter = `{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}`
-	since := ""
-	for ctx.Err() == nil {
-		resp, err := w.cli.SyncRequest(ctx, 10000, since, filter, false, event.PresenceOnline)
-		if err != nil {
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		since = resp.NextBatch
-		if room, ok := resp.Rooms.Join[w.room]; ok {
-			w.add(room.Timeline.Events)
-		}
-	}
 }
 
 func (w *roomWatch) add(evts []*event.Event) {

@@ -35,7 +35,7 @@ var centres atomic.Int64
 // newMatrixUser registers a real Matrix user on the test's homeserver.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	return onHS.newUser(t, prefix)
+	return onHS.NewUser(t, prefix)
 }
 
 // newCentre registers a new dispatch centre at the fake UCRM for the bot to work for (so
@@ -73,7 +73,7 @@ func startBotEncrypted(t testing.TB, st *store.Store, enc appservice.Encryption,
 	}
 	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_CASEE2E_LOG", "info"))
 	core, _ := sbcore.Start(t, sbcore.Options{
-		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
+		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
 		Modules: []appservice.Module{bot}, Version: "casee2e", LogLevel: level, Encryption: enc,
 	})
 	return core

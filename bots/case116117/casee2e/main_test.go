@@ -98,9 +98,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	hs, reg, asPort = h.Server, h.Registration, h.ASPort
-	onHS = matrixEnv{kind: homeserver.Dendrite, url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
+	onHS = homeserver.DendriteEnv(h)
 	defer func() { _ = hs.Stop() }()
-	defer stopSynapse()
+	defer syn.Stop()
 	return m.Run()
 }
 

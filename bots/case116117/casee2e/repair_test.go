@@ -31,7 +31,7 @@ func TestRoomRepair(t *testing.T) {
 	// nothing else.
 	caseID := uuid.NewString()
 	botID := id.NewUserID(case116117.DefaultPrefix+b.Name, domain)
-	asBot, err := mautrix.NewClient(onHS.url, botID, onHS.reg.AppToken)
+	asBot, err := mautrix.NewClient(onHS.URL, botID, onHS.Reg.AppToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestOrphanedCaseRoomCleared(t *testing.T) {
 	// What the killed run's creation left: the case's state and an invite, no alias.
 	caseID := uuid.NewString()
 	botID := id.NewUserID(case116117.DefaultPrefix+b.Name, domain)
-	asBot, err := mautrix.NewClient(onHS.url, botID, onHS.reg.AppToken)
+	asBot, err := mautrix.NewClient(onHS.URL, botID, onHS.Reg.AppToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 )
 
 // The benchmarks below read b.N mails (the crash test's mix: half of them new
@@ -34,7 +36,7 @@ func BenchmarkIngest(b *testing.B) {
 	startBridge(b, nil, box)
 	room := acceptInvite(b, alice)
 	w := &roomWatch{cli: alice, room: room, events: map[id.EventID]*event.Event{}}
-	go w.run(ctx)
+	go matrixtest.WatchRoom(ctx, w.cli, w.room, w.add)
 	for tick := 1; w.mailsSeen() < b.N; tick++ {
 		if ctx.Err() != nil {
 			b.Fatalf("%d of %d mails arrived", w.mailsSeen(), b.N)

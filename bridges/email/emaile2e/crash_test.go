@@ -53,7 +53,7 @@ func TestCrashKill9(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
 			w := &roomWatch{cli: alice, room: room, events: map[id.EventID]*event.Event{}}
-			go w.run(ctx)
+			go matrixtest.WatchRoom(ctx, w.cli, w.room, w.add)
 
 			// The link is made by the first look into the folder: mail 0, bridged, shows that it
 			// was made and that what follows is new mail, not history left out of the room.
@@ -186,9 +186,9 @@ func deliverMails(ctx context.Context, t testing.TB, box email.MailboxConfig, fr
 	}
 }
 
-// roomWatch follows the Matrix user's /sync, as a client does, and records the room's
-// messages. (Dendrite's /messages pagination can skip an event at a page boundary; /sync
-// does not, and an event seen either way counts once, by its ID.)
+// roomWatch records the room's messages as the Matrix user's /sync shows them
+// (matrixtest.WatchRoom passes them to add) and, at the end, /messages; an event seen
+// either way counts once, by its ID.
 type roomWatch struct {
 	cli  *mautrix.Client
 	room id.RoomID
@@ -196,22 +196,6 @@ type roomWatch struct {
 	mu     sync.Mutex
 	events map[id.EventID]*event.Event // guarded by mu
 	roots  []id.EventID                // guarded by mu; bridged conversations, in order seen
-}
-
-func (w *roomWatch) run(ctx context.Context) {
-	const filter = `{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}`
-	since := ""
-	for ctx.Err() == nil {
-		resp, err := w.cli.SyncRequest(ctx, 10000, since, filter, false, event.PresenceOnline)
-		if err != nil {
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		since = resp.NextBatch
-		if room, ok := resp.Rooms.Join[w.room]; ok {
-			w.add(room.Timeline.Events)
-		}
-	}
 }
 
 func (w *roomWatch) add(evts []*event.Event) {

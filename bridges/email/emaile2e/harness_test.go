@@ -25,7 +25,7 @@ var unique = dendrite.Unique
 // newMatrixUser registers a real Matrix user on the test's homeserver.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	return onHS.newUser(t, prefix)
+	return onHS.NewUser(t, prefix)
 }
 
 // newMailbox creates a Dovecot account and the bridge config of a mailbox for it, with
@@ -72,7 +72,7 @@ func startBridgeEnc(t testing.TB, st *store.Store, cfg email.Config, enc appserv
 	}
 	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_EMAILE2E_LOG", "info"))
 	core, _ := sbcore.Start(t, sbcore.Options{
-		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
+		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "emaile2e", LogLevel: level, Encryption: enc,
 	})
 	return core

@@ -30,7 +30,7 @@ func TestUnknownInvitee(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, ctx := sbcore.Start(t, sbcore.Options{
-		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort,
+		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort,
 		Store: storetest.Open(t, store.SQLite), Modules: []appservice.Module{bridge}, Version: "emaile2e", LogLevel: zerolog.InfoLevel,
 	})
 	matrixtest.WaitFor(t, 20*time.Second, "the mailbox's status to name the unknown user", func() (bool, error) {

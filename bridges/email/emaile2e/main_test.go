@@ -81,9 +81,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	hs, reg, asPort = h.Server, h.Registration, h.ASPort
-	onHS = matrixEnv{kind: homeserver.Dendrite, url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
+	onHS = homeserver.DendriteEnv(h)
 	defer func() { _ = hs.Stop() }()
-	defer stopSynapse()
+	defer syn.Stop()
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "dovecot log tail:\n%s\nsmtp log tail:\n%s\n", dc.LogTail(30), smtpd.LogTail(30))

@@ -126,8 +126,8 @@ func setMatrixPresence(ctx context.Context, t *testing.T, cli *mautrix.Client, p
 	if err := cli.SetPresence(ctx, mautrix.ReqPresence{Presence: p}); err != nil {
 		t.Fatal(err)
 	}
-	if onHS.kind == homeserver.Dendrite {
-		matrixtest.PushEphemeral(t, onHS.asPort, onHS.reg.ServerToken, map[string]any{
+	if onHS.Kind == homeserver.Dendrite {
+		matrixtest.PushEphemeral(t, onHS.ASPort, onHS.Reg.ServerToken, map[string]any{
 			"type": "m.presence", "sender": cli.UserID, "content": map[string]any{"presence": p},
 		})
 	}

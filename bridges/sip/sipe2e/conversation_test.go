@@ -74,8 +74,8 @@ func TestConversation(t *testing.T) {
 	if _, err := alice.UserTyping(ctx, room, true, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if onHS.kind == homeserver.Dendrite { // Dendrite pushes no ephemeral events
-		matrixtest.PushEphemeral(t, onHS.asPort, onHS.reg.ServerToken,
+	if onHS.Kind == homeserver.Dendrite { // Dendrite pushes no ephemeral events
+		matrixtest.PushEphemeral(t, onHS.ASPort, onHS.Reg.ServerToken,
 			map[string]any{"type": "m.typing", "room_id": room, "content": map[string]any{"user_ids": []id.UserID{alice.UserID}}})
 	}
 	if _, err := bob.Wait(ctx, "isComposing", func(r *sip.Request) bool {
@@ -104,8 +104,8 @@ func TestConversation(t *testing.T) {
 	if err := alice.MarkRead(ctx, room, evt.ID); err != nil {
 		t.Fatal(err)
 	}
-	if onHS.kind == homeserver.Dendrite {
-		matrixtest.PushEphemeral(t, onHS.asPort, onHS.reg.ServerToken, map[string]any{"type": "m.receipt", "room_id": room, "content": map[string]any{
+	if onHS.Kind == homeserver.Dendrite {
+		matrixtest.PushEphemeral(t, onHS.ASPort, onHS.Reg.ServerToken, map[string]any{"type": "m.receipt", "room_id": room, "content": map[string]any{
 			evt.ID.String(): map[string]any{"m.read": map[string]any{alice.UserID.String(): map[string]any{"ts": time.Now().UnixMilli()}}},
 		}})
 	}

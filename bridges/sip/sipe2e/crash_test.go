@@ -78,7 +78,7 @@ func TestCrashKill9(t *testing.T) {
 			room2 := openDM(ctx, t, alice, phone, to)
 
 			w := &crashWatch{cli: alice, room: room, ghost: ghostOf(t, "crash"), seen: map[id.EventID]int{}}
-			go w.run(ctx)
+			go matrixtest.WatchRoom(ctx, w.cli, w.room, w.add)
 
 			begin := time.Now()
 			var wg sync.WaitGroup
@@ -113,7 +113,7 @@ func TestCrashKill9(t *testing.T) {
 func startCrashProcess(t testing.TB, dbURI string) *sbproc.Runner {
 	t.Helper()
 	return sbproc.Launch(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard", regPath, sbproc.Config{
-		HomeserverURL: onHS.url, Domain: domain, RegistrationID: onHS.reg.ID, ASPort: onHS.asPort,
+		HomeserverURL: onHS.URL, Domain: domain, RegistrationID: onHS.Reg.ID, ASPort: onHS.ASPort,
 		DatabaseURI: dbURI, LogLevel: getenv("SWITCHBOARD_SIPE2E_LOG", "info"),
 		Modules: fmt.Sprintf(`  sip:
     enabled: true
@@ -285,9 +285,9 @@ func sendMatrixLoad(ctx context.Context, t *testing.T, cli *mautrix.Client, room
 
 var crashMatrixMarker = regexp.MustCompile(`\breply-(\d{4}):`)
 
-// crashWatch follows the Matrix user's /sync, as a client does, and counts the SIP user's
-// messages in the room by event. (Dendrite's /messages pagination can skip an event at a
-// page boundary; /sync does not, and an event seen either way counts once, by its ID.)
+// crashWatch counts the SIP user's messages in the room by event, as the Matrix user's
+// /sync shows them (matrixtest.WatchRoom passes them to add) and, at the end, /messages;
+// an event seen either way counts once, by its ID.
 type crashWatch struct {
 	cli   *mautrix.Client
 	room  id.RoomID
@@ -295,22 +295,6 @@ type crashWatch struct {
 
 	mu   sync.Mutex
 	seen map[id.EventID]int // guarded by mu; the test message each event shows
-}
-
-func (w *crashWatch) run(ctx context.Context) {
-	const filter = `{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}`
-	since := ""
-	for ctx.Err() == nil {
-		resp, err := w.cli.SyncRequest(ctx, 10000, since, filter, false, event.PresenceOnline)
-		if err != nil {
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		since = resp.NextBatch
-		if room, ok := resp.Rooms.Join[w.room]; ok {
-			w.add(room.Timeline.Events)
-		}
-	}
 }
 
 func (w *crashWatch) add(evts []*event.Event) {

@@ -46,7 +46,7 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg sip.Config) *running {
 		t.Fatal(err)
 	}
 	core, _ := sbcore.Start(t, sbcore.Options{
-		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
+		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "sipe2e", LogLevel: logLevel(),
 	})
 	select {
@@ -67,7 +67,7 @@ func logLevel() zerolog.Level {
 // newMatrixUser registers a Matrix user with a display name.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	cli := onHS.newUser(t, prefix)
+	cli := onHS.NewUser(t, prefix)
 	if err := cli.SetDisplayName(context.Background(), prefix+" M"); err != nil {
 		t.Fatal(err)
 	}

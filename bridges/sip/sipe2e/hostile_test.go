@@ -247,7 +247,7 @@ func startBridgeTuned(t testing.TB, cfg sip.Config, o tuning) *running {
 		t.Fatal(err)
 	}
 	opts := sbcore.Options{
-		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
+		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "sipe2e", LogLevel: logLevel(), Retry: o.retry,
 	}
 	if o.log != nil {

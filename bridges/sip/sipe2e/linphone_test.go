@@ -87,8 +87,8 @@ func TestLinphoneInterop(t *testing.T) {
 	if _, err := alice.UserTyping(ctx, room, true, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if onHS.kind == homeserver.Dendrite { // Dendrite pushes no ephemeral events
-		matrixtest.PushEphemeral(t, onHS.asPort, onHS.reg.ServerToken,
+	if onHS.Kind == homeserver.Dendrite { // Dendrite pushes no ephemeral events
+		matrixtest.PushEphemeral(t, onHS.ASPort, onHS.Reg.ServerToken,
 			map[string]any{"type": "m.typing", "room_id": room, "content": map[string]any{"user_ids": []id.UserID{alice.UserID}}})
 	}
 	log, err := lp.WaitLog(ctx, "an isComposing MESSAGE", func(log string) bool {

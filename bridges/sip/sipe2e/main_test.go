@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"maunium.net/go/mautrix"
 	mas "maunium.net/go/mautrix/appservice"
 
 	"github.com/switchboard-matrix/switchboard/bots/management"
@@ -102,7 +101,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	hs, reg, regPath, asPort = h.Server, h.Registration, h.RegistrationPath, h.ASPort
-	onHS = matrixEnv{kind: homeserver.Dendrite, url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
+	onHS = homeserver.DendriteEnv(h)
 	defer func() { _ = hs.Stop() }()
 	defer syn.Stop()
 	code := m.Run()
@@ -156,19 +155,9 @@ func bridgeConfig() sip.Config {
 	}
 }
 
-// matrixEnv is what the tests' helpers use of a homeserver that knows the package's
-// registration.
-type matrixEnv struct {
-	kind    homeserver.Kind
-	url     string
-	reg     *mas.Registration
-	asPort  int
-	newUser func(t testing.TB, prefix string) *mautrix.Client
-}
-
-// onHS is the homeserver of the running test: the package's Dendrite unless a Synapse
-// variant runs.
-var onHS matrixEnv
+// onHS is the homeserver of the running test: the package's Dendrite (set by TestMain)
+// unless a Synapse variant runs (tests run one after the other).
+var onHS homeserver.Env
 
 // syn is the package's Synapse, started by the first Synapse variant.
 var syn = homeserver.Lazy{
@@ -177,12 +166,6 @@ var syn = homeserver.Lazy{
 	Appservice: appserviceFor,
 }
 
-// onSynapse runs test with the package's Synapse as the test's homeserver.
-func onSynapse(t *testing.T, test func(t *testing.T)) {
-	t.Helper()
-	s := syn.Get(t)
-	prev := onHS
-	onHS = matrixEnv{kind: s.Kind(), url: s.BaseURL(), reg: s.Reg(), asPort: s.AppservicePort(), newUser: s.NewUser}
-	t.Cleanup(func() { onHS = prev })
-	test(t)
-}
+// onSynapse runs test with the package's Synapse as the test's homeserver. Without Synapse
+// it skips, or fails when SWITCHBOARD_REQUIRE_PEERS=1.
+func onSynapse(t *testing.T, test func(t *testing.T)) { homeserver.Use(t, &syn, &onHS, test) }

@@ -128,7 +128,7 @@ func startChatBothWays(ctx context.Context, t *testing.T, cli *mautrix.Client, r
 // startBotDM opens a direct room with the management bot and waits for its greeting.
 func startBotDM(t *testing.T, cli *mautrix.Client) id.RoomID {
 	t.Helper()
-	bot := id.NewUserID(onHS.reg.SenderLocalpart, domain)
+	bot := id.NewUserID(onHS.Reg.SenderLocalpart, domain)
 	resp, err := cli.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func startCommand(t *testing.T, cli *mautrix.Client, room id.RoomID, cmd string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bot := id.NewUserID(onHS.reg.SenderLocalpart, domain)
+	bot := id.NewUserID(onHS.Reg.SenderLocalpart, domain)
 	// The bot's replies carry no relation: its first message after the command answers it.
 	var reply string
 	matrixtest.WaitFor(t, 30*time.Second, "the bot's reply to "+cmd, func() (bool, error) {

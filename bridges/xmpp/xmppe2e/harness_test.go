@@ -25,7 +25,7 @@ var unique = dendrite.Unique
 // newMatrixUser registers a real Matrix user with a display name on the test's homeserver.
 func newMatrixUser(t testing.TB, prefix string) *mautrix.Client {
 	t.Helper()
-	cli := onHS.newUser(t, prefix)
+	cli := onHS.NewUser(t, prefix)
 	if err := cli.SetDisplayName(context.Background(), prefix+" M"); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func startBridgeEncryption(t testing.TB, st *store.Store, cfg xmpp.Config, conne
 		t.Fatal(err)
 	}
 	core, ctx := sbcore.Start(t, sbcore.Options{
-		Registration: onHS.reg, HomeserverURL: onHS.url, Domain: domain, ASPort: onHS.asPort, Store: st,
+		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "xmppe2e", LogLevel: logLevel(),
 		Encryption: enc,
 	})

@@ -4,9 +4,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"maunium.net/go/mautrix"
-	mas "maunium.net/go/mautrix/appservice"
-
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/homeserver"
 )
 
@@ -16,19 +13,9 @@ import (
 // its own) and which then serves the rest of the run. `go test -run Synapse` runs exactly
 // the Synapse variants.
 
-// matrixEnv is what the tests' helpers use of a homeserver that knows the package's
-// registration.
-type matrixEnv struct {
-	kind    homeserver.Kind
-	url     string
-	reg     *mas.Registration
-	asPort  int
-	newUser func(t testing.TB, prefix string) *mautrix.Client
-}
-
-// onHS is the homeserver of the running test: the package's Dendrite unless a Synapse
-// variant runs (tests run one after the other).
-var onHS matrixEnv
+// onHS is the homeserver of the running test: the package's Dendrite (set by TestMain)
+// unless a Synapse variant runs (tests run one after the other).
+var onHS homeserver.Env
 
 // syn is the package's Synapse, started by the first Synapse variant.
 var syn = homeserver.Lazy{
@@ -39,18 +26,7 @@ var syn = homeserver.Lazy{
 
 // onSynapse runs test with the package's Synapse as the test's homeserver. Without Synapse
 // it skips, or fails when SWITCHBOARD_REQUIRE_PEERS=1.
-func onSynapse(t *testing.T, test func(t *testing.T)) {
-	t.Helper()
-	s := syn.Get(t)
-	prev := onHS
-	onHS = matrixEnv{kind: s.Kind(), url: s.BaseURL(), reg: s.Reg(), asPort: s.AppservicePort(), newUser: s.NewUser}
-	// Registered before the test's own cleanups, so it runs after them (the core's stop).
-	t.Cleanup(func() { onHS = prev })
-	test(t)
-}
-
-// stopSynapse stops the package's Synapse if a test started it.
-func stopSynapse() { syn.Stop() }
+func onSynapse(t *testing.T, test func(t *testing.T)) { homeserver.Use(t, &syn, &onHS, test) }
 
 // TestDirectChatsSynapse is TestDirectChats against Synapse.
 func TestDirectChatsSynapse(t *testing.T) { onSynapse(t, TestDirectChats) }

@@ -74,9 +74,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	hs, reg, regPath, asPort = h.Server, h.Registration, h.RegistrationPath, h.ASPort
-	onHS = matrixEnv{kind: homeserver.Dendrite, url: hs.URL, reg: reg, asPort: asPort, newUser: hs.NewUser}
+	onHS = homeserver.DendriteEnv(h)
 	defer func() { _ = hs.Stop() }()
-	defer stopSynapse()
+	defer syn.Stop()
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "dendrite log tail:\n%s\nprosody log tail:\n%s\n", hs.LogTail(30), xs.LogTail(40))

@@ -68,7 +68,7 @@ func TestMedia(t *testing.T) {
 				if !m.From.Bare().Equal(aliceJID) || !strings.HasPrefix(m.Body, xs.UploadURL+"/") || m.Body != m.OOB[0].URL {
 					t.Errorf("from %s body %q oob %q: want alice's puppet, a link to %s/… in body and OOB", m.From, m.Body, m.OOB[0].URL, xs.UploadURL)
 				}
-				if strings.Contains(m.Body, onHS.url) || strings.Contains(m.Body, "mxc://") || strings.Contains(m.Body, up.ContentURI.FileID) {
+				if strings.Contains(m.Body, onHS.URL) || strings.Contains(m.Body, "mxc://") || strings.Contains(m.Body, up.ContentURI.FileID) {
 					t.Errorf("body %q leaks the homeserver's media URL", m.Body)
 				}
 				wantDesc := ""

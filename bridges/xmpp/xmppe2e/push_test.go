@@ -57,9 +57,9 @@ func pushTransaction(t *testing.T, events, ephemeral []json.RawMessage) {
 		events = []json.RawMessage{}
 	}
 	body, _ := json.Marshal(map[string]any{"events": events, "ephemeral": ephemeral})
-	url := fmt.Sprintf("http://127.0.0.1:%d/_matrix/app/v1/transactions/test-%s", onHS.asPort, unique("txn"))
+	url := fmt.Sprintf("http://127.0.0.1:%d/_matrix/app/v1/transactions/test-%s", onHS.ASPort, unique("txn"))
 	req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+onHS.reg.ServerToken)
+	req.Header.Set("Authorization", "Bearer "+onHS.Reg.ServerToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

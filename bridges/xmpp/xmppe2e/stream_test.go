@@ -38,31 +38,15 @@ type stream struct {
 	synced  map[id.EventID]string // messages alice's /sync showed: event ID → body
 }
 
-// watch follows alice's /sync, as a Matrix client does, and records the DM's messages.
-// (Dendrite's /messages pagination can skip an event at a page boundary; /sync does not,
-// and an event seen either way counts once, by its ID.)
-func (s *stream) watch(ctx context.Context) {
-	const filter = `{"room":{"timeline":{"limit":1000}},"presence":{"not_types":["*"]}}`
-	since := ""
-	for ctx.Err() == nil {
-		resp, err := s.alice.SyncRequest(ctx, 10000, since, filter, false, event.PresenceOnline)
-		if err != nil {
-			time.Sleep(200 * time.Millisecond)
-			continue
+// addSynced records the DM's messages that alice's /sync shows (matrixtest.WatchRoom
+// passes them); an event seen twice is one message, by its ID.
+func (s *stream) addSynced(evts []*event.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range evts {
+		if e.Type == event.EventMessage {
+			s.synced[e.ID] = e.Content.AsMessage().Body
 		}
-		since = resp.NextBatch
-		room, ok := resp.Rooms.Join[s.room]
-		if !ok {
-			continue
-		}
-		s.mu.Lock()
-		for _, e := range room.Timeline.Events {
-			if e.Type == event.EventMessage {
-				_ = e.Content.ParseRaw(e.Type)
-				s.synced[e.ID] = e.Content.AsMessage().Body
-			}
-		}
-		s.mu.Unlock()
 	}
 }
 
@@ -78,7 +62,7 @@ func startStream(ctx context.Context, t *testing.T, bob *xclient, n int) (s *str
 	s = &stream{t: t, n: n, alice: alice, room: room, to: puppetOf(t, alice.UserID),
 		bob: []*xclient{bob}, sentAt: map[string]time.Time{}, synced: map[id.EventID]string{}}
 	go s.resendLoop(ctx)
-	go s.watch(ctx)
+	go matrixtest.WatchRoom(ctx, s.alice, s.room, s.addSynced)
 	ch := make(chan struct{})
 	go func() { defer close(ch); s.run(ctx, 15*time.Millisecond) }()
 	return s, ch

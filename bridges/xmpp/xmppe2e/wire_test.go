@@ -119,7 +119,7 @@ func (c *xclient) discoInfo(to jid.JID, node string) *disco.Info {
 // hand (such as giving a user power in a portal the bot made).
 func botClient(t *testing.T) *mautrix.Client {
 	t.Helper()
-	cli, err := mautrix.NewClient(onHS.url, id.NewUserID(onHS.reg.SenderLocalpart, domain), onHS.reg.AppToken)
+	cli, err := mautrix.NewClient(onHS.URL, id.NewUserID(onHS.Reg.SenderLocalpart, domain), onHS.Reg.AppToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func botClient(t *testing.T) *mautrix.Client {
 }
 
 // botID is the appservice's bot.
-func botID() id.UserID { return id.NewUserID(onHS.reg.SenderLocalpart, domain) }
+func botID() id.UserID { return id.NewUserID(onHS.Reg.SenderLocalpart, domain) }
 
 // pngOf is a small PNG in one colour.
 func pngOf(t *testing.T, c color.RGBA) []byte {
