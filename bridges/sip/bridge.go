@@ -53,12 +53,14 @@ type Bridge struct {
 	loops     loops.Group
 	mediaAddr string // the link server's bound address
 
-	mu       sync.Mutex // serialises DM creation
-	regMu    sync.Mutex // serialises ghost registration
-	typing   sync.Map   // portal key → last typing state sent to SIP (bool)
-	flags    sync.Map   // store keys known to be set (see setFlag)
-	names    sync.Map   // Matrix user ID → cachedName
-	presence presenceState
+	mu     sync.Mutex // serialises DM creation
+	regMu  sync.Mutex // serialises ghost registration
+	typing sync.Map   // portal key → last typing state sent to SIP (bool)
+	flags  sync.Map   // store keys known to be set (see setFlag)
+	names  sync.Map   // Matrix user ID → cachedName
+	// resubscribing are the SIP users (sipuri.AOR) whose presence is watched again soon.
+	resubscribing sync.Map
+	presence      presenceState
 }
 
 var (

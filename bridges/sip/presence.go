@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strconv"
@@ -283,6 +284,27 @@ func (b *Bridge) subscribeLoop(ctx context.Context) {
 	}
 }
 
+// resubscribeAfter is how long the bridge waits before it watches a SIP user again whose
+// subscription ended early.
+const resubscribeAfter = 30 * time.Second
+
+// resubscribe subscribes to peer again after resubscribeAfter, once at a time per peer.
+func (b *Bridge) resubscribe(ctx context.Context, peer sipuri.AOR) {
+	if _, pending := b.resubscribing.LoadOrStore(peer, true); pending {
+		return
+	}
+	log := *zerolog.Ctx(ctx)
+	b.loops.Go(func(run context.Context) {
+		defer b.resubscribing.Delete(peer)
+		select {
+		case <-run.Done():
+			return
+		case <-time.After(resubscribeAfter):
+		}
+		b.subscribeTo(log.WithContext(run), peer)
+	})
+}
+
 // subscribeTo sends one SUBSCRIBE for a SIP user's presence through the proxy.
 func (b *Bridge) subscribeTo(ctx context.Context, peer sipuri.AOR) {
 	if !b.domains.Allows(peer.Host) {
@@ -331,11 +353,21 @@ func (b *Bridge) serveNotify(ctx context.Context, req *sipua.Request) sipua.Resp
 	if !ok || peer != from {
 		return answer(481, "Subscription Does Not Exist")
 	}
-	if len(req.Body) == 0 {
+	if state, _, _ := strings.Cut(req.Get("Subscription-State"), ";"); strings.EqualFold(strings.TrimSpace(state), "terminated") {
+		// The presence server ended the subscription (expired, or it restarted): watch
+		// again soon rather than at the next renewal.
+		b.resubscribe(ctx, from)
+	}
+	if len(bytes.TrimSpace(req.Body)) == 0 {
 		return answer(200, "OK") // a terminating or empty NOTIFY
 	}
 	pr, err := sipmsg.ParsePIDF(req.Body, b.cfg.MaxMessageBytes)
 	if err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Str("call_id", req.CallID).Msg("Refused a presence NOTIFY")
+		zerolog.Ctx(ctx).Trace().Bytes("body", req.Body).Msg("The refused NOTIFY's body")
+		// The error answer ends the subscription at the presence server: a later
+		// document may be readable, so the bridge subscribes again after a while.
+		b.resubscribe(ctx, from)
 		return answer(400, "Bad Request: "+err.Error())
 	}
 	ghost, err := b.setupGhost(ctx, from, "") // registered: a watch may precede its first message

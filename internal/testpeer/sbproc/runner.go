@@ -31,6 +31,7 @@ func NewRunner(t testing.TB, bin, cfgPath, regPath string, metricsPort int, logP
 		log.Close()
 		if t.Failed() {
 			t.Logf("switchboard's warnings and errors:\n%s", LogProblems(logPath, 60))
+			keepLog(t, logPath)
 		}
 	})
 	return &Runner{t: t, bin: bin, cfg: cfgPath, reg: regPath, metricsPort: metricsPort, log: log}
@@ -53,6 +54,23 @@ func (r *Runner) Stop() {
 	if r.proc != nil {
 		r.proc.Stop()
 		r.proc = nil
+	}
+}
+
+// keepLog copies the whole log of a failed test into $SWITCHBOARD_KEEP_LOGS, when set
+// (the test's directory is removed at its end).
+func keepLog(t testing.TB, logPath string) {
+	dir := os.Getenv("SWITCHBOARD_KEEP_LOGS")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".log"
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err == nil {
+		t.Logf("switchboard's log kept in %s", filepath.Join(dir, name))
 	}
 }
 
