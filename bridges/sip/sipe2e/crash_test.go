@@ -55,10 +55,13 @@ var crashKills = []struct{ after, down time.Duration }{
 // proxy's address): Kamailio wants digest credentials from a user of sip.test, which
 // SIPp's scenarios do not give, and Kamailio would answer at once when the bridge is down
 // where SIPp's own retransmissions over UDP keep trying. A MESSAGE SIPp gave up on (no
-// answer within crashSIPTimeout, or an error answer) is resent by the test, as a UA
-// would: by the phone of the same user "crash" through Kamailio, with SIPp's Call-ID,
-// From tag and CSeq, until it gets a 2xx. (SIPp itself cannot: a new run has a new
-// Call-ID and From tag, both made of its process ID.)
+// answer within crashSIPTimeout, or an error answer) is retransmitted by the test, as a UA
+// would: by a phone of the same user "crash" straight to the bridge like SIPp, with SIPp's
+// Call-ID, From tag and CSeq, until it gets a 2xx. (SIPp itself cannot: a new run has a
+// new Call-ID and From tag, both made of its process ID. Through Kamailio the resend
+// would be a new request: the proxy's digest challenge makes the phone send it again with
+// the next CSeq, and a new request with the same body is a new message to the bridge
+// unless it carries an IMDN Message-ID.)
 func TestCrashKill9(t *testing.T) {
 	sipp.Skip(t)
 	for _, dialect := range []store.Dialect{store.SQLite, store.Postgres} {
@@ -71,7 +74,9 @@ func TestCrashKill9(t *testing.T) {
 
 			alice := newMatrixUser(t, "crash")
 			to := sipURIOf(t, alice.UserID)
-			sender := newPhone(t, "crash") // the SIPp user's phone: opens the DM, resends
+			sender := newPhone(t, "crash") // the SIPp user's phone: opens the DM
+			// The same user's retransmissions of what SIPp gave up on, straight to the bridge.
+			resender := sipphone.New(t, sipphone.Options{User: "crash", Domain: sipDomain, Proxy: bridgeAddr()})
 			phone := newPhone(t, "crash2")
 			// Each SIP user's first MESSAGE opens a DM: the ghost invites alice.
 			room := openDM(ctx, t, alice, sender, to)
@@ -84,7 +89,7 @@ func TestCrashKill9(t *testing.T) {
 			var wg sync.WaitGroup
 			wg.Add(2)
 			var sent crashSIPResult
-			go func() { defer wg.Done(); sent = sendSIPLoad(ctx, t, sender, to) }()
+			go func() { defer wg.Done(); sent = sendSIPLoad(ctx, t, resender, to) }()
 			var events []id.EventID
 			go func() { defer wg.Done(); events = sendMatrixLoad(ctx, t, alice, room2) }()
 			for k, kill := range crashKills {
@@ -314,6 +319,19 @@ func (w *crashWatch) add(evts []*event.Event) {
 	}
 }
 
+// eventsOf are the events that show test message i.
+func (w *crashWatch) eventsOf(i int) []id.EventID {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []id.EventID
+	for e, j := range w.seen {
+		if j == i {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // count is the number of test messages seen so far, doubles included.
 func (w *crashWatch) count() int {
 	w.mu.Lock()
@@ -346,6 +364,7 @@ type crashCounts struct {
 	matrixLost, matrixDoubled int
 	requests, callIDs         int // MESSAGEs with a test message at the phone, and their Call-IDs
 	missing                   []string
+	doubled                   []string // the doubled SIP messages with their event IDs
 }
 
 // countCrash compares the room and what the phone received with what was sent.
@@ -369,6 +388,7 @@ func countCrash(ctx context.Context, w *crashWatch, sent crashSIPResult, phone *
 			c.missing = append(c.missing, crashSIPBody(i)[:10])
 		case k > 1:
 			c.sipDoubled++
+			c.doubled = append(c.doubled, fmt.Sprintf("%s: %v", crashSIPBody(i)[:10], w.eventsOf(i)))
 		}
 	}
 	callIDs := make([]map[string]bool, len(events))
@@ -445,6 +465,6 @@ func verifyCrashSIP(ctx context.Context, t *testing.T, dialect string, w *crashW
 		t.Errorf("the Matrix user sent %d messages, want %d", len(events), crashMatrixMessages)
 	}
 	if c.sipLost+c.sipDoubled+c.matrixLost+c.matrixDoubled > 0 {
-		t.Fatalf("lost or doubled messages (see above); missing: %v", c.missing)
+		t.Fatalf("lost or doubled messages (see above); missing: %v; doubled: %v", c.missing, c.doubled)
 	}
 }
