@@ -31,15 +31,7 @@ var encryptionOn = appservice.Encryption{Enabled: true, Default: true, DecryptTi
 // newCryptoUser registers a user on the package's Synapse with an encrypting client.
 func newCryptoUser(t *testing.T, prefix string) *e2eeclient.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	name := unique(prefix)
-	password := "pw-" + name
-	cli, err := syn.Get(t).RegisterUser(ctx, name, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e2eeclient.ForTest(t, cli, password)
+	return e2eeclient.RegisterForTest(t, syn.Get(t), unique(prefix), "")
 }
 
 // encryptedMailbox makes a mailbox for user, starts the bridge with encryption on, joins

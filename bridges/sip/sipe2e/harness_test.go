@@ -38,6 +38,13 @@ func startBridge(t testing.TB, st *store.Store) *running {
 
 func startBridgeWith(t testing.TB, st *store.Store, cfg sip.Config) *running {
 	t.Helper()
+	return startBridgeEncryption(t, st, cfg, appservice.Encryption{})
+}
+
+// startBridgeEncryption is startBridgeWith with the core's end-to-end encryption set to
+// enc (off when zero).
+func startBridgeEncryption(t testing.TB, st *store.Store, cfg sip.Config, enc appservice.Encryption) *running {
+	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
@@ -48,6 +55,7 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg sip.Config) *running {
 	core, _ := sbcore.Start(t, sbcore.Options{
 		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "sipe2e", LogLevel: logLevel(),
+		Encryption: enc,
 	})
 	select {
 	case <-bridge.Ready():

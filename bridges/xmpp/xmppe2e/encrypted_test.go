@@ -42,18 +42,7 @@ func startEncryptedBridge(t *testing.T) *running {
 // "<prefix> M" and returns its encrypting client.
 func newCryptoUser(t *testing.T, prefix string) *e2eeclient.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	name := unique(prefix)
-	password := "password-" + name
-	cli, err := syn.Get(t).RegisterUser(ctx, name, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cli.SetDisplayName(ctx, prefix+" M"); err != nil {
-		t.Fatal(err)
-	}
-	return e2eeclient.ForTest(t, cli, password)
+	return e2eeclient.RegisterForTest(t, syn.Get(t), unique(prefix), prefix+" M")
 }
 
 // requireEncrypted fails t unless room has m.room.encryption (Megolm).

@@ -23,3 +23,28 @@ func ForTest(t testing.TB, cli *mautrix.Client, password string) *Client {
 	t.Cleanup(c.Close)
 	return c
 }
+
+// Registrar is a homeserver harness that registers users with a password (Synapse's and
+// Dendrite's test peers).
+type Registrar interface {
+	RegisterUser(ctx context.Context, localpart, password string) (*mautrix.Client, error)
+}
+
+// RegisterForTest registers localpart on hs, sets its display name when one is given and
+// returns its encrypting client (ForTest).
+func RegisterForTest(t testing.TB, hs Registrar, localpart, displayName string) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	password := "pw-" + localpart
+	cli, err := hs.RegisterUser(ctx, localpart, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if displayName != "" {
+		if err := cli.SetDisplayName(ctx, displayName); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ForTest(t, cli, password)
+}
