@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -166,6 +167,7 @@ func (b *Bridge) Status(context.Context) appservice.ModuleStatus {
 	for tr, addr := range b.ua.Addrs() {
 		parts = append(parts, tr+" "+addr)
 	}
+	slices.Sort(parts)
 	st.State = "serving " + b.cfg.Domain + " on " + strings.Join(parts, ", ") + " via " + b.cfg.Proxy
 	if b.cfg.Register != nil {
 		if registered {
