@@ -44,7 +44,7 @@ func FuzzInboundMessage(f *testing.F) {
 			if refused.Code < 400 || refused.Code > 699 {
 				t.Fatalf("refusal with %d", refused.Code)
 			}
-			r := answer(refused.Code, refused.Reason).Reason
+			r := sipua.SafeReason(refused.Reason)
 			if strings.ContainsAny(r, "\r\n") || !utf8.ValidString(r) || len(r) > 200 {
 				t.Fatalf("unsafe reason %q", r)
 			}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -38,18 +37,9 @@ func (b *Bridge) ServeSIP(ctx context.Context, req *sipua.Request) sipua.Respons
 	return answer(405, "Method Not Allowed")
 }
 
-// answer is a response with a reason phrase made safe for the status line: one line of
-// printable text, at most 200 bytes.
+// answer is a response; the transport makes its reason phrase safe for the status line
+// (sipua.SafeReason).
 func answer(code int, reason string) sipua.Response {
-	reason = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, reason)
-	if len(reason) > 200 {
-		reason = strings.ToValidUTF8(reason[:200], "")
-	}
 	return sipua.Response{Code: code, Reason: reason}
 }
 

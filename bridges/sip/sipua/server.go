@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
@@ -65,7 +66,7 @@ func (u *UA) answer(ctx context.Context, log *zerolog.Logger, nets []*net.IPNet,
 		log.Error().Int("handler_code", code).Msg("SIP handler gave no final status code; answering 500")
 		code, reason = 500, "Server Internal Error (handler gave no final answer)"
 	}
-	if reason == "" {
+	if reason = SafeReason(reason); reason == "" {
 		reason = reasonPhrase(code)
 	}
 	headers := out.Headers
@@ -95,6 +96,21 @@ func (u *UA) callHandler(ctx context.Context, log *zerolog.Logger, in *Request) 
 // response builds the answer to req. Every answer to an out-of-dialog
 // request carries the same To tag: toTag, or one derived from Call-ID and
 // From tag.
+// SafeReason is reason as it can stand in a status line: one line of printable text, at
+// most 200 bytes of valid UTF-8 (a handler's reason may quote what a peer sent).
+func SafeReason(reason string) string {
+	reason = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, reason)
+	if len(reason) > 200 {
+		reason = reason[:200]
+	}
+	return strings.ToValidUTF8(reason, "")
+}
+
 func (u *UA) response(req *sip.Request, code int, reason string, headers []Header, contentType string, body []byte, toTag string) *sip.Response {
 	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if reqTo, to := req.To(), res.To(); reqTo != nil && to != nil && !reqTo.Params.Has("tag") {
