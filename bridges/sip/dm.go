@@ -49,9 +49,13 @@ var errNoSuchUser = errors.New("no such Matrix user")
 // behind, and a second one is made for the resent message; Matrix has no idempotent room
 // creation to prevent that.
 func (b *Bridge) dmRoom(ctx context.Context, user id.UserID, peer sipuri.AOR, create bool) (id.RoomID, error) {
+	chat := dmChat(user, peer)
+	// Every message of a DM comes here: the lock is only for opening one.
+	if room, err := b.host.Store().PortalByKey(ctx, chat); err == nil && !b.dmGone(ctx, chat, room) {
+		return room, nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	chat := dmChat(user, peer)
 	if room, err := b.host.Store().PortalByKey(ctx, chat); err == nil && !b.dmGone(ctx, chat, room) {
 		return room, nil
 	} else if err != nil && !errors.Is(err, appservice.ErrNotFound) {
