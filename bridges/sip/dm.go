@@ -91,7 +91,7 @@ func (b *Bridge) dmRoom(ctx context.Context, user id.UserID, peer sipuri.AOR, cr
 }
 
 // setupGhost registers the ghost of peer and sets its display name: the display name the
-// peer's messages carry, else its address.
+// peer's messages carry; without one, the name it has, or its address for a new ghost.
 func (b *Bridge) setupGhost(ctx context.Context, peer sipuri.AOR, display string) (*appservice.Intent, error) {
 	ghostID, err := b.ghostID(peer)
 	if err != nil {
@@ -107,12 +107,18 @@ func (b *Bridge) setupGhost(ctx context.Context, peer sipuri.AOR, display string
 	if err != nil {
 		return nil, err
 	}
+	key := "name:" + peer.String()
+	old, err := b.host.Store().GetKV(ctx, key)
+	if err != nil && !errors.Is(err, appservice.ErrNotFound) {
+		return nil, err
+	}
 	name := display
-	if name == "" {
+	if name == "" && old != "" {
+		return in, nil // no name given: the one it has stays
+	} else if name == "" {
 		name = peer.String()
 	}
-	key := "name:" + peer.String()
-	if old, err := b.host.Store().GetKV(ctx, key); err == nil && old == name {
+	if old == name {
 		return in, nil
 	}
 	if err := in.SetDisplayName(ctx, name); err != nil {
