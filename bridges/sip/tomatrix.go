@@ -304,6 +304,12 @@ func (b *Bridge) sendIMDN(ctx context.Context, user id.UserID, peer sipuri.AOR, 
 	}
 	ct, body := sipmsg.IMDNBody(msgID, status, from.URI(), time.Now())
 	ct, body = sipmsg.CPIM(from.URI(), peer.URI(), randomID(), nil, ct, body, time.Now())
+	return b.sendNotification(ctx, from, peer, ct, body)
+}
+
+// sendNotification sends a MESSAGE that needs no idempotency (a notification or a typing
+// state) in a dialog of its own, once; an answer other than 2xx is an error.
+func (b *Bridge) sendNotification(ctx context.Context, from, peer sipuri.AOR, ct string, body []byte) error {
 	res, err := b.ua.Send(ctx, sipua.Outgoing{
 		Method: "MESSAGE", RequestURI: peer.URI(), From: sipua.Addr{URI: from.URI(), Tag: randomID()},
 		To: sipua.Addr{URI: peer.URI()}, CallID: randomID() + "@" + b.cfg.Domain, CSeq: 1, ContentType: ct, Body: body,

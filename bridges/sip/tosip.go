@@ -267,12 +267,8 @@ func (b *Bridge) typingToSIP(ctx context.Context, evt *event.Event) {
 	ct, body := sipmsg.ComposingBody(typing, 60)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := b.ua.Send(sctx, sipua.Outgoing{
-		Method: "MESSAGE", RequestURI: peer.URI(), From: sipua.Addr{URI: from.URI(), Tag: randomID()},
-		To: sipua.Addr{URI: peer.URI()}, CallID: randomID() + "@" + b.cfg.Domain, CSeq: 1, ContentType: ct, Body: body,
-	})
-	if err != nil || res.Code/100 != 2 {
-		zerolog.Ctx(ctx).Debug().Err(err).Int("code", res.Code).Msg("isComposing not delivered")
+	if err := b.sendNotification(sctx, from, peer, ct, body); err != nil {
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("isComposing not delivered")
 	}
 }
 
