@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +119,7 @@ type Core struct {
 	order         []Module
 	protocols     map[string]ThirdPartyHandler // immutable after New
 	protocolOrder []string
+	roomCommands  map[string]Module // first word of a message → module; immutable after New
 
 	mu         sync.Mutex
 	started    bool
@@ -151,7 +153,7 @@ func New(opts Options) (*Core, error) {
 	c := &Core{
 		opts: opts, reg: opts.Registration, store: opts.Store,
 		modules: map[string]Module{}, protocols: map[string]ThirdPartyHandler{},
-		log: zerolog.Nop(),
+		roomCommands: map[string]Module{}, log: zerolog.Nop(),
 	}
 	namespaces := map[string]registration.Namespaces{}
 	for _, m := range opts.Modules {
@@ -180,6 +182,21 @@ func New(opts Options) (*Core, error) {
 		}
 	}
 	sort.Strings(c.protocolOrder)
+	for _, m := range opts.Modules {
+		rc, ok := m.(RoomCommandHandler)
+		if !ok {
+			continue
+		}
+		for _, word := range rc.RoomCommands() {
+			if word == "" || strings.ContainsAny(word, " \t\n") {
+				return nil, fmt.Errorf("appservice: module %q: invalid room command %q", m.ID(), word)
+			}
+			if other, dup := c.roomCommands[word]; dup {
+				return nil, fmt.Errorf("appservice: room command %q claimed by %q and %q", word, m.ID(), other.ID())
+			}
+			c.roomCommands[word] = m
+		}
+	}
 	if opts.BotModule != "" && c.modules[opts.BotModule] == nil {
 		return nil, fmt.Errorf("appservice: bot module %q is not enabled", opts.BotModule)
 	}

@@ -61,6 +61,15 @@ type ThirdPartyHandler interface {
 	UsersByID(ctx context.Context, userID id.UserID) ([]ThirdPartyUser, error)
 }
 
+// RoomCommandHandler is implemented by modules that take commands in any room one of
+// Switchboard's users shares with a Matrix user, portals of other modules included (such
+// as "!meet" of the Jitsi module). A text message whose first word is one of RoomCommands
+// (compared exactly) goes to this module alone, after the module's access check. Two
+// modules may not claim the same word.
+type RoomCommandHandler interface {
+	RoomCommands() []string
+}
+
 // CommandHandler is implemented by modules that add commands to the management bot. The
 // bot offers "<module id> <command> ..." and passes the words after the module ID.
 type CommandHandler interface {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -49,6 +50,7 @@ func (c *Core) isOurs(userID id.UserID) bool {
 // route picks the modules an event goes to:
 //   - ephemeral events go to every module that asked for them;
 //   - events sent by our own users (echoes) go nowhere;
+//   - a text message whose first word is a module's room command goes to that module;
 //   - events in a portal go to the module that owns the portal;
 //   - membership events about the bot go to the bot module, about a ghost to the ghost's
 //     module (this is how invites to a DM arrive).
@@ -66,6 +68,9 @@ func (c *Core) route(ctx context.Context, evt *event.Event, kind string) ([]Modu
 	}
 	if c.isOurs(evt.Sender) {
 		return nil, nil
+	}
+	if m := c.roomCommandModule(evt); m != nil {
+		return []Module{m}, nil
 	}
 	if m, err := c.portalOwner(ctx, evt.RoomID); err != nil || m != nil {
 		if err != nil {
@@ -102,4 +107,18 @@ func (c *Core) portalOwner(ctx context.Context, roomID id.RoomID) (Module, error
 		c.router.portals.Store(roomID, m)
 	}
 	return m, nil
+}
+
+// roomCommandModule returns the module whose room command starts evt's text, nil when none.
+func (c *Core) roomCommandModule(evt *event.Event) Module {
+	if len(c.roomCommands) == 0 || evt.Type != event.EventMessage {
+		return nil
+	}
+	msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
+	if !ok || msg == nil || msg.MsgType != event.MsgText || msg.RelatesTo.GetReplaceID() != "" {
+		return nil
+	}
+	first, _, _ := strings.Cut(strings.TrimLeft(msg.Body, " \t\n"), " ")
+	first, _, _ = strings.Cut(first, "\n")
+	return c.roomCommands[first]
 }
