@@ -64,7 +64,8 @@ type ThirdPartyHandler interface {
 // RoomCommandHandler is implemented by modules that take commands in any room one of
 // Switchboard's users shares with a Matrix user, portals of other modules included (such
 // as "!meet" of the Jitsi module). A text message whose first word is one of RoomCommands
-// (compared exactly) goes to this module alone, after the module's access check. Two
+// (compared exactly) goes to this module alone, after the module's access check; so do the
+// membership events about the module's users (invites of its bot into a portal, say). Two
 // modules may not claim the same word.
 type RoomCommandHandler interface {
 	RoomCommands() []string

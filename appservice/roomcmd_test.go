@@ -66,3 +66,22 @@ func TestRoomCommandClaimedTwice(t *testing.T) {
 		t.Fatalf("New: %v, want the double claim refused", err)
 	}
 }
+
+// TestRoomCommandModuleGetsItsInvites: an invite of a room command module's user into
+// another module's portal goes to the room command module.
+func TestRoomCommandModuleGetsItsInvites(t *testing.T) {
+	st := sqliteStore(t)
+	meet := &roomCmdModule{recModule{id: "meet"}}
+	rec := &recModule{id: "rec"}
+	env := startCore(t, st, rec, meet)
+	if err := st.PutPortal(context.Background(), "rec", "kp", "!p:test"); err != nil {
+		t.Fatal(err)
+	}
+	invite := `{"event_id":"$inv","room_id":"!p:test","type":"m.room.member","state_key":"@_meet_bot:test","sender":"@alice:test","origin_server_ts":1,"content":{"membership":"invite"}}`
+	other := `{"event_id":"$inv2","room_id":"!p:test","type":"m.room.member","state_key":"@bob:test","sender":"@alice:test","origin_server_ts":1,"content":{"membership":"invite"}}`
+	env.putTxn(t, "1", invite, other)
+	eventually(t, "routed events", func() bool { return len(meet.got()) == 1 && len(rec.got()) == 1 })
+	if got := meet.got()[0].ID; got != "$inv" {
+		t.Fatalf("room command module got %s, want $inv", got)
+	}
+}

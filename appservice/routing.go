@@ -50,7 +50,8 @@ func (c *Core) isOurs(userID id.UserID) bool {
 // route picks the modules an event goes to:
 //   - ephemeral events go to every module that asked for them;
 //   - events sent by our own users (echoes) go nowhere;
-//   - a text message whose first word is a module's room command goes to that module;
+//   - a text message whose first word is a module's room command goes to that module, and
+//     so do membership events about that module's users, in any room;
 //   - events in a portal go to the module that owns the portal;
 //   - membership events about the bot go to the bot module, about a ghost to the ghost's
 //     module (this is how invites to a DM arrive).
@@ -111,7 +112,18 @@ func (c *Core) portalOwner(ctx context.Context, roomID id.RoomID) (Module, error
 
 // roomCommandModule returns the module whose room command starts evt's text, nil when none.
 func (c *Core) roomCommandModule(evt *event.Event) Module {
-	if len(c.roomCommands) == 0 || evt.Type != event.EventMessage {
+	if len(c.roomCommands) == 0 {
+		return nil
+	}
+	if evt.Type == event.StateMember && evt.StateKey != nil {
+		// A room command module's own users (its bot) are invited to rooms of any kind.
+		m := c.router.moduleForUser(id.UserID(*evt.StateKey))
+		if _, ok := m.(RoomCommandHandler); ok {
+			return m
+		}
+		return nil
+	}
+	if evt.Type != event.EventMessage {
 		return nil
 	}
 	msg, ok := evt.Content.Parsed.(*event.MessageEventContent)
