@@ -281,3 +281,20 @@ func (in *Intent) StateEvent(ctx context.Context, roomID id.RoomID, evtType even
 	}
 	return requestError(err)
 }
+
+// FullStateEvent reads a whole state event (sender, ID and content), such as a room's
+// create event, whose sender is a creator with unlimited power in rooms of version 12 and
+// later; a missing event is ErrNotFound.
+func (in *Intent) FullStateEvent(ctx context.Context, roomID id.RoomID, evtType event.Type, stateKey string) (*event.Event, error) {
+	ctx = requestContext(ctx)
+	evt, err := in.api.FullStateEvent(ctx, roomID, evtType, stateKey)
+	if errors.Is(err, mautrix.MNotFound) {
+		return nil, fmt.Errorf("state %s of %s: %w", evtType.Type, roomID, ErrNotFound)
+	} else if err != nil {
+		return nil, requestError(err)
+	}
+	if evt.Content.Parsed == nil {
+		_ = evt.Content.ParseRaw(evtType)
+	}
+	return evt, nil
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bots/case116117"
 	"github.com/switchboard-matrix/switchboard/bridges/email"
+	"github.com/switchboard-matrix/switchboard/bridges/jitsi"
 	"github.com/switchboard-matrix/switchboard/bridges/sip"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
 	"github.com/switchboard-matrix/switchboard/config"
@@ -46,6 +47,15 @@ var modules = []daemon.ModuleSpec{{
 			return nil, err
 		}
 		return sip.New(cfg)
+	},
+}, {
+	ID: jitsi.ID,
+	New: func(section config.ModuleConfig, deps daemon.Deps) (appservice.Module, error) {
+		cfg, err := jitsi.ParseConfig(section, deps.Config.Homeserver.Address)
+		if err != nil {
+			return nil, err
+		}
+		return jitsi.New(cfg)
 	},
 }, {
 	ID: case116117.ID,
