@@ -226,8 +226,10 @@ func (c *Config) Validate() error {
 		if c.JWT.PrivateKeyFile != "" && c.JWT.KeyID == "" {
 			bad("jwt.key_id", "required with private_key_file (Jitsi finds the public key by it)")
 		}
-		if c.JWT.Secret != "" && len(c.JWT.Secret) < 16 {
-			bad("jwt.secret", "too short: use at least 16 characters")
+		if c.JWT.Secret != "" && len(c.JWT.Secret) < 32 {
+			// RFC 7518 section 3.2: an HS256 key is at least as long as the hash (256 bits);
+			// JWT libraries such as go-jose refuse shorter ones.
+			bad("jwt.secret", "too short: HS256 needs at least 32 bytes (RFC 7518, 3.2)")
 		}
 	default:
 		bad("auth", "%q must be uvs, jwt or none", c.Auth)
