@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -69,10 +70,11 @@ func TestNewConfig(t *testing.T) {
 	}
 }
 
-// starttlsServer accepts one client, offers required StartTLS and does the TLS
-// handshake with a self-signed certificate for example.org; it returns the address and
-// the certificate's PEM.
-func starttlsServer(t *testing.T) (addr string, certPEM []byte) {
+// starttlsServer accepts clients, offers required StartTLS and does the TLS handshake
+// with a self-signed certificate for example.org; it returns the address and the
+// certificate's PEM. With plainOnly it offers SASL PLAIN without StartTLS instead (a
+// downgrade) and sends on sawAuth whether the client then tried to authenticate.
+func starttlsServer(t *testing.T, plainOnly bool, sawAuth chan<- bool) (addr string, certPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -106,8 +108,28 @@ func starttlsServer(t *testing.T) (addr string, certPEM []byte) {
 				if readUntil(br, "<stream:stream", ">") != nil {
 					return
 				}
-				_, _ = c.Write([]byte(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='example.org' version='1.0'>` +
-					`<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>`))
+				header := `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='example.org' version='1.0'>`
+				if plainOnly {
+					_, _ = c.Write([]byte(header + `<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`))
+					// mellium tries StartTLS even when not offered (RFC 7590); a server
+					// without it fails that, and the client must not then authenticate.
+					var seen strings.Builder
+					for !strings.Contains(seen.String(), "<auth") && !strings.Contains(seen.String(), "<starttls") {
+						b, err := br.ReadByte()
+						if err != nil {
+							break
+						}
+						seen.WriteByte(b)
+					}
+					if strings.Contains(seen.String(), "<starttls") {
+						_, _ = c.Write([]byte(`<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>`))
+						rest, _ := io.ReadAll(br)
+						seen.Write(rest)
+					}
+					sawAuth <- strings.Contains(seen.String(), "<auth")
+					return
+				}
+				_, _ = c.Write([]byte(header + `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>`))
 				if readUntil(br, "<starttls", ">") != nil {
 					return
 				}
@@ -145,7 +167,7 @@ type bufConn struct {
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func TestStartTLSVerifies(t *testing.T) {
-	addr, certPEM := starttlsServer(t)
+	addr, certPEM := starttlsServer(t, false, nil)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
 		t.Fatal(err)
@@ -178,5 +200,61 @@ func TestStartTLSVerifies(t *testing.T) {
 				t.Fatalf("err = %v; want ErrTLS: %v", err, tt.wantTLSErr)
 			}
 		})
+	}
+}
+
+func TestStartTLSNotOffered(t *testing.T) {
+	sawAuth := make(chan bool, 1)
+	addr, _ := starttlsServer(t, true, sawAuth)
+	w, err := New(Config{Address: addr, JID: "w@example.org", Password: "pw"}, "muc.example.org", make(recorder, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := w.dial(ctx); err == nil {
+		t.Fatal("logged in without TLS")
+	} else {
+		t.Logf("dial: %v", err)
+	}
+	if <-sawAuth {
+		t.Fatal("the client authenticated on a stream without TLS")
+	}
+}
+
+func TestLimitConn(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	lc := &limitConn{Conn: a}
+	lc.refill()
+	go func() {
+		chunk := make([]byte, 32<<10)
+		for {
+			if _, err := b.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	read := func(n int) error {
+		buf := make([]byte, 4<<10)
+		for n > 0 {
+			m, err := lc.Read(buf[:min(len(buf), n)])
+			if err != nil {
+				return err
+			}
+			n -= m
+		}
+		return nil
+	}
+	if err := read(connBudget); err != nil {
+		t.Fatalf("reading the budget: %v", err)
+	}
+	if err := read(1); !errors.Is(err, errTooLarge) {
+		t.Fatalf("reading past the budget: %v, want errTooLarge", err)
+	}
+	lc.refill()
+	if err := read(connBudget); err != nil {
+		t.Fatalf("reading after a refill: %v", err)
 	}
 }

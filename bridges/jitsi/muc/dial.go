@@ -15,10 +15,11 @@ import (
 	"mellium.im/xmpp"
 )
 
-// connBudget is how many bytes the server may send between two stanzas handled (and
-// during login) before the connection is dropped: it bounds what one hostile stanza,
-// read whole by the XML decoder, can make us buffer.
-const connBudget = 2*maxStanzaBytes + 64<<10
+// connBudget is how many bytes the server may send between two stanzas handled (or
+// ping answers, or during login) before the connection is dropped: it bounds what one
+// hostile stanza, read whole by the XML decoder, can make us buffer. Prosody's own c2s
+// stanza limit is 256 KiB.
+const connBudget = 256<<10 + 64<<10
 
 // limitConn is a net.Conn whose reads fail once budget bytes were read since the last
 // refill.
@@ -92,7 +93,7 @@ func (w *Watcher) dial(ctx context.Context) (*xmpp.Session, *limitConn, error) {
 		}
 		return nil, nil, fmt.Errorf("muc: failed to log in as %s at %s: %w", w.origin, w.cfg.Address, err)
 	}
-	if sess.State()&xmpp.Ready == 0 || w.cfg.TLS == TLSStartTLS && sess.ConnectionState().Version == 0 {
+	if sess.State()&xmpp.Ready == 0 || sess.State()&xmpp.Authn == 0 || w.cfg.TLS == TLSStartTLS && sess.ConnectionState().Version == 0 {
 		sess.Close()
 		raw.Close()
 		return nil, nil, fmt.Errorf("%w: the session with %s was not secured and authenticated", ErrTLS, w.cfg.Address)

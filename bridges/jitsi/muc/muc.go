@@ -60,6 +60,7 @@ const (
 	pingTimeout         = 30 * time.Second
 	sendTimeout         = 30 * time.Second
 	maxNickAttempts     = 20
+	maxOccupants        = 5000 // per room: bounds what a hostile server can make us keep
 )
 
 // Config configures a Watcher. Address, JID and Password are required.

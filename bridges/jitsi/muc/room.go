@@ -20,6 +20,7 @@ import (
 type conn struct {
 	w    *Watcher
 	sess *xmpp.Session
+	lc   *limitConn
 	ctx  context.Context // ends with the session
 	hctx context.Context // Run's context, given to the Handler
 
@@ -218,6 +219,10 @@ func (c *conn) onPresence(p *presence) {
 			r.occupants[p.NewNick] = o
 		}
 	case "":
+		if _, ok := r.occupants[nick]; !ok && len(r.occupants) >= maxOccupants {
+			log.Warn().Str("room", r.name).Int("limit", maxOccupants).Msg("too many MUC occupants; the newest one is not reported")
+			return
+		}
 		r.occupants[nick] = occupantFrom(p, nick)
 	default:
 		return
@@ -237,7 +242,10 @@ func (c *conn) onSelf(r *roomState, p *presence, nick string) {
 			return
 		}
 		if !r.joined {
-			return // the end of an earlier stay
+			// The end of an earlier stay (Unwatch then Watch): what came before it
+			// is stale; the room sends its full list after our new join.
+			clear(r.occupants)
+			return
 		}
 		r.joined = false
 		clear(r.occupants)

@@ -85,7 +85,7 @@ func (w *Watcher) serve(ctx context.Context, sess *xmpp.Session, lc *limitConn) 
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c := &conn{
-		w: w, sess: sess, ctx: cctx, hctx: ctx,
+		w: w, sess: sess, lc: lc, ctx: cctx, hctx: ctx,
 		rooms:   make(map[string]*roomState),
 		outKick: make(chan struct{}, 1),
 		repKick: make(chan struct{}, 1),
@@ -178,6 +178,7 @@ func (c *conn) pinger() error {
 			c.kill()
 			return fmt.Errorf("muc: the server did not answer a ping: %w", err)
 		}
+		c.lc.refill() // the answer bypasses the handler
 	}
 }
 

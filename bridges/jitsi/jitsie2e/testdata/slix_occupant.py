@@ -24,9 +24,15 @@ import sys
 import threading
 
 import slixmpp
+from slixmpp.exceptions import PresenceError
 from slixmpp.plugins.xep_0172 import UserNick
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
+# Our protocol lines go to the real stdout; anything else printed (slixmpp 1.8's
+# join_muc_wait prints stray lines) goes to stderr.
+OUT = sys.stdout
+sys.stdout = sys.stderr
+
 
 class Occupant(slixmpp.ClientXMPP):
     def __init__(self, args):
@@ -42,11 +48,12 @@ class Occupant(slixmpp.ClientXMPP):
         self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("failed_auth", self.on_failed_auth)
         self.add_event_handler("disconnected", self.on_disconnected)
-        self.add_event_handler("muc::%s::self-presence" % self.room, self.on_self)
-        self.add_event_handler("muc::%s::presence-error" % self.room, self.on_error)
+        self.add_event_handler("failed_all_auth", self.on_failed_auth)
+        self.add_event_handler("connection_failed", self.on_failed_auth)
         # The plugin forgets the room at leave_muc, before the room confirms the leave,
-        # and the room's presence raises no roster events: read it raw.
-        self.register_handler(Callback("occupant leave", MatchXPath("{jabber:client}presence"), self.on_unavailable))
+        # sees only join errors that echo the join element (Prosody's do not), and the
+        # room's presence raises no roster events: read it raw.
+        self.register_handler(Callback("room presence", MatchXPath("{jabber:client}presence"), self.on_room_presence))
         if args.display_name:
             self.add_filter("out", self.add_nick)
 
@@ -61,18 +68,30 @@ class Occupant(slixmpp.ClientXMPP):
         return stanza
 
     async def on_start(self, _event):
-        self["xep_0045"].join_muc(self.room, self.args.nick)
-
-    def on_unavailable(self, pres):
-        if pres["type"] == "unavailable" and pres["from"].bare == self.room and pres["from"].resource == self.args.nick:
-            self.left.set()
-
-    def on_self(self, pres):
-        if pres["type"] == "unavailable" or self.joined:
+        try:
+            # Returns once our own presence came back (status 110).
+            await self["xep_0045"].join_muc_wait(self.room, self.args.nick, maxstanzas=0,
+                                                 timeout=self.args.timeout)
+        except PresenceError as e:
+            print("join refused: %s" % e.condition, file=sys.stderr, flush=True)
+            self.finish(1)
+            return
+        except asyncio.TimeoutError:
+            print("join not confirmed within %ss" % self.args.timeout, file=sys.stderr, flush=True)
+            self.finish(2)
             return
         self.joined = True
-        print("JOINED", flush=True)
-        asyncio.ensure_future(self.stay())
+        print("JOINED", file=OUT, flush=True)
+        await self.stay()
+
+    def on_room_presence(self, pres):
+        if pres["from"].bare != self.room or pres["from"].resource not in ("", self.args.nick):
+            return
+        if pres["type"] == "unavailable":
+            self.left.set()
+        elif pres["type"] == "error" and not self.joined:
+            print("join refused: %s" % pres["error"]["condition"], file=sys.stderr, flush=True)
+            self.finish(1)
 
     async def stay(self):
         if self.args.stay is not None:
@@ -86,12 +105,8 @@ class Occupant(slixmpp.ClientXMPP):
             print("leave not confirmed", file=sys.stderr, flush=True)
             self.finish(2)
             return
-        print("LEFT", flush=True)
+        print("LEFT", file=OUT, flush=True)
         self.finish(0)
-
-    def on_error(self, pres):
-        print("join refused: %s" % pres["error"]["condition"], file=sys.stderr, flush=True)
-        self.finish(1)
 
     def on_failed_auth(self, _event):
         print("login failed", file=sys.stderr, flush=True)
