@@ -1,0 +1,229 @@
+package jitsie2e
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/bridges/jitsi"
+	"github.com/switchboard-matrix/switchboard/config"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/prosody"
+)
+
+// systemPython is Debian's interpreter, which has python3-slixmpp.
+const systemPython = "/usr/bin/python3"
+
+// watcherConfig is the module with the conference watcher on the package's Prosody, which
+// plays Jitsi's conference MUC.
+func watcherConfig(grace time.Duration) jitsi.Config {
+	cfg := moduleConfig()
+	cfg.MUCDomain = xs.MUCDomain
+	cfg.EndGrace = config.Duration(grace)
+	cfg.XMPP = jitsi.XMPPConfig{Address: xs.C2SAddr, JID: watcherUser + "@" + xs.Domain, Password: watcherPassword, TLS: "none"}
+	return cfg
+}
+
+// TestWhoIsInTheCall: two XMPP occupants, one slixmpp and one Go client (with the identity
+// Jitsi's token authentication adds to presence), join the conference of a room's meeting
+// and leave it. The room shows the participants in its state event, with the Matrix user
+// where the identity names one, and one notice when the meeting starts and one when it
+// ends, with its duration. Leaving and coming back within the grace period posts nothing.
+func TestWhoIsInTheCall(t *testing.T) {
+	if err := exec.Command(systemPython, "-c", "import slixmpp").Run(); err != nil {
+		peerproc.RequireOrSkip(t, "slixmpp", err)
+	}
+	const grace = 4 * time.Second
+	r := startModule(t, watcherConfig(grace), false)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	alice := onHS.NewUser(t, "alice")
+	bot := r.module.BotUserID()
+	room := meetingRoom(t, alice, bot, "Ward 3")
+	sendText(t, alice, room, "!meet")
+	waitNotice(t, alice, room, bot, "Added a Jitsi video meeting")
+	widgetID, widget, _ := widgetOf(t, alice, room)
+	conf := strings.ToLower(widget["data"].(map[string]any)["conferenceId"].(string)) // jitsi-meet lower-cases room names
+
+	goUser, slixUser := unique("go"), unique("slix")
+	for _, u := range []string{goUser, slixUser} {
+		if err := xs.Register(ctx, u, "pw-"+u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	joinGo := func() *prosody.Occupant {
+		t.Helper()
+		occ, err := xs.JoinMUC(ctx, goUser, "pw-"+goUser, conf, "a1b2c3", prosody.JoinOptions{
+			DisplayName: "Alice", IdentityID: alice.UserID.String(), IdentityName: "Alice",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return occ
+	}
+	goOcc := joinGo()
+	defer goOcc.Close()
+	waitNotice(t, alice, room, bot, "📞 The meeting has started")
+	waitParticipants(t, alice, room, widgetID, []string{"Alice"})
+
+	slix := startSlixOccupant(ctx, t, slixUser, conf, "d4e5f6", "Slix Person")
+	parts := waitParticipants(t, alice, room, widgetID, []string{"Alice", "Slix Person"})
+	for _, p := range parts {
+		if p["name"] == "Alice" && p["user_id"] != alice.UserID.String() {
+			t.Errorf("participant Alice: user_id %v, want %s (from the identity)", p["user_id"], alice.UserID)
+		}
+		if p["name"] == "Slix Person" && p["user_id"] != nil {
+			t.Errorf("participant Slix Person: user_id %v, want none", p["user_id"])
+		}
+	}
+
+	slix.leave(t)
+	waitParticipants(t, alice, room, widgetID, []string{"Alice"})
+	// The last participant drops out and comes back at once: no end, no new start.
+	if err := goOcc.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = goOcc.Close()
+	goOcc = joinGo()
+	waitParticipants(t, alice, room, widgetID, []string{"Alice"})
+	if err := goOcc.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	end := waitNotice(t, alice, room, bot, "The meeting has ended after")
+	if !strings.Contains(end, "less than a minute") && !strings.Contains(end, "1 minute") {
+		t.Errorf("end notice %q: want the meeting's duration", end)
+	}
+	state := stateOf(t, alice, room, "net.switchboard.jitsi.participants", widgetID)
+	if state["active"] != false || len(state["participants"].([]any)) != 0 {
+		t.Errorf("participants after the end: %v, want inactive and empty", state)
+	}
+	time.Sleep(grace + time.Second) // anything the quick rejoin would have caused is out by now
+	var starts, ends int
+	for _, n := range noticesFrom(t, alice, room, bot) {
+		switch {
+		case strings.HasPrefix(n, "📞 The meeting has started"):
+			starts++
+		case strings.HasPrefix(n, "The meeting has ended"):
+			ends++
+		}
+	}
+	if starts != 1 || ends != 1 {
+		t.Errorf("%d start and %d end notices, want one each", starts, ends)
+	}
+}
+
+// waitParticipants waits until the room's participants state lists exactly names (in any
+// order) and returns its entries.
+func waitParticipants(t *testing.T, cli *mautrix.Client, room id.RoomID, widgetID string, names []string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	want := strings.Join(sorted(names), ",")
+	var last map[string]any
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		last = stateOf(t, cli, room, "net.switchboard.jitsi.participants", widgetID)
+		list, _ := last["participants"].([]any)
+		var got []string
+		out = out[:0]
+		for _, p := range list {
+			m, _ := p.(map[string]any)
+			name, _ := m["name"].(string)
+			got = append(got, name)
+			out = append(out, m)
+		}
+		if strings.Join(sorted(got), ",") == want && (len(names) == 0 || last["active"] == true) {
+			return out
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("participants state %v, want %v", last, names)
+	return nil
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// slixOccupant is testdata/slix_occupant.py in the conference; it leaves when its stdin
+// closes.
+type slixOccupant struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+	out   *strings.Builder
+}
+
+func startSlixOccupant(ctx context.Context, t *testing.T, user, conf, nick, display string) *slixOccupant {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(xs.C2SAddr)
+	cmd := exec.CommandContext(ctx, systemPython, "testdata/slix_occupant.py",
+		"--jid", user+"@"+xs.Domain, "--password", "pw-"+user, "--host", host, "--port", port,
+		"--room", conf+"@"+xs.MUCDomain, "--nick", nick, "--display-name", display)
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	o := &slixOccupant{cmd: cmd, stdin: stdin, lines: make(chan string, 16), out: &stderr}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			o.lines <- strings.TrimSpace(sc.Text())
+		}
+		close(o.lines)
+	}()
+	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	o.expect(t, "JOINED")
+	return o
+}
+
+func (o *slixOccupant) expect(t *testing.T, word string) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case l, ok := <-o.lines:
+			if !ok {
+				t.Fatalf("slixmpp occupant ended before %s: %s", word, o.out.String())
+			}
+			if l == word {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("slixmpp occupant did not print %s: %s", word, o.out.String())
+		}
+	}
+}
+
+// leave closes stdin and waits for the occupant's LEFT.
+func (o *slixOccupant) leave(t *testing.T) {
+	t.Helper()
+	_ = o.stdin.Close()
+	o.expect(t, "LEFT")
+}
