@@ -96,7 +96,7 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.XMPP.Address != "" {
 		w, err := muc.New(muc.Config{
 			Address: cfg.XMPP.Address, JID: cfg.XMPP.JID, Password: cfg.XMPP.Password, Nick: cfg.XMPP.Nick,
-			TLS: cfg.XMPP.TLS, CAFile: cfg.XMPP.CAFile, Ignore: cfg.XMPP.Ignore,
+			TLS: cfg.XMPP.TLS, CAFile: cfg.XMPP.CAFile, ServerName: cfg.XMPP.TLSServerName, Ignore: cfg.XMPP.Ignore,
 		}, cfg.MUCDomain, (*occupantHandler)(b))
 		if err != nil {
 			return nil, fmt.Errorf("modules.jitsi.xmpp: %w", err)

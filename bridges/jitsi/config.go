@@ -17,7 +17,8 @@ type Config struct {
 	// URL is the Jitsi deployment's public URL, such as https://meet.example.org. Required.
 	URL string `yaml:"url"`
 	// Domain is Jitsi's XMPP domain (Prosody's main VirtualHost); default the host of URL.
-	// It is the widget's "domain" and the JWT's default subject.
+	// It is the default of muc_domain and of the JWT's subject. (The widget's "domain",
+	// where Element loads Jitsi from, is always the host of URL.)
 	Domain string `yaml:"domain"`
 	// MUCDomain is Jitsi's conference MUC; default "conference." + Domain.
 	MUCDomain string `yaml:"muc_domain"`
@@ -93,6 +94,9 @@ type XMPPConfig struct {
 	// TLS is "starttls" (default), "direct" or "none" (loopback addresses only).
 	TLS    string `yaml:"tls"`
 	CAFile string `yaml:"ca_file"`
+	// TLSServerName is the name the server's certificate must show; default the JID's
+	// domain.
+	TLSServerName string `yaml:"tls_server_name"`
 	// Nick is the watcher's nick in the conference; default "switchboard".
 	Nick string `yaml:"nick"`
 	// Ignore are nicks that are not participants; default ["focus"] (Jicofo).

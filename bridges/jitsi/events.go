@@ -51,12 +51,20 @@ func (b *Bridge) botMembership(ctx context.Context, evt *event.Event) error {
 		if b.watcher != nil {
 			b.watcher.Unwatch(mucName(m.Conference))
 		}
-		b.tracker.Forget(mucName(m.Conference))
+		// The bot cannot post in the room any more: the meeting is forgotten without an
+		// end notice (the stored keys go first, so its events find no room).
 		st := b.host.Store()
 		if err := st.DeleteKV(ctx, storeWidget+evt.RoomID.String()); err != nil {
 			return err
 		}
-		return st.DeleteKV(ctx, storeConference+mucName(m.Conference))
+		if err := st.DeleteKV(ctx, storeConference+mucName(m.Conference)); err != nil {
+			return err
+		}
+		if err := st.DeleteKV(ctx, storeMeeting+mucName(m.Conference)); err != nil {
+			return err
+		}
+		b.tracker.Forget(mucName(m.Conference))
+		return nil
 	}
 	return nil
 }
@@ -95,8 +103,8 @@ func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (str
 	if len(cmd.Args) == 3 && !audio {
 		return usage, nil
 	}
-	// The management command has no event in the target room; the widget is keyed by the
-	// room and the command's sender and room, so a repeated command finds the same meeting.
+	// The management command has no event in the target room; the widget ID is derived from
+	// the management room and the target room (a repeated command writes the same widget).
 	cause := id.EventID("$mgmt:" + string(cmd.RoomID) + "|" + string(roomID))
 	return b.addMeeting(ctx, roomID, cmd.Sender, cause, audio)
 }
@@ -104,7 +112,8 @@ func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (str
 // resolveRoom takes a room ID or an alias.
 func (b *Bridge) resolveRoom(ctx context.Context, s string) (id.RoomID, error) {
 	switch {
-	case strings.HasPrefix(s, "!") && strings.Contains(s, ":"):
+	case strings.HasPrefix(s, "!") && len(s) > 1 && !strings.ContainsAny(s, " /?#"):
+		// Room IDs of version 12 and later have no server part.
 		return id.RoomID(s), nil
 	case strings.HasPrefix(s, "#") && strings.Contains(s, ":"):
 		return b.bot.ResolveAlias(ctx, id.RoomAlias(s))

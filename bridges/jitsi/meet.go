@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -93,7 +94,7 @@ func (b *Bridge) addMeeting(ctx context.Context, roomID id.RoomID, sender id.Use
 		auth = widget.AuthOpenIDJWT
 	}
 	content := widget.New(widget.Options{
-		Domain: b.cfg.Domain, ConferenceID: conf, RoomName: name.Name, Name: widgetName,
+		Domain: b.webHost(), ConferenceID: conf, RoomName: name.Name, Name: widgetName,
 		Auth: auth, WrapperURL: b.cfg.ElementURL, AudioOnly: audioOnly,
 	})
 	if err := b.putMeeting(ctx, roomID, m); err != nil {
@@ -271,3 +272,14 @@ func isForbidden(err error) bool {
 // store key conferences in lower case. Element's base32 conference IDs are upper case;
 // the Prosody module decodes either.
 func mucName(conf string) string { return strings.ToLower(conf) }
+
+// webHost is the host Element's wrapper loads Jitsi from (the widget's "domain", Element's
+// jitsi.preferred_domain): the host of url, which may differ from Jitsi's XMPP domain
+// (docker-jitsi-meet's is meet.jitsi).
+func (b *Bridge) webHost() string {
+	u, err := url.Parse(b.cfg.URL)
+	if err != nil { // Validate parsed it
+		return b.cfg.Domain
+	}
+	return u.Host
+}

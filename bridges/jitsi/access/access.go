@@ -77,8 +77,9 @@ type Config struct {
 	// HomeserverURL is where /_matrix/federation/v1/openid/userinfo is asked (the
 	// homeserver's listener with the openid resource).
 	HomeserverURL string
-	// AuthToken is the bearer token required on /verify/*. "" disables the check, which is
-	// unsafe unless only Prosody can reach the endpoint: anyone could then probe tokens.
+	// AuthToken is the bearer token required on /verify/*; "" turns /verify/* off (404),
+	// since anyone who reaches the listener could otherwise probe tokens. Requests with it
+	// are not limited per address (they all come from Prosody's), only per user.
 	AuthToken string
 	// Conference returns the conference name of a room, for /token's room claim and URL.
 	// Required when JWT is set.
@@ -238,10 +239,17 @@ func parseBaseURL(s string) (string, error) {
 // 429 rate limited (Retry-After), 502 homeserver could not be asked.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
-	case "/verify/user":
-		h.serveMethod(w, r, http.MethodPost, h.serveVerifyUser)
-	case "/verify/user_in_room":
-		h.serveMethod(w, r, http.MethodPost, h.serveVerifyUserInRoom)
+	case "/verify/user", "/verify/user_in_room":
+		if h.cfg.AuthToken == "" {
+			// Without a bearer token anyone who reaches the listener could ask: not offered.
+			writeRefusal(w, errNotFound)
+			return
+		}
+		if r.URL.Path == "/verify/user" {
+			h.serveMethod(w, r, http.MethodPost, h.serveVerifyUser)
+		} else {
+			h.serveMethod(w, r, http.MethodPost, h.serveVerifyUserInRoom)
+		}
 	case "/token":
 		if h.cfg.JWT == nil {
 			writeRefusal(w, errNotFound)
@@ -282,7 +290,10 @@ func (h *Handler) serveMethod(w http.ResponseWriter, r *http.Request, method str
 			msg: fmt.Sprintf("method %s is not allowed on %s; use %s", safeMethod(r.Method), r.URL.Path, method)})
 		return
 	}
-	if method == http.MethodPost {
+	// Every join's verification comes from Prosody's one address with the bearer token:
+	// those are limited per user only, or a big meeting would be refused.
+	trusted := strings.HasPrefix(r.URL.Path, "/verify/") && h.checkBearer(r) == nil
+	if method == http.MethodPost && !trusted {
 		if wait, ok := h.perIP.allow(clientKey(r.RemoteAddr)); !ok {
 			writeRefusal(w, rateLimited("this address", wait))
 			return

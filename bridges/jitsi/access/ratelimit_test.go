@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// TestRateLimitPerIP: callers without the bearer token (anyone but Prosody) are limited
+// per address (their requests are refused after that: 403); Prosody's, with the token,
+// are not (every join comes from its one address).
 func TestRateLimitPerIP(t *testing.T) {
 	h, hs, clock := newTestHandler(t, func(c *Config) { c.PerIP = Rate{PerSecond: 0.5, Burst: 2} })
 	ok := `{"token":"tok-alice"}`
@@ -14,25 +17,27 @@ func TestRateLimitPerIP(t *testing.T) {
 		name       string
 		remote     string
 		advance    time.Duration
+		bearer     string
 		wantStatus int
 		wantRetry  string
 	}{
-		{name: "first", remote: "192.0.2.1:1000", wantStatus: 200},
-		{name: "second (burst)", remote: "192.0.2.1:1001", wantStatus: 200},
+		{name: "first", remote: "192.0.2.1:1000", wantStatus: 403},
+		{name: "second (burst)", remote: "192.0.2.1:1001", wantStatus: 403},
 		{name: "third limited", remote: "192.0.2.1:1002", wantStatus: 429, wantRetry: "2"},
-		{name: "other address", remote: "192.0.2.2:1000", wantStatus: 200},
+		{name: "with the bearer token not limited", remote: "192.0.2.1:1002", bearer: testBearer, wantStatus: 200},
+		{name: "other address", remote: "192.0.2.2:1000", wantStatus: 403},
 		{name: "still limited after 1s", remote: "192.0.2.1:1003", advance: time.Second, wantStatus: 429, wantRetry: "1"},
-		{name: "allowed after 2s", remote: "192.0.2.1:1004", advance: time.Second, wantStatus: 200},
-		{name: "ipv6 first", remote: "[2001:db8::1]:1000", wantStatus: 200},
-		{name: "ipv6 same /64", remote: "[2001:db8::2]:1000", wantStatus: 200},
+		{name: "allowed after 2s", remote: "192.0.2.1:1004", advance: time.Second, wantStatus: 403},
+		{name: "ipv6 first", remote: "[2001:db8::1]:1000", wantStatus: 403},
+		{name: "ipv6 same /64", remote: "[2001:db8::2]:1000", wantStatus: 403},
 		{name: "ipv6 same /64 limited", remote: "[2001:db8::3]:1000", wantStatus: 429, wantRetry: "2"},
-		{name: "ipv6 other /64", remote: "[2001:db8:0:1::1]:1000", wantStatus: 200},
+		{name: "ipv6 other /64", remote: "[2001:db8:0:1::1]:1000", wantStatus: 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock.Add(tt.advance)
 			before := hs.calls.Load()
-			w := call{path: "/verify/user", body: ok, bearer: testBearer, remote: tt.remote}.do(h)
+			w := call{path: "/verify/user", body: ok, bearer: tt.bearer, remote: tt.remote}.do(h)
 			if w.Code != tt.wantStatus {
 				t.Fatalf("status %d, want %d: %s", w.Code, tt.wantStatus, w.Body)
 			}

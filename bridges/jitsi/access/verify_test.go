@@ -136,11 +136,14 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyWithoutBearerConfigured: without a bearer token the UVS endpoints are off.
 func TestVerifyWithoutBearerConfigured(t *testing.T) {
-	h, _, _ := newTestHandler(t, func(c *Config) { c.AuthToken = "" })
-	w := call{path: "/verify/user", body: `{"token":"tok-alice"}`}.do(h)
-	if w.Code != 200 {
-		t.Fatalf("status %d: %s", w.Code, w.Body)
+	h, hs, _ := newTestHandler(t, func(c *Config) { c.AuthToken = "" })
+	for _, path := range []string{"/verify/user", "/verify/user_in_room"} {
+		w := call{path: path, body: `{"token":"tok-alice","room_id":"!r:example.org"}`}.do(h)
+		if w.Code != 404 || hs.calls.Load() != 0 {
+			t.Fatalf("%s: status %d, %d homeserver calls: %s", path, w.Code, hs.calls.Load(), w.Body)
+		}
 	}
 }
 
