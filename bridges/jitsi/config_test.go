@@ -40,7 +40,9 @@ func TestConfigValidate(t *testing.T) {
 		{"jwt", func(c *Config) {
 			c.Auth, c.HTTP.Listen, c.JWT = AuthJWT, "127.0.0.1:0", JWTConfig{AppID: "a", Secret: strings.Repeat("s", 32)}
 		}, ""},
-		{"xmpp without password", func(c *Config) { c.XMPP = XMPPConfig{Address: "meet.example.org:5222", JID: "w@recorder.meet.example.org"} }, "modules.jitsi.xmpp: jid and password"},
+		{"xmpp without password", func(c *Config) {
+			c.XMPP = XMPPConfig{Address: "meet.example.org:5222", JID: "w@recorder.meet.example.org"}
+		}, "modules.jitsi.xmpp: jid and password"},
 		{"xmpp bad tls", func(c *Config) {
 			c.XMPP = XMPPConfig{Address: "meet.example.org:5222", JID: "w@x", Password: "p", TLS: "ssl"}
 		}, "modules.jitsi.xmpp.tls"},
