@@ -245,3 +245,6 @@ func getenv(key, def string) string {
 	}
 	return def
 }
+
+// hsBot is the module's bot with the default localpart (for the real binary's runs).
+func hsBot() id.UserID { return id.NewUserID(jitsi.DefaultBotLocalpart, domain) }
