@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
+	"github.com/switchboard-matrix/switchboard/bridges/jitsi/access"
 	"github.com/switchboard-matrix/switchboard/bridges/jitsi/widget"
 )
 
@@ -42,9 +43,28 @@ type roomMeeting struct {
 
 // handleMeet runs "!meet [audio|end|help]" in the room of evt.
 func (b *Bridge) handleMeet(ctx context.Context, evt *event.Event) error {
+	reply, err := b.runMeet(ctx, evt)
+	if errors.Is(err, access.ErrBotNotInRoom) && b.bot.JoinRoom(ctx, evt.RoomID) == nil {
+		// A room the bot may join by itself (a public room): it joins and tries again.
+		reply, err = b.runMeet(ctx, evt)
+	}
+	switch {
+	case errors.Is(err, access.ErrBotNotInRoom):
+		// The bot cannot read the room, so it cannot answer there either.
+		zerolog.Ctx(ctx).Info().Err(err).Stringer("room_id", evt.RoomID).Msg("Ignored !meet in a room the Jitsi bot is not in")
+		return nil
+	case isForbidden(err):
+		zerolog.Ctx(ctx).Warn().Err(err).Stringer("room_id", evt.RoomID).Msg("The homeserver refused a meeting change")
+		reply = "The homeserver did not let me change the meeting of this room (it answered 403 Forbidden)."
+	case err != nil:
+		return err
+	}
+	return b.notice(ctx, evt.RoomID, "reply:"+evt.ID.String(), evt.ID, reply)
+}
+
+// runMeet runs one "!meet" command and returns the reply.
+func (b *Bridge) runMeet(ctx context.Context, evt *event.Event) (reply string, err error) {
 	words := strings.Fields(evt.Content.AsMessage().Body)
-	var reply string
-	var err error
 	switch {
 	case len(words) > 1 && words[1] == "end":
 		reply, err = b.endMeeting(ctx, evt.RoomID, evt.Sender)
@@ -55,14 +75,7 @@ func (b *Bridge) handleMeet(ctx context.Context, evt *event.Event) error {
 	default:
 		reply, err = b.addMeeting(ctx, evt.RoomID, evt.Sender, evt.ID, len(words) == 2 && words[1] == "audio")
 	}
-	if errors.Is(err, appservice.ErrNotFound) || isForbidden(err) {
-		// The bot cannot act in the room (not joined, or the room is gone).
-		zerolog.Ctx(ctx).Info().Err(err).Stringer("room_id", evt.RoomID).Msg("Ignored !meet in a room the Jitsi bot cannot act in")
-		return nil
-	} else if err != nil {
-		return err
-	}
-	return b.notice(ctx, evt.RoomID, "reply:"+evt.ID.String(), evt.ID, reply)
+	return reply, err
 }
 
 // addMeeting adds the Jitsi widget to the room unless it has one; cause keys the widget ID
