@@ -1,12 +1,7 @@
 package jitsie2e
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +14,6 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/prosody"
 )
-
-// systemPython is Debian's interpreter, which has python3-slixmpp.
-const systemPython = "/usr/bin/python3"
 
 // watcherConfig is the module with the conference watcher on the package's Prosody, which
 // plays Jitsi's conference MUC.
@@ -39,9 +31,7 @@ func watcherConfig(grace time.Duration) jitsi.Config {
 // where the identity names one, and one notice when the meeting starts and one when it
 // ends, with its duration. Leaving and coming back within the grace period posts nothing.
 func TestWhoIsInTheCall(t *testing.T) {
-	if err := exec.Command(systemPython, "-c", "import slixmpp").Run(); err != nil {
-		peerproc.RequireOrSkip(t, "slixmpp", err)
-	}
+	peerproc.RequireOrSkip(t, "slixmpp", prosody.SlixmppAvailable())
 	const grace = 4 * time.Second
 	r := startModule(t, watcherConfig(grace), false)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -75,7 +65,7 @@ func TestWhoIsInTheCall(t *testing.T) {
 	waitNotice(t, alice, room, bot, "📞 The meeting has started")
 	waitParticipants(t, alice, room, widgetID, []string{"Alice"})
 
-	slix := startSlixOccupant(ctx, t, slixUser, conf, "d4e5f6", "Slix Person")
+	slix := xs.StartSlixOccupant(ctx, t, slixUser, "pw-"+slixUser, conf, "d4e5f6", "Slix Person")
 	parts := waitParticipants(t, alice, room, widgetID, []string{"Alice", "Slix Person"})
 	for _, p := range parts {
 		if p["name"] == "Alice" && p["user_id"] != alice.UserID.String() {
@@ -86,7 +76,7 @@ func TestWhoIsInTheCall(t *testing.T) {
 		}
 	}
 
-	slix.leave(t)
+	slix.Leave(t)
 	waitParticipants(t, alice, room, widgetID, []string{"Alice"})
 	// The last participant drops out and comes back at once: no end, no new start.
 	if err := goOcc.Leave(ctx); err != nil {
@@ -159,71 +149,4 @@ func sorted(s []string) []string {
 		}
 	}
 	return out
-}
-
-// slixOccupant is testdata/slix_occupant.py in the conference; it leaves when its stdin
-// closes.
-type slixOccupant struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	out   *strings.Builder
-}
-
-func startSlixOccupant(ctx context.Context, t *testing.T, user, conf, nick, display string) *slixOccupant {
-	t.Helper()
-	host, port, _ := net.SplitHostPort(xs.C2SAddr)
-	cmd := exec.CommandContext(ctx, systemPython, "testdata/slix_occupant.py",
-		"--jid", user+"@"+xs.Domain, "--password", "pw-"+user, "--host", host, "--port", port,
-		"--room", conf+"@"+xs.MUCDomain, "--nick", nick, "--display-name", display)
-	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	o := &slixOccupant{cmd: cmd, stdin: stdin, lines: make(chan string, 16), out: &stderr}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			o.lines <- strings.TrimSpace(sc.Text())
-		}
-		close(o.lines)
-	}()
-	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
-	o.expect(t, "JOINED")
-	return o
-}
-
-func (o *slixOccupant) expect(t *testing.T, word string) {
-	t.Helper()
-	timeout := time.After(time.Minute)
-	for {
-		select {
-		case l, ok := <-o.lines:
-			if !ok {
-				t.Fatalf("slixmpp occupant ended before %s: %s", word, o.out.String())
-			}
-			if l == word {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("slixmpp occupant did not print %s: %s", word, o.out.String())
-		}
-	}
-}
-
-// leave closes stdin and waits for the occupant's LEFT.
-func (o *slixOccupant) leave(t *testing.T) {
-	t.Helper()
-	_ = o.stdin.Close()
-	o.expect(t, "LEFT")
 }

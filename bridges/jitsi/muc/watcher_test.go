@@ -1,11 +1,8 @@
 package muc
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/prosody"
 )
 
@@ -200,54 +198,21 @@ func TestWatcherWrongPassword(t *testing.T) {
 	}
 }
 
-// TestWatcherSlixmppOccupant runs the end-to-end tests' slixmpp occupant script
-// (bridges/jitsi/jitsie2e/testdata/slix_occupant.py) against the watcher.
+// TestWatcherSlixmppOccupant runs the Prosody test peer's slixmpp occupant
+// (internal/testpeer/prosody/slix_occupant.py) against the watcher.
 func TestWatcherSlixmppOccupant(t *testing.T) {
-	const python = "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import slixmpp").Run(); err != nil {
-		if os.Getenv("SWITCHBOARD_REQUIRE_PEERS") == "1" {
-			t.Fatalf("python3-slixmpp is not installed: %v", err)
-		}
-		t.Skipf("python3-slixmpp is not installed: %v", err)
-	}
+	peerproc.RequireOrSkip(t, "slixmpp", prosody.SlixmppAvailable())
 	srv, w, rec, ctx := startWatcher(t, "carol")
 	w.Watch("conf4")
 	rec.expect(t, "conf4")
 
-	cmd := exec.CommandContext(ctx, python, "../jitsie2e/testdata/slix_occupant.py",
-		"--jid", "carol@"+srv.Domain, "--password", password,
-		"--host", strings.Split(srv.C2SAddr, ":")[0], "--port", strings.Split(srv.C2SAddr, ":")[1],
-		"--room", "conf4@"+srv.MUCDomain, "--nick", "c4", "--display-name", "Carol C.")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	expectLine := func(want string) {
-		t.Helper()
-		if !lines.Scan() || lines.Text() != want {
-			t.Fatalf("script printed %q (%v), want %q; stderr:\n%s", lines.Text(), lines.Err(), want, stderr.String())
-		}
-	}
-	expectLine("JOINED")
+	occ := srv.StartSlixOccupant(ctx, t, "carol", password, "conf4", "c4", "Carol C.")
 	got := rec.next(t)
 	if got.room != "conf4" || len(got.occupants) != 1 || got.occupants[0].Nick != "c4" || got.occupants[0].DisplayName != "Carol C." ||
 		!strings.HasPrefix(got.occupants[0].RealJID, "carol@"+srv.Domain+"/") {
-		t.Fatalf("reported %+v\n%s", got, stderr.String())
+		t.Fatalf("reported %+v\n%s", got, occ.Stderr())
 	}
-	stdin.Close()
-	expectLine("LEFT")
+	occ.Leave(t)
 	rec.expect(t, "conf4")
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("script: %v; stderr:\n%s", err, stderr.String())
-	}
+	occ.Wait(t)
 }

@@ -46,8 +46,9 @@ func TestMatrixUserStartsChat(t *testing.T) {
 		alice := newMatrixUser(t, "alice")
 		phone := newPhone(t, "start2")
 		ghost := ghostOf(t, "start2")
-		botRoom := startBotDM(t, alice)
-		reply := startCommand(t, alice, botRoom, "sip chat sip:start2@"+sipDomain)
+		bot := id.NewUserID(onHS.Reg.SenderLocalpart, domain)
+		botRoom := matrixtest.BotDM(t, alice, bot)
+		reply := matrixtest.BotCommand(t, alice, botRoom, bot, "sip chat sip:start2@"+sipDomain)
 		if !strings.Contains(reply, "sip:start2@"+sipDomain) {
 			t.Errorf("reply %q: want it to name sip:start2@%s", reply, sipDomain)
 		}
@@ -66,9 +67,10 @@ func TestMatrixUserStartsChat(t *testing.T) {
 		defer cancel()
 		alice := newMatrixUser(t, "alice")
 		const other = "elsewhere.test"
-		botRoom := startBotDM(t, alice)
+		bot := id.NewUserID(onHS.Reg.SenderLocalpart, domain)
+		botRoom := matrixtest.BotDM(t, alice, bot)
 		for _, cmd := range []string{"sip chat sip:start1@" + other, "!sb sip chat sip:start1@" + other} {
-			reply := startCommand(t, alice, botRoom, cmd)
+			reply := matrixtest.BotCommand(t, alice, botRoom, bot, cmd)
 			if !strings.Contains(reply, "may not reach the SIP domain "+other) {
 				t.Errorf("%q: reply %q, want a refusal naming %s", cmd, reply, other)
 			}
@@ -123,47 +125,4 @@ func startChatBothWays(ctx context.Context, t *testing.T, cli *mautrix.Client, r
 		t.Fatalf("the answer: %d %s %v, want 202", code, reason, err)
 	}
 	matrixtest.WaitEvent(t, cli, room, "the phone's answer in the same room", bodyIs(ghost, answer))
-}
-
-// startBotDM opens a direct room with the management bot and waits for its greeting.
-func startBotDM(t *testing.T, cli *mautrix.Client) id.RoomID {
-	t.Helper()
-	bot := id.NewUserID(onHS.Reg.SenderLocalpart, domain)
-	resp, err := cli.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	matrixtest.WaitEvent(t, cli, resp.RoomID, "the bot's greeting", func(e *event.Event) bool {
-		return e.Type == event.EventMessage && e.Sender == bot
-	})
-	return resp.RoomID
-}
-
-// startCommand sends a command to the management bot and returns the text of its reply.
-func startCommand(t *testing.T, cli *mautrix.Client, room id.RoomID, cmd string) string {
-	t.Helper()
-	sent, err := cli.SendText(context.Background(), room, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bot := id.NewUserID(onHS.Reg.SenderLocalpart, domain)
-	// The bot's replies carry no relation: its first message after the command answers it.
-	var reply string
-	matrixtest.WaitFor(t, 30*time.Second, "the bot's reply to "+cmd, func() (bool, error) {
-		evts, err := matrixtest.RoomEvents(context.Background(), cli, room, event.EventMessage)
-		if err != nil {
-			return false, err
-		}
-		after := false
-		for _, e := range evts {
-			if e.ID == sent.EventID {
-				after = true
-			} else if after && e.Sender == bot {
-				reply = e.Content.AsMessage().Body
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	return reply
 }
