@@ -40,6 +40,7 @@ import (
 
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bridges/jitsi/access"
+	"github.com/switchboard-matrix/switchboard/bridges/jitsi/joinpage"
 	"github.com/switchboard-matrix/switchboard/bridges/jitsi/meeting"
 	"github.com/switchboard-matrix/switchboard/bridges/jitsi/muc"
 	"github.com/switchboard-matrix/switchboard/bridges/jitsi/widget"
@@ -227,7 +228,7 @@ func (b *Bridge) startHTTP(ctx context.Context) error {
 	log := zerolog.Ctx(ctx).With().Str("module", ID).Logger()
 	lctx := log.WithContext(context.WithoutCancel(ctx))
 	b.server = &http.Server{
-		Handler:           h,
+		Handler:           joinpage.Handler(h),
 		BaseContext:       func(net.Listener) context.Context { return lctx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       20 * time.Second,

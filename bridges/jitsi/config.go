@@ -81,6 +81,10 @@ type JWTConfig struct {
 type HTTPConfig struct {
 	// Listen is host:port. Required with auth uvs or jwt.
 	Listen string `yaml:"listen"`
+	// PublicURL is how browsers reach the listener (usually through a reverse proxy with
+	// TLS), such as https://matrix.example.org/jitsi. Required with auth jwt: the room's
+	// widget is the join page there.
+	PublicURL string `yaml:"public_url"`
 }
 
 // XMPPConfig is the watching account (see package muc).
@@ -226,6 +230,9 @@ func (c *Config) Validate() error {
 		}
 		if (c.JWT.Secret == "") == (c.JWT.PrivateKeyFile == "") {
 			bad("jwt", "exactly one of secret (HS256) and private_key_file (RS256) is required with auth jwt")
+		}
+		if u, err := url.Parse(c.HTTP.PublicURL); c.HTTP.PublicURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+			bad("http.public_url", "%q must be an http:// or https:// URL without query (required with auth jwt: how browsers reach http.listen)", c.HTTP.PublicURL)
 		}
 		if c.JWT.PrivateKeyFile != "" && c.JWT.KeyID == "" {
 			bad("jwt.key_id", "required with private_key_file (Jitsi finds the public key by it)")

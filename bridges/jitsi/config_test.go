@@ -37,8 +37,12 @@ func TestConfigValidate(t *testing.T) {
 		{"jwt without app_id", func(c *Config) {
 			c.Auth, c.HTTP.Listen, c.JWT = AuthJWT, "127.0.0.1:0", JWTConfig{Secret: strings.Repeat("s", 32)}
 		}, "modules.jitsi.jwt.app_id: required"},
+		{"jwt without public url", func(c *Config) {
+			c.Auth, c.HTTP.Listen, c.JWT = AuthJWT, "127.0.0.1:0", JWTConfig{AppID: "a", Secret: strings.Repeat("s", 32)}
+		}, "modules.jitsi.http.public_url"},
 		{"jwt", func(c *Config) {
 			c.Auth, c.HTTP.Listen, c.JWT = AuthJWT, "127.0.0.1:0", JWTConfig{AppID: "a", Secret: strings.Repeat("s", 32)}
+			c.HTTP.PublicURL = "https://matrix.example.org/jitsi"
 		}, ""},
 		{"xmpp without password", func(c *Config) {
 			c.XMPP = XMPPConfig{Address: "meet.example.org:5222", JID: "w@recorder.meet.example.org"}

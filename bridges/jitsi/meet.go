@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bridges/jitsi/access"
+	"github.com/switchboard-matrix/switchboard/bridges/jitsi/joinpage"
 	"github.com/switchboard-matrix/switchboard/bridges/jitsi/widget"
 )
 
@@ -25,6 +26,7 @@ var (
 	layoutEventType      = event.Type{Type: widget.LayoutEventType, Class: event.StateEventType}
 	participantsType     = event.Type{Type: "net.switchboard.jitsi.participants", Class: event.StateEventType}
 	widgetName           = "Jitsi"
+	widgetTypeCustom     = "m.custom" // Element's WidgetType.CUSTOM
 	storeWidget          = "widget:"  // + room ID → roomMeeting
 	storeConference      = "conf:"    // + conference → room ID
 	storeMeeting         = "meeting:" // + conference → activeMeeting
@@ -110,6 +112,12 @@ func (b *Bridge) addMeeting(ctx context.Context, roomID id.RoomID, sender id.Use
 		Domain: b.webHost(), ConferenceID: conf, RoomName: name.Name, Name: widgetName,
 		Auth: auth, WrapperURL: b.cfg.ElementURL, AudioOnly: audioOnly,
 	})
+	if b.cfg.Auth == AuthJWT {
+		// Element opens Jitsi widgets in its own wrapper, which cannot carry a minted token:
+		// the widget is the module's join page, a custom widget, with the same data.
+		content.Type = widgetTypeCustom
+		content.URL = joinpage.WidgetURL(b.cfg.HTTP.PublicURL)
+	}
 	if err := b.putMeeting(ctx, roomID, m); err != nil {
 		return "", err
 	}
