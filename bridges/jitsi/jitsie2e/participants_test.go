@@ -150,3 +150,44 @@ func sorted(s []string) []string {
 	}
 	return out
 }
+
+// TestParticipantFromVerification: with auth uvs, Element's Jitsi wrapper sends only the
+// member's display name to Jitsi; the Prosody module's verification of the member (here the
+// request it sends) lets the module name the participant's Matrix user.
+func TestParticipantFromVerification(t *testing.T) {
+	cfg := watcherConfig(time.Second)
+	cfg.Auth = jitsi.AuthUVS
+	cfg.UVS.AuthToken = uvsBearer
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	r := startModule(t, cfg, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alice := onHS.NewUser(t, "alice")
+	if err := alice.SetDisplayName(ctx, "Dr. Alice"); err != nil {
+		t.Fatal(err)
+	}
+	bot := r.module.BotUserID()
+	room := meetingRoom(t, alice, bot, "Rounds")
+	sendText(t, alice, room, "!meet")
+	waitNotice(t, alice, room, bot, "Added a Jitsi video meeting")
+	widgetID, widget, _ := widgetOf(t, alice, room)
+	conf := strings.ToLower(widget["data"].(map[string]any)["conferenceId"].(string))
+
+	tok := openIDToken(t, alice)
+	if status, body := post(t, r, "/verify/user_in_room", uvsBearer, map[string]any{"token": tok.AccessToken, "room_id": room, "matrix_server_name": tok.MatrixServerName}); status != 200 {
+		t.Fatalf("verification: %d %v", status, body)
+	}
+	user := unique("occ")
+	if err := xs.Register(ctx, user, "pw-"+user); err != nil {
+		t.Fatal(err)
+	}
+	occ, err := xs.JoinMUC(ctx, user, "pw-"+user, conf, "f00d", prosody.JoinOptions{DisplayName: "Dr. Alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer occ.Close()
+	parts := waitParticipants(t, alice, room, widgetID, []string{"Dr. Alice"})
+	if parts[0]["user_id"] != alice.UserID.String() {
+		t.Errorf("participant %v: want user_id %s from the verification", parts[0], alice.UserID)
+	}
+}
