@@ -46,6 +46,12 @@ type Config struct {
 	// it; default https://app.element.io/jitsi.html. Element renders Jitsi widgets with its
 	// own wrapper, so this matters to other clients only.
 	ElementURL string `yaml:"element_url"`
+	// ParticipantsState writes who is in the call into the room's state
+	// (net.switchboard.jitsi.participants); default true. State events are never
+	// end-to-end encrypted: where participants' names must not be in the clear on the
+	// homeserver, turn it off (the start and end notices, encrypted like every message in an
+	// encrypted room, remain).
+	ParticipantsState *bool `yaml:"participants_state"`
 	// EndGrace is how long a conference must stay empty before the meeting counts as ended
 	// (a quick rejoin within it gives no notices); default 60s.
 	EndGrace config.Duration `yaml:"end_grace"`
@@ -195,6 +201,10 @@ func (c *Config) defaults() {
 	}
 	if c.ElementURL == "" {
 		c.ElementURL = DefaultElementURL
+	}
+	if c.ParticipantsState == nil {
+		t := true
+		c.ParticipantsState = &t
 	}
 	if c.EndGrace <= 0 {
 		c.EndGrace = config.Duration(DefaultEndGrace)

@@ -115,6 +115,9 @@ func (b *Bridge) onMeetingEvent(ev meeting.Event) {
 			log.Error().Err(err).Msg("Failed to record an ended meeting")
 		}
 	}
+	if !*b.cfg.ParticipantsState {
+		return
+	}
 	content := participantsContent{Conference: m.Conference, WidgetID: m.WidgetID, Participants: []participantJSON{}}
 	if ev.Kind != meeting.Ended {
 		content.Active = true

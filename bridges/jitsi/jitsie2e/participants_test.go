@@ -191,3 +191,38 @@ func TestParticipantFromVerification(t *testing.T) {
 		t.Errorf("participant %v: want user_id %s from the verification", parts[0], alice.UserID)
 	}
 }
+
+// TestNoParticipantsState: with participants_state off the room gets the start and end
+// notices but no participants state (state events are never encrypted).
+func TestNoParticipantsState(t *testing.T) {
+	cfg := watcherConfig(time.Second)
+	off := false
+	cfg.ParticipantsState = &off
+	r := startModule(t, cfg, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	alice := onHS.NewUser(t, "alice")
+	bot := r.module.BotUserID()
+	room := meetingRoom(t, alice, bot, "Private")
+	sendText(t, alice, room, "!meet")
+	waitNotice(t, alice, room, bot, "Added a Jitsi video meeting")
+	widgetID, widget, _ := widgetOf(t, alice, room)
+	conf := strings.ToLower(widget["data"].(map[string]any)["conferenceId"].(string))
+	user := unique("occ")
+	if err := xs.Register(ctx, user, "pw-"+user); err != nil {
+		t.Fatal(err)
+	}
+	occ, err := xs.JoinMUC(ctx, user, "pw-"+user, conf, "beef", prosody.JoinOptions{DisplayName: "Patient Name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer occ.Close()
+	waitNotice(t, alice, room, bot, "📞 The meeting has started")
+	if err := occ.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitNotice(t, alice, room, bot, "The meeting has ended after")
+	if st := stateOf(t, alice, room, "net.switchboard.jitsi.participants", widgetID); st != nil {
+		t.Errorf("participants state %v with participants_state off", st)
+	}
+}
