@@ -16,8 +16,12 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/daemon"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=…".
-var Version = "0.1.0-dev"
+// Version and Commit are set at build time (scripts/package) with
+// -ldflags "-X main.Version=… -X main.Commit=…".
+var (
+	Version = "0.1.0-dev"
+	Commit  = "" // the git commit, "+modified" when the tree had changes
+)
 
 // modules is the explicit list of bridges and bots this binary can host; each is enabled by
 // its section under modules: in the config. The management bot is always on.
@@ -69,5 +73,9 @@ var modules = []daemon.ModuleSpec{{
 }}
 
 func main() {
-	os.Exit(daemon.Main(Version, modules, os.Args[1:], os.Stdout, os.Stderr))
+	version := Version
+	if Commit != "" {
+		version += " (commit " + Commit + ")"
+	}
+	os.Exit(daemon.Main(version, modules, os.Args[1:], os.Stdout, os.Stderr))
 }
