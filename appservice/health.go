@@ -70,6 +70,8 @@ func (c *Core) OpsHandler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"live": true})
 	})
 	mux.HandleFunc("GET /health/ready", c.ready)
+	mux.HandleFunc("GET /status", c.statusPage)      // statuspage.go
+	mux.HandleFunc("GET /status.json", c.statusJSON) // statuspage.go
 	return mux
 }
 
