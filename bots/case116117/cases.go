@@ -263,7 +263,7 @@ func (l *link) ensureCaseRoom(ctx context.Context, c *caseRecord, topic string, 
 		}
 	}
 	state := caseStateContent{CaseID: c.ID, State: c.State, Role: c.Role, PeerOID: c.Peer}
-	return l.ensureRoom(ctx, portalKey{link: l.cfg.Name, caseID: c.ID}, l.caseAlias(c.ID), &mautrix.ReqCreateRoom{
+	room, err := l.ensureRoom(ctx, portalKey{link: l.cfg.Name, caseID: c.ID}, l.caseAlias(c.ID), &mautrix.ReqCreateRoom{
 		Preset: "private_chat",
 		Name:   c.Title,
 		Topic:  topic,
@@ -272,6 +272,11 @@ func (l *link) ensureCaseRoom(ctx context.Context, c *caseRecord, topic string, 
 			Type: caseStateType, StateKey: ptr(""), Content: event.Content{Raw: structToMap(state)},
 		}},
 	})
+	if err != nil {
+		return "", err
+	}
+	l.setBridgeInfo(ctx, room, c.ID)
+	return room, nil
 }
 
 func toUserIDs(ss []string) []id.UserID {

@@ -134,7 +134,7 @@ func (l *link) run(ctx context.Context) {
 		}
 	}
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){l.receiveLoop, l.processLoop, l.sendLoop, l.sweepOrphansLoop} {
+	for _, loop := range []func(context.Context){l.receiveLoop, l.processLoop, l.sendLoop, l.sweepOrphansLoop, l.backfillBridgeInfo} {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(ctx) }()
 	}

@@ -137,6 +137,7 @@ func (b *Bridge) isGhost(u id.UserID) bool {
 func (b *Bridge) ensureRoom(ctx context.Context, mb *MailboxConfig) (id.RoomID, error) {
 	key := "mailbox:" + mb.Name
 	if room, err := b.host.Store().PortalByKey(ctx, key); err == nil {
+		b.setBridgeInfo(ctx, mb, room) // rooms made before bridge info was written get it now
 		return room, nil
 	}
 	invite := make([]id.UserID, 0, len(mb.Invite))
@@ -165,5 +166,6 @@ func (b *Bridge) ensureRoom(ctx context.Context, mb *MailboxConfig) (id.RoomID, 
 		return "", err
 	}
 	zerolog.Ctx(ctx).Info().Str("mailbox", mb.Name).Stringer("room_id", room).Msg("Created the mailbox's room")
+	b.setBridgeInfo(ctx, mb, room)
 	return room, nil
 }

@@ -62,6 +62,9 @@ type Bridge struct {
 	// resubscribing are the SIP users (sipuri.AOR) whose presence is watched again soon.
 	resubscribing sync.Map
 	presence      presenceState
+	// infoChecked are the DM rooms (id.RoomID) whose bridge info this process wrote or
+	// checked (see backfillBridgeInfo).
+	infoChecked sync.Map
 }
 
 var (
@@ -211,6 +214,7 @@ func (b *Bridge) HandleEvent(ctx context.Context, evt *event.Event) error {
 		if evt.Sender != user {
 			return nil // a third user in the DM: not bridged
 		}
+		b.backfillBridgeInfo(ctx, evt.RoomID, peer)
 		return b.messageToSIP(ctx, chat, user, peer, evt)
 	}
 	return nil

@@ -52,6 +52,7 @@ func (b *Bridge) dmRoom(ctx context.Context, user id.UserID, peer sipuri.AOR, cr
 	chat := dmChat(user, peer)
 	// Every message of a DM comes here: the lock is only for opening one.
 	if room, err := b.host.Store().PortalByKey(ctx, chat); err == nil && !b.dmGone(ctx, chat, room) {
+		b.backfillBridgeInfo(ctx, room, peer)
 		return room, nil
 	}
 	b.mu.Lock()
@@ -86,6 +87,7 @@ func (b *Bridge) dmRoom(ctx context.Context, user id.UserID, peer sipuri.AOR, cr
 		return "", err
 	}
 	_ = b.host.Store().DeleteKV(ctx, "dm-gone:"+chat)
+	b.setBridgeInfo(ctx, in, room, peer)
 	zerolog.Ctx(ctx).Info().Stringer("room_id", room).Stringer("user_id", user).Msg("Opened a DM for a SIP user")
 	return room, nil
 }
@@ -180,6 +182,7 @@ func (b *Bridge) inviteToGhost(ctx context.Context, evt *event.Event) error {
 	if err := in.JoinRoom(ctx, evt.RoomID); err != nil {
 		return fmt.Errorf("sip: join %s: %w", evt.RoomID, err)
 	}
+	b.setBridgeInfo(ctx, in, evt.RoomID, peer) // needs the inviter to have given the power
 	b.watch(ctx, peer)
 	return nil
 }

@@ -116,6 +116,7 @@ func (b *Bridge) Start(ctx context.Context, host appservice.Host) error {
 		_ = b.conn.Run(ctx)
 	})
 	b.loops.Go(b.rejoinMUCs)
+	b.loops.Go(b.backfillBridgeInfo)
 	return nil
 }
 

@@ -54,6 +54,7 @@ func (b *Bridge) createDM(ctx context.Context, user id.UserID, peer jid.JID, gho
 	if err := b.addDMPeer(ctx, user, peer); err != nil {
 		return "", err
 	}
+	b.setBridgeInfo(ctx, in, room, peer, false)
 	zerolog.Ctx(ctx).Info().Stringer("room_id", room).Stringer("user_id", user).Msg("Opened a DM for an XMPP user")
 	return room, nil
 }
@@ -183,6 +184,7 @@ func (b *Bridge) inviteToGhost(ctx context.Context, evt *event.Event) error {
 	if err := in.JoinRoom(ctx, evt.RoomID); err != nil {
 		return fmt.Errorf("xmpp: join %s: %w", evt.RoomID, err)
 	}
+	b.setBridgeInfo(ctx, in, evt.RoomID, peer, false) // needs the inviter to have given the power
 	return nil
 }
 

@@ -129,6 +129,7 @@ func (b *Bridge) createMUCPortal(ctx context.Context, room jid.JID, alias id.Roo
 	if err := b.linkMUC(ctx, chat, roomID); err != nil {
 		return false, err
 	}
+	b.setBridgeInfo(ctx, b.host.Bot(), roomID, room, true)
 	zerolog.Ctx(ctx).Info().Stringer("room_id", roomID).Str("muc", room.String()).Msg("Linked a MUC to a new Matrix room")
 	return true, nil
 }
@@ -150,6 +151,7 @@ func (b *Bridge) linkExisting(ctx context.Context, chat string, room jid.JID, ro
 	if err := b.updateJSON(ctx, "mucs", func(v map[string]string) { v[chat] = roomID.String() }); err != nil {
 		return err
 	}
+	b.setBridgeInfo(ctx, b.host.Bot(), roomID, room, true) // needs the bot to have the power
 	members, err := b.host.Bot().JoinedMembers(ctx, roomID)
 	if err != nil {
 		return err
