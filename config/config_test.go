@@ -145,10 +145,10 @@ func TestProblems(t *testing.T) {
 			name: "invalid values",
 			yaml: minimal + "appservice:\n  workers: many\n  retry:\n    initial: soon\n  shutdown_timeout: [1]\nmetrics:\n  enabled: maybe\n",
 			want: []string{
-				"appservice.workers: cannot unmarshal !!str `many` into int (line 6)",
+				`appservice.workers: want a whole number, got "many" (line 6)`,
 				"appservice.retry.initial: invalid duration \"soon\"",
 				"appservice.shutdown_timeout: want a duration",
-				"metrics.enabled: cannot unmarshal !!str `maybe` into bool (line 11)",
+				`metrics.enabled: want true or false, got "maybe" (line 11)`,
 			},
 		},
 		{
@@ -233,7 +233,7 @@ modules: {Bad_ID: {enabled: true}, ok: {enabled: true, x: 1}}
 			name: "section of the wrong type",
 			yaml: "homeserver: localhost\n",
 			want: []string{
-				"homeserver: cannot unmarshal !!str `localhost` into config.HomeserverConfig (line 1)",
+				`homeserver: want a mapping, got "localhost" (line 1)`,
 				"homeserver.address: required",
 				"homeserver.domain: required",
 			},
@@ -246,12 +246,12 @@ modules: {Bad_ID: {enabled: true}, ok: {enabled: true, x: 1}}
 		{
 			name: "module enabled of the wrong type",
 			yaml: minimal + "modules:\n  xmpp:\n    enabled: sometimes\n",
-			want: []string{"modules.xmpp.enabled: cannot unmarshal !!str `sometimes` into bool (line 7)"},
+			want: []string{`modules.xmpp.enabled: want true or false, got "sometimes" (line 7)`},
 		},
 		{
 			name: "flow mapping with two keys on one line",
 			yaml: minimal + "appservice: {workers: x, id: y}\n",
-			want: []string{"appservice: cannot unmarshal !!str `x` into int (line 5)"},
+			want: []string{`appservice: want a whole number, got "x" (line 5)`},
 		},
 	}
 	for _, tt := range tests {

@@ -48,6 +48,6 @@ database:
 	// homeserver.adress: unknown key (line 3)
 	// homeserver.address: required
 	// homeserver.domain: required
-	// appservice.retry.max: must be >= appservice.retry.initial
-	// database.uri: unsupported scheme "mysql" (want sqlite or postgres)
+	// appservice.retry.max: must be >= appservice.retry.initial (line 5)
+	// database.uri: unsupported scheme "mysql" (want sqlite or postgres) (line 7)
 }

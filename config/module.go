@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 
@@ -91,53 +92,81 @@ func (m ModuleConfig) MarshalYAML() (any, error) {
 // HasOptions reports whether the section holds keys besides "enabled" and "permissions".
 func (m ModuleConfig) HasOptions() bool { return m.options != nil }
 
-// Decode decodes the section, without "enabled" and "permissions", into v (a pointer to the module's options
-// struct). Decoding is strict: a key that v has no field for is an error. Errors name the
-// section's key path and the line in the config file, and wrap [ErrModuleConfig]. An empty
-// section leaves v untouched, so v may carry the module's defaults.
+// Decode decodes the section, without "enabled" and "permissions", into v (a pointer to the
+// module's options struct). Decoding is strict: a key that v has no field for is an error.
+// The error is an [*Errors] (errors.As finds it) whose problems name the full key path and
+// the line in the config file, without Go type names; it matches [ErrModuleConfig] and
+// [ErrInvalid]. An empty section leaves v untouched, so v may carry the module's defaults.
 func (m ModuleConfig) Decode(v any) error {
 	if m.options == nil {
 		return nil
 	}
-	key := m.key
-	if key == "" {
-		key = "module section"
-	}
-	// yaml.Node.Decode cannot reject unknown keys; only a Decoder can, so the section is
-	// encoded again and decoded strictly. Lines in its errors are mapped back to the file.
-	opts, err := resolveAliases(m.options, 0, new(int))
+	msgs, err := decodeStrict(m.options, v)
 	if err != nil {
+		key := m.key
+		if key == "" {
+			key = "module section"
+		}
 		return fmt.Errorf("%w: %s: %w", ErrModuleConfig, key, err)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	idx := newKeyIndex(m.options, m.key)
+	idx.types = typeNames(v)
+	errs := &Errors{}
+	for _, msg := range msgs {
+		errs.Problems = append(errs.Problems, idx.problem(msg))
+	}
+	return &moduleError{errs}
+}
+
+// moduleError is the error of [ModuleConfig.Decode].
+type moduleError struct{ errs *Errors }
+
+func (e *moduleError) Error() string { return e.errs.Error() }
+
+func (e *moduleError) Unwrap() error { return e.errs }
+
+func (e *moduleError) Is(target error) bool { return target == ErrModuleConfig }
+
+// decodeStrict decodes the tree n into v, rejecting unknown keys. yaml.Node.Decode cannot
+// reject them; only a Decoder can, so the tree is encoded again and decoded strictly. It
+// returns the messages of yaml.v3's type error with their lines mapped back to n's, or err
+// when decoding failed as a whole.
+func decodeStrict(n *yaml.Node, v any) (msgs []string, err error) {
+	opts, err := resolveAliases(n, 0, new(int))
+	if err != nil {
+		return nil, err
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	if err := enc.Encode(opts); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrModuleConfig, key, err)
+		return nil, err
 	}
 	if err := enc.Close(); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrModuleConfig, key, err)
+		return nil, err
+	}
+	var copied yaml.Node
+	if err := yaml.Unmarshal(buf.Bytes(), &copied); err != nil {
+		return nil, err
 	}
 	dec := yaml.NewDecoder(&buf)
 	dec.KnownFields(true)
-	var copied yaml.Node
-	if err := yaml.Unmarshal(buf.Bytes(), &copied); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrModuleConfig, key, err)
-	}
 	err = dec.Decode(v)
-	if err == nil {
-		return nil
-	}
 	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return fmt.Errorf("%w: %s: %w", ErrModuleConfig, key, err)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil, nil
+	} else if !errors.As(err, &te) {
+		return nil, err
 	}
 	lines := map[int]int{}
 	mapLines(&copied, opts, lines)
-	msgs := make([]string, len(te.Errors))
+	msgs = make([]string, len(te.Errors))
 	for i, msg := range te.Errors {
-		msgs[i] = key + ": " + remapLine(msg, lines)
+		msgs[i] = remapLine(msg, lines)
 	}
-	return fmt.Errorf("%w: %w", ErrModuleConfig, &yaml.TypeError{Errors: msgs})
+	return msgs, nil
 }
 
 // Limits on the copy made by resolveAliases, against "billion laughs" documents.

@@ -74,8 +74,8 @@ func TestModuleDecode(t *testing.T) {
 			module:  "typo",
 			enabled: true,
 			wantErr: []string{
-				"modules.typo: line 16: field sever not found",
-				"modules.typo: line 17: cannot unmarshal !!str `many` into int",
+				"modules.typo.sever: unknown key (line 16)",
+				`modules.typo.port: want a whole number, got "many" (line 17)`,
 			},
 		},
 	}
