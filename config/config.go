@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -267,6 +268,33 @@ func (d DatabaseConfig) Driver() string {
 		return "postgres"
 	}
 	return ""
+}
+
+// SQLitePath is the file of an "sqlite:" URI; ok is false for other drivers.
+func (d DatabaseConfig) SQLitePath() (path string, ok bool) {
+	scheme, rest := splitScheme(d.URI)
+	if scheme != "sqlite" {
+		return "", false
+	}
+	return strings.TrimPrefix(rest, "//"), true
+}
+
+// Redacted is the URI for messages: an SQLite path as it is; a PostgreSQL URL without its
+// password and query (which may hold one).
+func (d DatabaseConfig) Redacted() string {
+	if path, ok := d.SQLitePath(); ok {
+		return path
+	}
+	scheme, _ := splitScheme(d.URI)
+	u, err := url.Parse(d.URI)
+	if err != nil || scheme == "" {
+		return scheme + "://…"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
 }
 
 // ZerologLevel is the parsed level; info when the level is not valid.

@@ -80,7 +80,7 @@ func joinKey(parent, key string) string {
 
 var (
 	yamlLineRE      = regexp.MustCompile(`^line (\d+): (.*)$`)
-	yamlNotFoundRE  = regexp.MustCompile(`^field (.*) not found in type \S+$`)
+	yamlNotFoundRE  = regexp.MustCompile(`^field (.*?) not found in type .+$`)
 	yamlUnmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 	yamlDuplicateRE = regexp.MustCompile(`^mapping key "(.*)" already defined at line (\d+)$`)
 )

@@ -144,3 +144,22 @@ func TestModuleCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeAnonymousStruct(t *testing.T) {
+	c, err := Parse([]byte(minimal + "modules:\n  m:\n    enabled: true\n    nme: x\n    n: [1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts struct {
+		Name string `yaml:"name"`
+		N    int    `yaml:"n"`
+	}
+	err = c.Modules["m"].Decode(&opts)
+	want := "modules.m.nme: unknown key (line 8)\nmodules.m.n: want a whole number, got a list (line 9)"
+	if err == nil || err.Error() != want {
+		t.Errorf("Decode = %v, want %s", err, want)
+	}
+	if !errors.Is(err, ErrModuleConfig) || !errors.Is(err, ErrInvalid) {
+		t.Errorf("errors.Is(ErrModuleConfig, ErrInvalid) = %v, %v", errors.Is(err, ErrModuleConfig), errors.Is(err, ErrInvalid))
+	}
+}

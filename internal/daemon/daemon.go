@@ -11,6 +11,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,9 +61,18 @@ func Main(version string, specs []ModuleSpec, args []string, stdout, stderr io.W
 		fmt.Fprintln(stdout, "switchboard", version)
 		return 0
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
+	cfg, err := config.LoadChecked(*cfgPath, checkModule(specs))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintf(stderr, "switchboard: there is no config file %s. Create one from the commented example with\n"+
+			"    switchboard -e > %s\nset homeserver.address and homeserver.domain in it, and start again (-c names another file).\n",
+			*cfgPath, *cfgPath)
+		return 1
+	case errors.Is(err, config.ErrInvalid):
 		fmt.Fprintf(stderr, "switchboard: invalid config %s:\n%v\n", *cfgPath, err)
+		return 1
+	case err != nil:
+		fmt.Fprintf(stderr, "switchboard: %v\n", err)
 		return 1
 	}
 	if *generate {
@@ -89,9 +101,61 @@ func serve(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath,
 
 func newLogger(cfg config.LoggingConfig, w io.Writer) zerolog.Logger {
 	if cfg.Format == "pretty" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.DateTime}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.DateTime, NoColor: !colourful(w)}
 	}
 	return zerolog.New(w).Level(cfg.ZerologLevel()).With().Timestamp().Logger()
+}
+
+// colourful reports whether the pretty log format may colour its output: only on a
+// terminal (a character device; the journal, a pipe or a file get no escape codes), and
+// not when NO_COLOR is set or TERM is "dumb".
+func colourful(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// checkModule is the config's check of a module section: an unknown module ID is a
+// problem, and an enabled module is constructed (constructors do no I/O) so that the
+// problems of its section are listed with the core's.
+func checkModule(specs []ModuleSpec) config.ModuleCheck {
+	return func(cfg *config.Config, id string, section config.ModuleConfig) error {
+		i := slices.IndexFunc(specs, func(s ModuleSpec) bool { return s.ID == id })
+		switch {
+		case i < 0:
+			return errNoSuchModule
+		case !section.Enabled:
+			return nil
+		}
+		_, err := specs[i].New(section, Deps{Config: cfg})
+		return err
+	}
+}
+
+// errNoSuchModule is the problem of a module section without a module in this build.
+var errNoSuchModule = errors.New("no such module in this build")
+
+// openStore opens the database and names it (without a password) when that fails.
+func openStore(ctx context.Context, db config.DatabaseConfig) (*store.Store, error) {
+	st, err := store.Open(ctx, db.URI)
+	if err == nil {
+		return st, nil
+	}
+	if path, ok := db.SQLitePath(); ok {
+		if abs, aerr := filepath.Abs(path); aerr == nil {
+			path = abs
+		}
+		dir := filepath.Dir(path)
+		if info, serr := os.Stat(dir); serr != nil || !info.IsDir() {
+			return nil, fmt.Errorf("database.uri: cannot open the SQLite database %s: its directory %s does not exist "+
+				"(create it, writable by the user Switchboard runs as): %w", path, dir, err)
+		}
+		return nil, fmt.Errorf("database.uri: cannot open the SQLite database %s: %w", path, err)
+	}
+	return nil, fmt.Errorf("database.uri: cannot open the database %s: %w", db.Redacted(), err)
 }
 
 // buildModules constructs the management bot and every enabled module, in list order.
@@ -111,14 +175,17 @@ func buildModules(cfg *config.Config, specs []ModuleSpec, st *store.Store) ([]ap
 		}
 		m, err := spec.New(section, Deps{Config: cfg, Store: st})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("modules.%s: %w", spec.ID, err))
+			if key := "modules." + spec.ID; !strings.HasPrefix(err.Error(), key) {
+				err = fmt.Errorf("%s: %w", key, err)
+			}
+			errs = append(errs, err)
 			continue
 		}
 		modules = append(modules, m)
 	}
 	for id := range cfg.Modules {
 		if !known[id] {
-			errs = append(errs, fmt.Errorf("modules.%s: no such module in this build", id))
+			errs = append(errs, fmt.Errorf("modules.%s: %w", id, errNoSuchModule))
 		}
 	}
 	return modules, errors.Join(errs...)
@@ -190,7 +257,7 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		return fmt.Errorf("failed to read the registration (generate it with switchboard -g): %w", err)
 	}
 	ops.setPhase("opening the database")
-	st, err := store.Open(ctx, cfg.Database.URI)
+	st, err := openStore(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
