@@ -251,7 +251,17 @@ modules: {Bad_ID: {enabled: true}, ok: {enabled: true, x: 1}}
 		{
 			name: "flow mapping with two keys on one line",
 			yaml: minimal + "appservice: {workers: x, id: y}\n",
-			want: []string{`appservice: want a whole number, got "x" (line 5)`},
+			want: []string{`appservice.workers: want a whole number, got "x" (line 5)`},
+		},
+		{
+			name: "flow mapping with the same bad value twice on one line",
+			yaml: minimal + "appservice: {workers: x, max_body_bytes: x}\n",
+			want: []string{`appservice: want a whole number, got "x" (line 5)`, `appservice: want a whole number, got "x" (line 5)`},
+		},
+		{
+			name: "flow mapping with a long value",
+			yaml: minimal + "appservice: {id: y, workers: twelve-thousand}\n",
+			want: []string{`appservice.workers: want a whole number, got "twelve-..." (line 5)`},
 		},
 	}
 	for _, tt := range tests {
@@ -365,8 +375,20 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte("modules:\n  x:\n    enabled: true\n    a: &a [1]\n    b: *a\n"))
 	f.Add([]byte("appservice: {retry: {initial: 1s, max: 1ms}}\nfoo: [1, {a: b}]\n"))
+	f.Add([]byte(minimal + "database: {uri_file: /db}\nencryption:\n  pickle_key_file: /missing\n  pickle_key: x\n"))
+	f.Add([]byte(minimal + "homeserver: {}\nmodules: {x: {enabled: true, s: {secret_file: /s}, s: 1}}\n"))
+	// No environment, and files that exist only by name: fuzzing reads nothing of the machine.
+	src := secretSource{
+		lookupEnv: func(string) (string, bool) { return "", false },
+		readFile: func(p string) ([]byte, error) {
+			if strings.HasPrefix(p, "/missing") {
+				return nil, os.ErrNotExist
+			}
+			return []byte("secret of " + p + "\n"), nil
+		},
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse(data)
+		c, err := src.parse(data, nil)
 		if err != nil {
 			var errs *Errors
 			if !errors.As(err, &errs) || len(errs.Problems) == 0 {

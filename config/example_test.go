@@ -51,3 +51,44 @@ database:
 	// appservice.retry.max: must be >= appservice.retry.initial (line 5)
 	// database.uri: unsupported scheme "mysql" (want sqlite or postgres) (line 7)
 }
+
+func ExampleEnvName() {
+	fmt.Println(config.EnvName("modules.jitsi.uvs.auth_token"))
+	fmt.Println(config.EnvName("modules.email.mailboxes[0].imap.password"))
+	fmt.Println(config.IsSecretKey("database.uri"), config.IsSecretKey("homeserver.address"))
+	// Output:
+	// SWITCHBOARD_MODULES_JITSI_UVS_AUTH_TOKEN
+	// SWITCHBOARD_MODULES_EMAIL_MAILBOXES_0_IMAP_PASSWORD
+	// true false
+}
+
+func ExampleParseChecked() {
+	// check is what a module does with its section at start: decode, then validate.
+	check := func(_ *config.Config, id string, section config.ModuleConfig) error {
+		var opts struct {
+			Port int `yaml:"port"`
+		}
+		if err := section.Decode(&opts); err != nil {
+			return err
+		}
+		if opts.Port == 0 {
+			return fmt.Errorf("modules.%s.port: required", id)
+		}
+		return nil
+	}
+	_, err := config.ParseChecked([]byte(`
+homeserver:
+  address: http://127.0.0.1:8008
+modules:
+  echo:
+    enabled: true
+    port: many
+  other:
+    enabled: true
+`), check)
+	fmt.Println(err)
+	// Output:
+	// homeserver.domain: required
+	// modules.echo.port: want a whole number, got "many" (line 7)
+	// modules.other.port: required
+}

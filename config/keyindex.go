@@ -16,8 +16,8 @@ import (
 type keyIndex struct {
 	// keys maps a line and a key name to the key's path: "field X not found" names the key.
 	keys map[lineKey]string
-	// values maps a line to the paths of the values (leaves first) that start on it.
-	values map[int][]string
+	// values maps a line to the values (leaves first) that start on it.
+	values map[int][]valueAt
 	// lines maps a key path to the line of its key (or list item).
 	lines map[string]int
 	// origins says, by key path, where a secret set from a file or the environment came
@@ -28,6 +28,11 @@ type keyIndex struct {
 	types map[string]reflect.Type
 }
 
+// valueAt is a value's key path and, for a scalar, its text.
+type valueAt struct {
+	path, text string
+}
+
 type lineKey struct {
 	line int
 	name string
@@ -35,7 +40,7 @@ type lineKey struct {
 
 // newKeyIndex indexes the tree under n, whose key path is base ("" for the whole file).
 func newKeyIndex(n *yaml.Node, base string) *keyIndex {
-	idx := &keyIndex{keys: map[lineKey]string{}, values: map[int][]string{}, lines: map[string]int{}}
+	idx := &keyIndex{keys: map[lineKey]string{}, values: map[int][]valueAt{}, lines: map[string]int{}}
 	idx.walk(documentContent(n), base, 0)
 	return idx
 }
@@ -67,7 +72,11 @@ func (idx *keyIndex) walk(n *yaml.Node, path string, depth int) {
 	// A block mapping or sequence "starts" on the line of its first entry, which belongs
 	// to that entry; only scalars and flow collections are recorded on their line.
 	if path != "" && (n.Kind != yaml.MappingNode && n.Kind != yaml.SequenceNode || n.Style&yaml.FlowStyle != 0) {
-		idx.values[n.Line] = append(idx.values[n.Line], path)
+		v := valueAt{path: path}
+		if n.Kind == yaml.ScalarNode {
+			v.text = n.Value
+		}
+		idx.values[n.Line] = append(idx.values[n.Line], v)
 	}
 }
 
@@ -107,7 +116,31 @@ func (idx *keyIndex) problem(msg string) Problem {
 		}
 		return Problem{Key: key, Message: fmt.Sprintf("key given twice, at lines %s and %d; keep one", d[2], line)}
 	}
-	return Problem{Key: commonPrefix(idx.values[line]), Message: fmt.Sprintf("%s (line %d)", idx.describe(text), line)}
+	return Problem{Key: idx.keyOfValue(line, text), Message: fmt.Sprintf("%s (line %d)", idx.describe(text), line)}
+}
+
+// keyOfValue is the key path of the value a message about line is about: the one value on
+// the line, the one whose text the message quotes, or what the values have in common.
+func (idx *keyIndex) keyOfValue(line int, text string) string {
+	values := idx.values[line]
+	if u := yamlUnmarshalRE.FindStringSubmatch(text); u != nil && u[2] != "" && len(values) > 1 {
+		// yaml.v3 quotes at most 10 bytes of the value: 7 and "...".
+		quoted, cut := strings.CutSuffix(u[2], "...")
+		var match []valueAt
+		for _, v := range values {
+			if v.text == quoted || cut && strings.HasPrefix(v.text, quoted) {
+				match = append(match, v)
+			}
+		}
+		if len(match) == 1 {
+			return match[0].path
+		}
+	}
+	paths := make([]string, len(values))
+	for i, v := range values {
+		paths[i] = v.path
+	}
+	return commonPrefix(paths)
 }
 
 // describe rewrites yaml.v3's "cannot unmarshal !!str `x` into pkg.Type" without Go's

@@ -116,7 +116,7 @@ func TestModuleCheck(t *testing.T) {
 			name: "core decoding problem and module problem in one run",
 			yaml: minimal + "appservice: {workers: lots}\nmodules:\n  echo: {enabled: true, prefix: x, count: -2}\n",
 			want: []string{
-				`appservice: want a whole number, got "lots" (line 5)`,
+				`appservice.workers: want a whole number, got "lots" (line 5)`,
 				"modules.echo.count: must be >= 0 (line 7)",
 			},
 		},

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -93,7 +94,27 @@ type secretSource struct {
 	readFile  func(string) ([]byte, error)
 }
 
-var osSecrets = secretSource{lookupEnv: os.LookupEnv, readFile: os.ReadFile}
+var osSecrets = secretSource{lookupEnv: os.LookupEnv, readFile: readSmallFile}
+
+// maxSecretBytes limits a secret file: a path such as /dev/zero must not hang the start.
+const maxSecretBytes = 64 << 10
+
+// readSmallFile reads a file of at most maxSecretBytes.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSecretBytes {
+		return nil, fmt.Errorf("larger than %d KiB", maxSecretBytes>>10)
+	}
+	return data, nil
+}
 
 // applySecrets replaces the _file forms of secret keys in the tree under root (a mapping)
 // by their values and applies the environment variables, recording problems in errs. It

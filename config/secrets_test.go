@@ -56,7 +56,7 @@ func TestIsSecretKey(t *testing.T) {
 func fakeEnv(env map[string]string) secretSource {
 	return secretSource{
 		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		readFile:  os.ReadFile,
+		readFile:  readSmallFile,
 	}
 }
 
@@ -121,6 +121,8 @@ func TestSecrets(t *testing.T) {
 		{name: "unreadable _FILE variable", yaml: minimal,
 			env:      map[string]string{"SWITCHBOARD_DATABASE_URI_FILE": missing},
 			problems: []string{"database.uri: cannot read " + missing + ": no such file or directory (from SWITCHBOARD_DATABASE_URI_FILE)"}},
+		{name: "endless file", yaml: minimal + "encryption:\n  pickle_key_file: /dev/zero\n",
+			problems: []string{"encryption.pickle_key_file: cannot read /dev/zero: larger than 64 KiB (line 6)"}},
 		{name: "empty file", yaml: minimal + "encryption:\n  pickle_key_file: " + empty + "\n",
 			problems: []string{"encryption.pickle_key_file: the file " + empty + " is empty (line 6)"}},
 		{name: "empty file form is unset", yaml: minimal + "encryption:\n  pickle_key_file: ''\n", want: want{uri: DefaultDatabaseURI}},
