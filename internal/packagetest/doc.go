@@ -2,9 +2,11 @@
 // package for the host's architecture, checks its contents and the static binary's stamped
 // version, and, as root, installs it with dpkg -i, checks files, owners, modes, the system
 // user and the registration, verifies the systemd unit with systemd-analyze, runs the
-// installed binary as the service would (as the user switchboard, in /var/lib/switchboard)
-// up to an open database, and purges the package again, leaving no secret behind. The
-// steps follow docs/operations.md ("Installing the Debian package").
+// installed binary as the service would (as the user switchboard, in /var/lib/switchboard),
+// first without a homeserver up to an open database, then with the registration the
+// package generated on Dendrite and on Synapse until it is ready and its management bot
+// answers, and finally removes and purges the package, leaving no secret behind. The steps
+// follow docs/operations.md ("Installing the Debian package").
 //
 // Without root the install part is skipped, or fails when SWITCHBOARD_REQUIRE_PEERS=1. A
 // leftover install of an earlier run is purged first. It contains tests only.

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -103,6 +101,9 @@ func TestPackage(t *testing.T) {
 	}
 
 	runAsService(t, opsPort)
+	for _, kind := range []string{"dendrite", "synapse"} {
+		t.Run(kind, func(t *testing.T) { runOnHomeserver(t, kind, p.version, hsPort, opsPort) })
+	}
 	run(t, "systemctl", "enable", "switchboard")
 	if _, err := os.Lstat(wantsLink); err != nil {
 		t.Errorf("systemctl enable made no %s: %v", wantsLink, err)
@@ -343,80 +344,6 @@ func editConfig(t *testing.T, replace map[string]string) {
 	if err := os.WriteFile(configPath, []byte(text), 0o640); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// runAsService runs the installed binary as the unit does (the user switchboard, in the
-// state directory, the unit's ExecStart) until its database is open, then stops it with
-// SIGTERM. The homeserver is not there: that part is covered by the end-to-end tests.
-func runAsService(t *testing.T, opsPort int) {
-	t.Helper()
-	u, err := user.Lookup("switchboard")
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	var output bytes.Buffer
-	cmd := exec.Command(binPath, "-c", configPath, "-r", regPath)
-	cmd.Dir = stateDir
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + stateDir}
-	cmd.Stdout, cmd.Stderr = &output, &output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
-		Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)},
-	}}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-
-	url := fmt.Sprintf("http://127.0.0.1:%d/health/ready", opsPort)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for database := ""; database != "ok"; {
-		select {
-		case err := <-exited:
-			t.Fatalf("switchboard as user switchboard exited (%v) before its database was open:\n%s", err, output.String())
-		case <-ctx.Done():
-			stop()
-			t.Fatalf("switchboard as user switchboard: no open database at %s (last %q):\n%s", url, database, output.String())
-		case <-tick.C:
-			database = readyCheck(ctx, url, "database")
-		}
-	}
-	stop()
-	checkFiles(t, []fileWant{{databasePath, 0o600, "switchboard", "switchboard"}})
-}
-
-// readyCheck returns one check of the readiness answer at url, or "" while there is none.
-func readyCheck(ctx context.Context, url, check string) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return ""
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	var ready struct {
-		Checks map[string]string `json:"checks"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&ready) != nil {
-		return ""
-	}
-	return ready.Checks[check]
 }
 
 // packageStatus returns dpkg's status of switchboard, "" when dpkg does not know it.
