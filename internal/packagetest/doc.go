@@ -8,6 +8,8 @@
 // answers, and finally removes and purges the package, leaving no secret behind. The steps
 // follow docs/operations.md ("Installing the Debian package").
 //
-// Without root the install part is skipped, or fails when SWITCHBOARD_REQUIRE_PEERS=1. A
-// leftover install of an earlier run is purged first. It contains tests only.
+// Without root the install part is skipped, or fails when SWITCHBOARD_REQUIRE_PEERS=1. As
+// root it changes the machine: a leftover install of an earlier run is purged first, and
+// /etc/switchboard and /var/lib/switchboard are deleted, so run it on test machines only.
+// It contains tests only.
 package packagetest

@@ -57,7 +57,13 @@ func TestPackage(t *testing.T) {
 	}
 	root := os.Geteuid() == 0
 	if root {
-		purge(t) // a leftover of an earlier run
+		// A leftover of an earlier run: the package, or what a failed purge left.
+		purge(t)
+		for _, dir := range []string{confDir, stateDir} {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	p := build(t)
 	checkDeb(t, p)
@@ -103,6 +109,17 @@ func TestPackage(t *testing.T) {
 	runAsService(t, opsPort)
 	for _, kind := range []string{"dendrite", "synapse"} {
 		t.Run(kind, func(t *testing.T) { runOnHomeserver(t, kind, p.version, hsPort, opsPort) })
+	}
+
+	// An upgrade (here: the same package again) keeps the edited config and the tokens.
+	run(t, "dpkg", "-i", p.deb)
+	checkFiles(t, installedFiles)
+	if config, err := os.ReadFile(configPath); err != nil || !strings.Contains(string(config), fmt.Sprintf("127.0.0.1:%d", opsPort)) {
+		t.Errorf("dpkg -i over the installed package lost the config's changes (%v)", err)
+	}
+	upgraded := checkRegistration(t, fmt.Sprintf("http://127.0.0.1:%d", asPort))
+	if upgraded.AppToken != reg.AppToken || upgraded.ServerToken != reg.ServerToken {
+		t.Error("dpkg -i over the installed package changed the registration's tokens")
 	}
 	run(t, "systemctl", "enable", "switchboard")
 	if _, err := os.Lstat(wantsLink); err != nil {
