@@ -73,6 +73,19 @@ func TestIncomingCase(t *testing.T) {
 	if caseState == nil || caseState.Content.Raw["case_id"] != caseID || caseState.Content.Raw["state"] != "received" || caseState.Content.Raw["peer_oid"] != oidA {
 		t.Fatalf("case state event: %+v", caseState)
 	}
+	// The room tells clients what it is bridged to (MSC2346), under both event types: the
+	// case ID and nothing else (checked for patient data above).
+	for _, typ := range []event.Type{event.StateBridge, event.StateHalfShotBridge} {
+		var found bool
+		for key, e := range state[typ] {
+			info := e.Content.AsBridge()
+			found = found || strings.HasPrefix(key, "net.switchboard://ucri2/") && strings.HasSuffix(key, "/"+caseID) &&
+				info.Protocol.ID == "ucri2" && info.Channel.ID == caseID
+		}
+		if !found {
+			t.Errorf("no %s state with protocol ucri2 and channel %s: %v", typ.Type, caseID, state[typ])
+		}
+	}
 	waitEvent(t, alice, room, "the payload event", func(e *event.Event) bool {
 		return e.Type.Type == "net.switchboard.case116117.payload" && e.Content.Raw["case_id"] == caseID
 	})

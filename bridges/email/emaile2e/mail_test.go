@@ -59,6 +59,16 @@ func TestConversation(t *testing.T) {
 	if body := root.Content.AsMessage().Body; !strings.HasPrefix(body, "Anfrage zur Grüße\n\n") || !strings.Contains(body, "Grüß Gott, wie groß ist die Straße?") {
 		t.Errorf("root body %q", body)
 	}
+	// The room tells clients what it is bridged to (MSC2346), under both event types: the
+	// mailbox was set up before its first mail reached the room.
+	for _, typ := range []event.Type{event.StateBridge, event.StateHalfShotBridge} {
+		var info event.BridgeEventContent
+		address := strings.ToLower(box.Address)
+		key := "net.switchboard://email/" + address[strings.LastIndexByte(address, '@')+1:] + "/" + address
+		if err := alice.StateEvent(ctx, room, typ, key, &info); err != nil || info.Protocol.ID != "email" || info.Channel.ID != address {
+			t.Errorf("%s %q = %+v, %v; want protocol email, channel %s", typ.Type, key, info, err, address)
+		}
+	}
 
 	reply := &event.MessageEventContent{MsgType: event.MsgText, Body: "Danke, wir melden uns.",
 		RelatesTo: &event.RelatesTo{Type: event.RelThread, EventID: root.ID, IsFallingBack: true, InReplyTo: &event.InReplyTo{EventID: root.ID}}}

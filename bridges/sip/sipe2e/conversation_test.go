@@ -37,6 +37,15 @@ func TestConversation(t *testing.T) {
 	}
 	room := matrixtest.AcceptInvite(t, alice)
 	matrixtest.WaitEvent(t, alice, room, "bob's first message", bodyIs(bobGhost, first))
+	// The DM tells clients what it is bridged to (MSC2346), under both event types: the
+	// ghost set it before its first message.
+	for _, typ := range []event.Type{event.StateBridge, event.StateHalfShotBridge} {
+		var info event.BridgeEventContent
+		key := "net.switchboard://sip/" + sipDomain + "/bob@" + sipDomain
+		if err := alice.StateEvent(ctx, room, typ, key, &info); err != nil || info.Protocol.ID != "sip" || info.Channel.ID != "bob@"+sipDomain {
+			t.Errorf("%s %q = %+v, %v; want protocol sip, channel bob@%s", typ.Type, key, info, err, sipDomain)
+		}
+	}
 
 	// The same request again, as a UA retransmits it after a lost answer.
 	if code, _, err := bob.Send(ctx, req); err != nil || code != 202 {

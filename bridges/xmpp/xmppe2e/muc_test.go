@@ -2,6 +2,7 @@ package xmppe2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,15 @@ func TestGroupChat(t *testing.T) {
 	matrixtest.WaitFor(t, 20*time.Second, "bob's ghost to be in the portal", func() (bool, error) {
 		return matrixtest.IsJoined(ctx, alice, portal, bobGhost)
 	})
+	// The portal tells clients what it is bridged to (MSC2346), under both event types.
+	for _, typ := range []event.Type{event.StateBridge, event.StateHalfShotBridge} {
+		var info event.BridgeEventContent
+		muc := strings.ToLower(room.String())
+		key := "net.switchboard://xmpp/" + strings.ToLower(room.Domainpart()) + "/" + muc
+		if err := alice.StateEvent(ctx, portal, typ, key, &info); err != nil || info.Protocol.ID != "xmpp" || info.Channel.ID != muc {
+			t.Errorf("%s %q = %+v, %v; want protocol xmpp, channel %s", typ.Type, key, info, err, muc)
+		}
+	}
 
 	t.Run("messages both ways, once", func(t *testing.T) {
 		bob.send(&xmsg.Message{Type: "groupchat", To: room, Body: "hello from xmpp", ID: "g-1", OriginID: "g-1"})
