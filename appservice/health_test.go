@@ -78,10 +78,14 @@ func (m *statusModule) set(st ModuleStatus) {
 // TestReadinessFollowsModuleStatus (issue 10, item 15): a module whose StatusReporter says
 // it is not connected makes /health/ready fail with its state, and its
 // switchboard_module_connected gauge 0; reconnected, both recover. Before Start and after
-// Stop, the modules count as not connected and the core says so.
+// Stop, the modules count as not connected and the core says so. (Here without the
+// reconnect grace: see TestReadinessGrace.)
 func TestReadinessFollowsModuleStatus(t *testing.T) {
 	mod := &statusModule{recModule: &recModule{id: "xmpp"}, status: ModuleStatus{Connected: true, State: "connected"}}
 	env := startCore(t, sqliteStore(t), mod)
+	// No reconnect grace and no cached look: each change shows at once (the grace and the
+	// cache have their own tests in metrics_test.go).
+	env.core.life.grace, env.core.metrics.modules.ttl = 0, 0
 	ops := httptest.NewServer(env.core.OpsHandler())
 	defer ops.Close()
 	check := func(t *testing.T, wantStatus int, wantModule, wantCore, wantGauge string) {

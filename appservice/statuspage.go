@@ -139,6 +139,14 @@ func (c *Core) statusSnapshot(ctx context.Context, showErrors bool) statusSnapsh
 		dbErr = c.store.Ping(ctx)
 	}
 	s.Database = check(dbErr)
+	s.Modules = c.moduleLines(ctx, showErrors)
+	return s
+}
+
+// moduleLines collects every module's line of the status page, in the modules' order: its
+// own status report, its outbox queue, its portals and ghosts. The metrics collector
+// (metrics.go) reads the same lines.
+func (c *Core) moduleLines(ctx context.Context, showErrors bool) []statusLine {
 	portals, ghosts := c.portalCounts(ctx), c.ghostCounts(ctx)
 	queue := c.outbox.depthByModule()
 	c.disp.mu.Lock()
@@ -147,6 +155,7 @@ func (c *Core) statusSnapshot(ctx context.Context, showErrors bool) statusSnapsh
 		handlerErr[k] = v
 	}
 	c.disp.mu.Unlock()
+	var lines []statusLine
 	for _, m := range c.order {
 		st := c.moduleHealth(ctx, m)
 		line := statusLine{ID: m.ID(), Connected: st.Connected, State: st.State, Queue: queue[m.ID()]}
@@ -173,9 +182,9 @@ func (c *Core) statusSnapshot(ctx context.Context, showErrors bool) statusSnapsh
 			n := ghosts[m.ID()]
 			line.Ghosts = &n
 		}
-		s.Modules = append(s.Modules, line)
+		lines = append(lines, line)
 	}
-	return s
+	return lines
 }
 
 // portalCounts counts the portals of each module; nil when the store does not answer.
