@@ -88,6 +88,10 @@ type Command struct {
 	Sender id.UserID
 	RoomID id.RoomID
 	Args   []string
+	// Admin is true when the sender is one of the management bot's admins
+	// (management.admins). Modules allow their admin-only commands (pausing a mailbox,
+	// linking a portal) on it; the core has checked the module's permission list already.
+	Admin bool
 }
 
 // ModuleStatus is a module's view of its own health.

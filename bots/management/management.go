@@ -115,7 +115,7 @@ func (b *Bot) handleMessage(ctx context.Context, evt *event.Event) error {
 	var text string
 	switch strings.ToLower(words[0]) {
 	case "help":
-		text = helpText
+		text = b.help(ctx, evt)
 	case "version":
 		text = "Switchboard " + b.host.Report(ctx).Version
 	case "status":
@@ -127,9 +127,11 @@ func (b *Bot) handleMessage(ctx context.Context, evt *event.Event) error {
 }
 
 func (b *Bot) moduleCommand(ctx context.Context, evt *event.Event, words []string) string {
-	cmd := appservice.Command{Sender: evt.Sender, RoomID: evt.RoomID, Args: words[1:]}
+	cmd := appservice.Command{Sender: evt.Sender, RoomID: evt.RoomID, Args: words[1:], Admin: b.isAdmin(evt.Sender)}
 	out, err := b.host.RunCommand(ctx, words[0], cmd)
 	switch {
+	case errors.Is(err, appservice.ErrUnknownCommand) && b.isModule(ctx, words[0]):
+		return fmt.Sprintf("The module %s has no commands. Send `help` for the commands.", words[0])
 	case errors.Is(err, appservice.ErrUnknownCommand):
 		return fmt.Sprintf("Unknown command %q. Send `help` for the commands.", words[0])
 	case errors.Is(err, appservice.ErrNotPermitted):
@@ -152,13 +154,6 @@ func (b *Bot) reply(ctx context.Context, to *event.Event, prefix, markdown strin
 		CausedBy: to.ID, // a reply the homeserver refuses marks the command as failed
 	})
 }
-
-const helpText = `**Switchboard management bot**
-
-* ` + "`status`" + ` — each module's connection state and queue depth (admins also see the last errors)
-* ` + "`version`" + ` — the running version
-* ` + "`<module> <command> …`" + ` — a module's own commands (see ` + "`<module> help`" + `)
-* ` + "`help`" + ` — this text`
 
 // formatStatus renders the report; raw errors only for admins, others see that there is one.
 func formatStatus(r appservice.Report, admin bool) string {

@@ -16,6 +16,7 @@ import (
 type fakeHost struct {
 	appservice.Host
 	sent []appservice.Message
+	cmds []appservice.Command // the module commands run
 }
 
 func (h *fakeHost) BotUserID() id.UserID { return "@sb:test" }
@@ -27,9 +28,11 @@ func (h *fakeHost) Report(context.Context) appservice.Report {
 	return appservice.Report{Version: "1.2.3", InboxDepth: 4, OutboxDepth: 1, Encryption: "on", Modules: []appservice.ModuleReport{
 		{ID: "management", Reported: true, Status: appservice.ModuleStatus{Connected: true, State: "ready"}},
 		{ID: "xmpp", Reported: true, Status: appservice.ModuleStatus{State: "reconnecting in 8s", LastError: "connection refused"}, Outbox: 1},
+		{ID: "plain"}, {ID: "private"},
 	}}
 }
 func (h *fakeHost) RunCommand(_ context.Context, module string, cmd appservice.Command) (string, error) {
+	h.cmds = append(h.cmds, cmd)
 	switch module {
 	case "xmpp":
 		return "xmpp says " + strings.Join(cmd.Args, " "), nil
@@ -53,7 +56,9 @@ func TestCommands(t *testing.T) {
 		name, sender, body string
 		want               []string // substrings of the reply; nil means no reply
 	}{
-		{"help", "@admin:test", "help", []string{"status", "version"}},
+		{"help", "@admin:test", "help", []string{"status", "version", "`<module> help`", "xmpp says help", "**plain**: no commands", "**private**: you are not permitted"}},
+		{"module help", "@admin:test", "xmpp help", []string{"xmpp says help"}},
+		{"module without commands", "@admin:test", "plain help", []string{"The module plain has no commands"}},
 		{"status", "@admin:test", "status", []string{"1.2.3", "Inbox: 4", "Encryption: on", "xmpp", "reconnecting in 8s", "connection refused", "management"}},
 		{"prefixed", "@admin:test", "!sb version", []string{"Switchboard 1.2.3"}},
 		{"module command", "@admin:test", "xmpp ping now", []string{"xmpp says ping now"}},
@@ -158,5 +163,40 @@ func TestNewRejectsBadAdmins(t *testing.T) {
 		if _, err := New(Config{Admins: admins}); err == nil {
 			t.Errorf("New(%q) accepted", admins)
 		}
+	}
+}
+
+// TestAdminFlag: module commands learn whether the sender is a management admin.
+func TestAdminFlag(t *testing.T) {
+	tests := []struct {
+		name, sender string
+		want         bool
+	}{
+		{"admin", "@admin:test", true},
+		{"user", "@user:other", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bot, err := New(Config{Admins: []string{"*:test"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := &fakeHost{}
+			_ = bot.Start(context.Background(), h)
+			for _, body := range []string{"xmpp list", "help"} {
+				h.cmds = nil
+				if err := bot.HandleEvent(context.Background(), message(tt.sender, body)); err != nil {
+					t.Fatal(err)
+				}
+				if len(h.cmds) == 0 {
+					t.Fatalf("%q ran no module command", body)
+				}
+				for _, c := range h.cmds {
+					if c.Admin != tt.want || c.Sender != id.UserID(tt.sender) {
+						t.Errorf("%q: module saw sender %s admin %v, want %s %v", body, c.Sender, c.Admin, tt.sender, tt.want)
+					}
+				}
+			}
+		})
 	}
 }

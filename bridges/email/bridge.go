@@ -39,13 +39,19 @@ type Bridge struct {
 
 	loops loops.Group // the mailboxes' readers; end with Stop
 
-	mu     sync.Mutex
-	status map[string]string // mailbox name → connection state
+	mu      sync.Mutex
+	status  map[string]string      // mailbox name → connection state; guarded by mu
+	runs    map[string]*mailboxRun // mailbox name → its reader's control; guarded by mu
+	stopped bool                   // Stop began: no reader starts any more; guarded by mu
+	ctl     sync.Mutex             // serialises pause and resume
+
+	reader func(ctx context.Context, mb *mailbox) // a mailbox's reader; nil runs mb.run (tests replace it)
 }
 
 var (
 	_ appservice.Module         = (*Bridge)(nil)
 	_ appservice.StatusReporter = (*Bridge)(nil)
+	_ appservice.CommandHandler = (*Bridge)(nil)
 )
 
 // New validates cfg and returns the bridge; it does no I/O.
@@ -54,7 +60,7 @@ func New(cfg Config) (*Bridge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Bridge{cfg: cfg, status: map[string]string{}}, nil
+	return &Bridge{cfg: cfg, status: map[string]string{}, runs: map[string]*mailboxRun{}}, nil
 }
 
 // ID implements appservice.Module.
@@ -65,20 +71,36 @@ func (b *Bridge) Namespaces() registration.Namespaces {
 	return registration.Namespaces{Users: []registration.Pattern{{Localpart: b.cfg.Prefix + ".+", Exclusive: true}}}
 }
 
-// Start implements appservice.Module: each mailbox gets its room and a reader.
+// Start implements appservice.Module: each mailbox gets its room and a reader, except
+// the mailboxes an admin paused.
 func (b *Bridge) Start(ctx context.Context, host appservice.Host) error {
 	b.host = host
 	b.mapper = addr.Mapper{Homeserver: host.Domain(), Prefix: b.cfg.Prefix}
 	b.loops.Start(ctx)
 	for i := range b.cfg.Mailboxes {
-		mb := &mailbox{b: b, cfg: b.cfg.Mailboxes[i]}
-		b.loops.Go(mb.run)
+		name := b.cfg.Mailboxes[i].Name
+		paused, err := b.isPaused(ctx, name)
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		b.runs[name] = &mailboxRun{}
+		if paused {
+			b.status[name] = statePaused
+			zerolog.Ctx(ctx).Info().Str("mailbox", name).Msg("Mailbox is paused; send \"email resume\" to read it again")
+		} else {
+			b.startMailbox(&b.cfg.Mailboxes[i])
+		}
+		b.mu.Unlock()
 	}
 	return nil
 }
 
 // Stop implements appservice.Module.
 func (b *Bridge) Stop(ctx context.Context) error {
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
 	if err := b.loops.Stop(ctx); err != nil {
 		return fmt.Errorf("email: stop: %w", err)
 	}
@@ -91,7 +113,7 @@ func (b *Bridge) Status(context.Context) appservice.ModuleStatus {
 	defer b.mu.Unlock()
 	st := appservice.ModuleStatus{Connected: len(b.status) > 0}
 	for name, s := range b.status {
-		if s != "connected" {
+		if s != stateConnected && s != statePaused { // a paused mailbox is not a fault
 			st.Connected = false
 		}
 		if st.State != "" {

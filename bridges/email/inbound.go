@@ -44,7 +44,7 @@ func (m *mailbox) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		m.b.setStatus(m.cfg.Name, "reconnecting: "+err.Error())
+		m.b.setStatus(m.cfg.Name, stateReconnecting+err.Error())
 		log.Warn().Err(err).Dur("retry_in", wait).Msg("Mailbox session ended")
 		select {
 		case <-ctx.Done():
@@ -100,12 +100,13 @@ func (m *mailbox) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("email: select %s: %w", m.cfg.Folder, err)
 	}
-	m.b.setStatus(m.cfg.Name, "connected")
+	m.b.setStatus(m.cfg.Name, stateConnected)
 	idle := c.Caps().Has(imap.CapIdle)
 	for {
 		if err := m.sync(ctx, c, sel.UIDValidity); err != nil {
 			return err
 		}
+		m.b.checked(m.cfg.Name, time.Now())
 		var cmd *imapclient.IdleCommand
 		if idle {
 			if cmd, err = c.Idle(); err != nil {
@@ -203,6 +204,7 @@ func (m *mailbox) sync(ctx context.Context, c *imapclient.Client, validity uint3
 			return err
 		}
 	}
+	m.b.setPending(m.cfg.Name, len(uids))
 	for len(uids) > 0 {
 		n := min(len(uids), fetchBatch)
 		batch := uids[:n]
@@ -283,6 +285,7 @@ func (m *mailbox) fetchBatch(ctx context.Context, c *imapclient.Client, validity
 
 // advance moves the cursor past a mail that is bridged (durably queued).
 func (m *mailbox) advance(ctx context.Context, validity uint32, info *imapclient.FetchMessageBuffer) error {
+	m.b.addPending(m.cfg.Name, -1)
 	if err := m.b.host.Store().PutKV(ctx, m.cursorKey(), fmt.Sprintf("%d/%d", validity, info.UID)); err != nil {
 		return err
 	}

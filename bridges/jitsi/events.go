@@ -72,7 +72,10 @@ func (b *Bridge) botMembership(ctx context.Context, evt *event.Event) error {
 // HandleCommand implements appservice.CommandHandler: "jitsi meet <room> [audio]",
 // "jitsi end <room>" from the management room.
 func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (string, error) {
-	usage := "Commands: meet <room ID or alias> [audio] (adds a Jitsi meeting to the room), end <room ID or alias> (removes it)"
+	usage := "**jitsi**: Jitsi meetings in Matrix rooms\n\n" +
+		"* `jitsi meet <room ID or alias> [audio]` — adds a Jitsi meeting to the room\n" +
+		"* `jitsi end <room ID or alias>` — removes it\n" +
+		"* `jitsi help` — this list"
 	if len(cmd.Args) < 2 || len(cmd.Args) > 3 || (cmd.Args[0] != "meet" && cmd.Args[0] != "end") {
 		return usage, nil
 	}

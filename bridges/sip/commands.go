@@ -9,11 +9,16 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/sip/sipuri"
 )
 
+// help is the answer to "sip help".
+const help = "**sip**: SIP calls and messages\n\n" +
+	"* `sip chat <sip:user@example.org>` — opens a direct chat with a SIP user\n" +
+	"* `sip help` — this list"
+
 // HandleCommand implements appservice.CommandHandler: "sip chat <sip:user@domain>" opens
 // a DM with a SIP user (inviting the SIP user's ghost to a room does the same).
 func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (string, error) {
 	if len(cmd.Args) == 0 || cmd.Args[0] == "help" {
-		return "Commands: chat <sip:user@example.org> (opens a direct chat with a SIP user)", nil
+		return help, nil
 	}
 	switch cmd.Args[0] {
 	case "chat":

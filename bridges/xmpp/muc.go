@@ -532,32 +532,3 @@ func (b *Bridge) rejoinAll(ctx context.Context) {
 		}
 	}
 }
-
-// HandleCommand implements appservice.CommandHandler: "link <room JID>" links the room the
-// command is given in to a MUC.
-func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (string, error) {
-	if len(cmd.Args) == 0 {
-		return "Commands: link <room@conference.example.org> (in the room to link)", nil
-	}
-	switch cmd.Args[0] {
-	case "link":
-		if len(cmd.Args) != 2 {
-			return "Usage: xmpp link <room@conference.example.org>", nil
-		}
-		room, err := jid.Parse(cmd.Args[1])
-		if err != nil || room.Localpart() == "" || room.Resourcepart() != "" {
-			return fmt.Sprintf("%q is not a room address (room@conference.example.org).", cmd.Args[1]), nil
-		}
-		if _, err := b.mucInfo(ctx, room); err != nil {
-			return fmt.Sprintf("%s is not a group chat that the bridge can see.", room), nil
-		}
-		if key, err := b.host.Store().PortalByRoom(ctx, cmd.RoomID); err == nil {
-			return fmt.Sprintf("This room is already linked (%s).", key), nil
-		}
-		if err := b.linkExisting(ctx, mucChat(room), room, cmd.RoomID); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("Linked this room to %s. Its members are joining it; management commands now go to a direct chat with me.", room), nil
-	}
-	return "Unknown command; try: xmpp link <room JID>", nil
-}
