@@ -34,7 +34,7 @@ func (b *Bot) help(ctx context.Context, evt *event.Event) string {
 		case errors.Is(err, appservice.ErrUnknownCommand):
 			fmt.Fprintf(&sb, "\n* **%s**: no commands\n", m.ID)
 		case errors.Is(err, appservice.ErrNotPermitted):
-			fmt.Fprintf(&sb, "\n* **%s**: you are not permitted to use it\n", m.ID)
+			fmt.Fprintf(&sb, "\n* **%s**: not available to you (its permission list)\n", m.ID)
 		case err != nil:
 			fmt.Fprintf(&sb, "\n* **%s**: its help failed (send `%s help`)\n", m.ID, m.ID)
 		default:

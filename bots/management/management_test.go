@@ -56,7 +56,7 @@ func TestCommands(t *testing.T) {
 		name, sender, body string
 		want               []string // substrings of the reply; nil means no reply
 	}{
-		{"help", "@admin:test", "help", []string{"status", "version", "`<module> help`", "xmpp says help", "**plain**: no commands", "**private**: you are not permitted"}},
+		{"help", "@admin:test", "help", []string{"status", "version", "`<module> help`", "xmpp says help", "**plain**: no commands", "**private**: not available to you"}},
 		{"module help", "@admin:test", "xmpp help", []string{"xmpp says help"}},
 		{"module without commands", "@admin:test", "plain help", []string{"The module plain has no commands"}},
 		{"status", "@admin:test", "status", []string{"1.2.3", "Inbox: 4", "Encryption: on", "xmpp", "reconnecting in 8s", "connection refused", "management"}},
