@@ -8,6 +8,9 @@ import (
 
 	"github.com/google/uuid"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 )
 
 // incident is an incident_transfer_with_patient incident like the official example, with
@@ -107,6 +110,18 @@ func TestIncomingCase(t *testing.T) {
 	}
 	say(t, alice, room, "!reject zu spät")
 	waitNotice(t, alice, room, "bereits angenommen")
+
+	// The management bot lists the open case, found by a part of its ID, without patient
+	// data, and the link's state.
+	mgmt := id.NewUserID(onHS.Reg.SenderLocalpart, domain)
+	dm := matrixtest.BotDM(t, alice, mgmt)
+	if got := matrixtest.BotCommand(t, alice, dm, mgmt, "case116117 cases "+caseID[:13]); !strings.Contains(got, "`"+caseID+"` ("+b.Name+"): accepted") ||
+		strings.Contains(got, "Mustermann") || strings.Contains(got, "Musterhausen") {
+		t.Errorf("case116117 cases: want the accepted case without patient data:\n%s", got)
+	}
+	if got := matrixtest.BotCommand(t, alice, dm, mgmt, "case116117 links"); !strings.Contains(got, "**"+b.Name+"** ("+b.OID+"): connected") {
+		t.Errorf("case116117 links: want %s connected:\n%s", b.Name, got)
+	}
 
 	say(t, alice, room, "!complete Patient versorgt")
 	done := got.wait(t, b.OID, "completion", func(d map[string]any) bool { return d["sharedIncidentId"] == caseID })

@@ -164,4 +164,31 @@ func TestMailFeatures(t *testing.T) {
 			return e.Type == event.BeeperMessageStatus && e.Content.Raw["status"] == "FAIL_PERMANENT"
 		})
 	})
+	t.Run("management: list, pause and resume a mailbox", func(t *testing.T) {
+		mgmt := id.NewUserID(onHS.Reg.SenderLocalpart, domain)
+		dm := matrixtest.BotDM(t, alice, mgmt)
+		if got := matrixtest.BotCommand(t, alice, dm, mgmt, "help"); !strings.Contains(got, "email pause <mailbox>") {
+			t.Errorf("help lacks the email commands:\n%s", got)
+		}
+		if got := matrixtest.BotCommand(t, alice, dm, mgmt, "email list"); !strings.Contains(got, box.Name+"** ("+box.Address+"): connected") {
+			t.Errorf("email list: want %s connected:\n%s", box.Name, got)
+		}
+		if got := matrixtest.BotCommand(t, alice, dm, mgmt, "email pause "+box.Name); !strings.HasPrefix(got, "Paused "+box.Name) {
+			t.Fatalf("email pause: %s", got)
+		}
+		raw := "From: bob@ext.test\nTo: " + box.Address + "\nSubject: While paused\nMessage-ID: <paused1." + box.Name + "@ext.test>\n\nHello.\n"
+		if err := dc.Deliver(ctx, box.Address, crlf(raw)); err != nil {
+			t.Fatal(err)
+		}
+		got := matrixtest.BotCommand(t, alice, dm, mgmt, "email status "+box.Name)
+		if !strings.Contains(got, "State: paused") || strings.Contains(got, "pw-"+box.Name) || strings.Contains(got, smtpPass) {
+			t.Errorf("email status: want paused and no password:\n%s", got)
+		}
+		if got := matrixtest.BotCommand(t, alice, dm, mgmt, "email resume "+box.Name); !strings.HasPrefix(got, "Resumed "+box.Name) {
+			t.Fatalf("email resume: %s", got)
+		}
+		waitEvent(t, alice, room, "the mail that came while paused", func(e *event.Event) bool {
+			return e.Sender == bob && strings.HasPrefix(e.Content.AsMessage().Body, "While paused")
+		})
+	})
 }

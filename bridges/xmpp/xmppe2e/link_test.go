@@ -49,4 +49,10 @@ func TestLinkCommand(t *testing.T) {
 	bob.waitMessage("alice's message", func(m *xmsg.Message) bool { return m.Body == "hi team" && m.From.Equal(aliceOcc) })
 	bob.send(&xmsg.Message{Type: "groupchat", To: room, Body: "hi alice", ID: "l-1"})
 	waitMatrix(t, alice, portal, "bob's message", bodyIs(ghostOf(t, bob.bare().String()), "hi alice"))
+
+	// The management bot lists the link.
+	dm := matrixtest.BotDM(t, alice, bot)
+	if got := matrixtest.BotCommand(t, alice, dm, bot, "xmpp list"); !strings.Contains(got, room.String()+" ↔ "+portal.String()) {
+		t.Errorf("xmpp list: want %s ↔ %s:\n%s", room, portal, got)
+	}
 }
