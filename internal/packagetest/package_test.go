@@ -310,6 +310,13 @@ func checkUser(t *testing.T) {
 	if err != nil || g.Name != "switchboard" {
 		t.Errorf("user switchboard's group is %s (%v), want switchboard", f[3], err)
 	}
+	// Making the user must leave the system's account files readable (a restrictive umask
+	// around adduser would make /etc/passwd 0600 and break every other daemon's lookups).
+	for _, f := range []string{"/etc/passwd", "/etc/group"} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v (%v) after the install, want 0644", f, st.Mode().Perm(), err)
+		}
+	}
 }
 
 // checkUnit runs systemd-analyze verify and security on the installed unit.
