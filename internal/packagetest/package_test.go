@@ -313,8 +313,10 @@ func checkUser(t *testing.T) {
 	// Making the user must leave the system's account files readable (a restrictive umask
 	// around adduser would make /etc/passwd 0600 and break every other daemon's lookups).
 	for _, f := range []string{"/etc/passwd", "/etc/group"} {
-		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o644 {
-			t.Errorf("%s: mode %v (%v) after the install, want 0644", f, st.Mode().Perm(), err)
+		if st, err := os.Stat(f); err != nil {
+			t.Error(err)
+		} else if st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v after the install, want 0644", f, st.Mode().Perm())
 		}
 	}
 }
