@@ -80,6 +80,11 @@ type ModuleStore interface {
 	// ClaimPortal is PutPortal for a room that may belong to another module's portal
 	// (such as the management bot's command room): the room is taken over.
 	ClaimPortal(ctx context.Context, remoteKey string, roomID id.RoomID) error
+	// DeletePortal removes the module's portal of remoteKey: later events of its room no
+	// longer reach the module (unless they would without a portal, such as invites of
+	// the module's users). The room and the message map are left alone. A missing portal
+	// is not an error.
+	DeletePortal(ctx context.Context, remoteKey string) error
 	PortalByKey(ctx context.Context, remoteKey string) (id.RoomID, error)
 	PortalByRoom(ctx context.Context, roomID id.RoomID) (remoteKey string, err error)
 	PutMessage(ctx context.Context, remoteID string, roomID id.RoomID, eventID id.EventID) error

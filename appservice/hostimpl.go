@@ -103,6 +103,18 @@ func (s *moduleStore) ClaimPortal(ctx context.Context, remoteKey string, roomID 
 	return nil
 }
 
+func (s *moduleStore) DeletePortal(ctx context.Context, remoteKey string) error {
+	roomID, err := s.core.store.DeletePortal(ctx, s.module, remoteKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s.core.router.portalGen.Add(1) // before the delete: a lookup racing this one is not cached
+	s.core.router.portals.Delete(id.RoomID(roomID))
+	return nil
+}
+
 func (s *moduleStore) PortalByKey(ctx context.Context, remoteKey string) (id.RoomID, error) {
 	r, err := s.core.store.PortalByKey(ctx, s.module, remoteKey)
 	return id.RoomID(r), err

@@ -21,7 +21,7 @@ type router struct {
 	ids       *registration.Router // immutable
 	modules   map[string]Module    // immutable
 	portals   sync.Map             // room ID -> Module
-	portalGen atomic.Int64         // bumped by every PutPortal, so a lookup racing it is not cached
+	portalGen atomic.Int64         // bumped by every portal change, so a lookup racing it is not cached
 }
 
 func newRouter(domain string, namespaces map[string]registration.Namespaces, modules map[string]Module) (*router, error) {

@@ -18,9 +18,10 @@ const help = "**xmpp**: XMPP chats and group chats (MUC portals)\n\n" +
 	"* `xmpp list` — the group chats linked to Matrix rooms\n" +
 	"* `xmpp link <room@conference.example.org>` — links the room the command is given in (invite me first)\n" +
 	"* `xmpp link <room@conference.example.org> <!room or #alias>` — links that Matrix room (admins; invite me first)\n" +
+	"* `xmpp unlink <room@conference.example.org>` — unlinks that group chat (admins); its Matrix room stays\n" +
 	"* `xmpp help` — this list"
 
-// HandleCommand implements appservice.CommandHandler: list, link and help.
+// HandleCommand implements appservice.CommandHandler: list, link, unlink and help.
 func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (string, error) {
 	if len(cmd.Args) == 0 {
 		return help, nil
@@ -32,6 +33,8 @@ func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (str
 		return b.listCommand(ctx)
 	case "link":
 		return b.linkCommand(ctx, cmd)
+	case "unlink":
+		return b.unlinkCommand(ctx, cmd)
 	}
 	return "Unknown command; send `xmpp help` for the list.", nil
 }

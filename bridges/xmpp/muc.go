@@ -37,12 +37,14 @@ type mucState struct {
 	realJID   map[string]jid.JID       // occupant JID of an XMPP user → real bare JID
 	inRoom    map[string]string        // room|ghost → the nick set in the room
 	history   map[string]bool          // chat → history was asked for since the connect
+	unlinked  map[string]bool          // bare room JID → unlinked since the start (see wasUnlinked)
 }
 
 func (s *mucState) init() {
 	s.occupants, s.puppets, s.waiters = map[string]id.UserID{}, map[string]jid.JID{}, map[string]chan error{}
 	s.joining = map[string]chan struct{}{}
 	s.realJID, s.inRoom, s.history = map[string]jid.JID{}, map[string]string{}, map[string]bool{}
+	s.unlinked = map[string]bool{}
 }
 
 // isMUCPortal reports whether room is a MUC linked to a Matrix room.

@@ -26,7 +26,18 @@ func (b *Bridge) handlePresence(ctx context.Context, st *stanza.Stanza) error {
 	if p.From.Resourcepart() != "" && (b.isMUCPortal(ctx, p.From.Bare()) || b.isJoining(p.From)) {
 		return b.occupantPresence(ctx, p)
 	}
+	if p.From.Resourcepart() != "" && b.wasUnlinked(p.From.Bare()) {
+		return nil // the room's answer to the puppets' leaving, or its last presences
+	}
 	return b.contactPresence(ctx, p)
+}
+
+// wasUnlinked reports whether room is a MUC that was unlinked (and not linked again): its
+// occupants' presences are not a contact's.
+func (b *Bridge) wasUnlinked(room jid.JID) bool {
+	b.muc.mu.Lock()
+	defer b.muc.mu.Unlock()
+	return b.muc.unlinked[room.String()]
 }
 
 func (b *Bridge) isJoining(occ jid.JID) bool {

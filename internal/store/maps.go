@@ -76,6 +76,24 @@ func (s *Store) ClaimPortal(ctx context.Context, module, remoteKey, roomID strin
 	return nil
 }
 
+// DeletePortal removes a module's portal and returns the room it mapped to, or ErrNotFound
+// when the module has no portal by that key. The message map and the room are left alone.
+func (s *Store) DeletePortal(ctx context.Context, module, remoteKey string) (roomID string, err error) {
+	err = s.inTx(ctx, 0, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			`SELECT room_id FROM portal WHERE module = $1 AND remote_key = $2`, module, remoteKey).Scan(&roomID)
+		if err != nil {
+			return notFound(err)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM portal WHERE module = $1 AND remote_key = $2`, module, remoteKey)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("store: delete portal %s/%s: %w", module, remoteKey, err)
+	}
+	return roomID, nil
+}
+
 // PortalByKey returns the room of a remote chat, or ErrNotFound.
 func (s *Store) PortalByKey(ctx context.Context, module, remoteKey string) (roomID string, err error) {
 	err = s.db.QueryRowContext(ctx,

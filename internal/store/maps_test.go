@@ -249,3 +249,41 @@ func TestClaimPortal(t *testing.T) {
 		}
 	})
 }
+
+func TestDeletePortal(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		for _, p := range []struct{ module, key, room string }{
+			{"xmpp", "muc:a@c", "!a"}, {"sip", "muc:a@c", "!b"},
+		} {
+			if err := s.PutPortal(ctx, p.module, p.key, p.room); err != nil {
+				t.Fatal(err)
+			}
+		}
+		steps := []struct {
+			name, module, key, wantRoom string
+			wantErr                     error
+		}{
+			{"deletes the module's portal", "xmpp", "muc:a@c", "!a", nil},
+			{"again is not found", "xmpp", "muc:a@c", "", store.ErrNotFound},
+			{"unknown key", "xmpp", "muc:nope@c", "", store.ErrNotFound},
+		}
+		for _, st := range steps {
+			t.Run(st.name, func(t *testing.T) {
+				room, err := s.DeletePortal(ctx, st.module, st.key)
+				if room != st.wantRoom || !errors.Is(err, st.wantErr) {
+					t.Errorf("DeletePortal(%s, %s) = %q, %v; want %q, %v", st.module, st.key, room, err, st.wantRoom, st.wantErr)
+				}
+			})
+		}
+		if _, _, err := s.PortalByRoom(ctx, "!a"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the room still maps to a portal: %v", err)
+		}
+		if mod, key, err := s.PortalByRoom(ctx, "!b"); err != nil || mod != "sip" || key != "muc:a@c" {
+			t.Errorf("another module's portal with the same key: %s, %s, %v", mod, key, err)
+		}
+		if err := s.PutPortal(ctx, "xmpp", "muc:other@c", "!a"); err != nil {
+			t.Errorf("the freed room cannot be linked again: %v", err)
+		}
+	})
+}
