@@ -83,7 +83,7 @@ func TestCommands(t *testing.T) {
 		args  []string
 		want  []string
 	}{
-		{"help", "", false, []string{"help"}, []string{"`xmpp list`", "`xmpp link <room@conference.example.org>`", "(admins"}},
+		{"help", "", false, []string{"help"}, []string{"`xmpp list`", "`xmpp link <room@conference.example.org>`", "(admins", "`xmpp unlink <room@conference.example.org>`"}},
 		{"no args", "", false, nil, []string{"`xmpp list`"}},
 		{"empty list", "", false, []string{"list"}, []string{"No group chat is linked", "#_xmpp_"}},
 		{"list", `{"muc:b@conf.example.net":"!b:example.org","muc:a@conf.example.net":"!a:example.org"}`, false, []string{"list"},
