@@ -115,7 +115,12 @@ func TestModuleFailures(t *testing.T) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			mod.set(s.status)
-			// Two looks (a scrape gathers twice below): counted once.
+			// The registry gathers collectors concurrently: the counters may be read before
+			// the module collector's look in the same scrape, so look once first.
+			if _, err := env.core.Gatherer().Gather(); err != nil {
+				t.Fatal(err)
+			}
+			// More looks (each check below gathers again): counted once.
 			for kind, want := range map[string]float64{failureDisconnected: s.disconnected, failureError: s.er} {
 				if v, ok := metricValue(t, env.core, "switchboard_module_failures_total", "xmpp", kind); !ok || v != want {
 					t.Errorf("switchboard_module_failures_total{kind=%q} = %v (present %v), want %v", kind, v, ok, want)
