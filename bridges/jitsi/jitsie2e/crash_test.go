@@ -49,10 +49,7 @@ func testCrash(t *testing.T, dbURI string) {
 	alice := onHS.NewUser(t, "alice")
 	bot := hsBot()
 	room := meetingRoom(t, alice, bot, "Night shift")
-	sendText(t, alice, room, "!meet")
-	waitNotice(t, alice, room, bot, "Added a Jitsi video meeting")
-	widgetID, widget, _ := widgetOf(t, alice, room)
-	conf := strings.ToLower(widget["data"].(map[string]any)["conferenceId"].(string))
+	widgetID, conf := addMeeting(t, alice, room, bot)
 
 	users := []string{unique("crash1"), unique("crash2")}
 	for _, u := range users {

@@ -248,3 +248,15 @@ func getenv(key, def string) string {
 
 // hsBot is the module's bot with the default localpart (for the real binary's runs).
 func hsBot() id.UserID { return id.NewUserID(jitsi.DefaultBotLocalpart, domain) }
+
+// addMeeting sends !meet as cli, waits for the bot's answer and returns the widget's ID and
+// the conference's name as Jitsi uses it in the MUC (jitsi-meet lower-cases room names).
+func addMeeting(t testing.TB, cli *mautrix.Client, room id.RoomID, bot id.UserID) (widgetID, conf string) {
+	t.Helper()
+	sendText(t, cli, room, "!meet")
+	waitNotice(t, cli, room, bot, "Added a Jitsi video meeting")
+	widgetID, widget, _ := widgetOf(t, cli, room)
+	data, _ := widget["data"].(map[string]any)
+	name, _ := data["conferenceId"].(string)
+	return widgetID, strings.ToLower(name)
+}

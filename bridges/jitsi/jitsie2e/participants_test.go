@@ -39,10 +39,7 @@ func TestWhoIsInTheCall(t *testing.T) {
 	alice := onHS.NewUser(t, "alice")
 	bot := r.module.BotUserID()
 	room := meetingRoom(t, alice, bot, "Ward 3")
-	sendText(t, alice, room, "!meet")
-	waitNotice(t, alice, room, bot, "Added a Jitsi video meeting")
-	widgetID, widget, _ := widgetOf(t, alice, room)
-	conf := strings.ToLower(widget["data"].(map[string]any)["conferenceId"].(string)) // jitsi-meet lower-cases room names
+	widgetID, conf := addMeeting(t, alice, room, bot)
 
 	goUser, slixUser := unique("go"), unique("slix")
 	for _, u := range []string{goUser, slixUser} {
@@ -168,10 +165,7 @@ func TestParticipantFromVerification(t *testing.T) {
 	}
 	bot := r.module.BotUserID()
 	room := meetingRoom(t, alice, bot, "Rounds")
-	sendText(t, alice, room, "!meet")
-	waitNotice(t, alice, room, bot, "Added a Jitsi video meeting")
-	widgetID, widget, _ := widgetOf(t, alice, room)
-	conf := strings.ToLower(widget["data"].(map[string]any)["conferenceId"].(string))
+	widgetID, conf := addMeeting(t, alice, room, bot)
 
 	tok := openIDToken(t, alice)
 	if status, body := post(t, r, "/verify/user_in_room", uvsBearer, map[string]any{"token": tok.AccessToken, "room_id": room, "matrix_server_name": tok.MatrixServerName}); status != 200 {
@@ -204,10 +198,7 @@ func TestNoParticipantsState(t *testing.T) {
 	alice := onHS.NewUser(t, "alice")
 	bot := r.module.BotUserID()
 	room := meetingRoom(t, alice, bot, "Private")
-	sendText(t, alice, room, "!meet")
-	waitNotice(t, alice, room, bot, "Added a Jitsi video meeting")
-	widgetID, widget, _ := widgetOf(t, alice, room)
-	conf := strings.ToLower(widget["data"].(map[string]any)["conferenceId"].(string))
+	widgetID, conf := addMeeting(t, alice, room, bot)
 	user := unique("occ")
 	if err := xs.Register(ctx, user, "pw-"+user); err != nil {
 		t.Fatal(err)
