@@ -33,17 +33,10 @@ func (m *Manager) Encrypt(ctx context.Context, sender id.UserID, roomID id.RoomI
 	if err != nil {
 		return nil, err
 	}
-	if err := m.refreshDevices(ctx, mach, members); err != nil {
-		return nil, err
-	}
-	if err := m.checkRecipients(ctx, mach, roomID, members); err != nil {
-		return nil, err
-	}
 	for attempt := 0; ; attempt++ {
-		if err := mach.ShareGroupSession(ctx, roomID, members); err != nil {
-			return nil, fmt.Errorf("e2ee: failed to share the room key: %w", err)
+		if err := m.share(ctx, mach, roomID, members); err != nil {
+			return nil, err
 		}
-		m.noteShared(ctx, mach, roomID, members)
 		encrypted, err := mach.EncryptMegolmEvent(ctx, roomID, evtType, content)
 		if err == nil {
 			return encrypted, nil
@@ -52,6 +45,29 @@ func (m *Manager) Encrypt(ctx context.Context, sender id.UserID, roomID id.RoomI
 			return nil, fmt.Errorf("e2ee: failed to encrypt: %w", err)
 		}
 	}
+}
+
+// share makes sure the room's outbound session is shared with exactly the members' current
+// devices. It holds the sender's account lock: fetching device keys and sharing a session
+// both write state of the Olm machine that mautrix does not guard (its cache of the user's
+// own cross-signing keys, the Olm sessions), so two rooms of one sender, or a to-device
+// event being decrypted, must not run it at the same time (the race detector caught
+// ShareGroupSession in two rooms resetting and reading that cache at once).
+func (m *Manager) share(ctx context.Context, mach *crypto.OlmMachine, roomID id.RoomID, members []id.UserID) error {
+	l := m.accountLock(mach.Client.UserID)
+	l.Lock()
+	defer l.Unlock()
+	if err := m.refreshDevices(ctx, mach, members); err != nil {
+		return err
+	}
+	if err := m.checkRecipients(ctx, mach, roomID, members); err != nil {
+		return err
+	}
+	if err := mach.ShareGroupSession(ctx, roomID, members); err != nil {
+		return fmt.Errorf("e2ee: failed to share the room key: %w", err)
+	}
+	m.noteShared(ctx, mach, roomID, members)
+	return nil
 }
 
 // recipients lists the room's joined and invited members: a room made with invites (the
