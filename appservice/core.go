@@ -56,6 +56,8 @@ type Options struct {
 	Metrics *prometheus.Registry
 	// Encryption configures end-to-end encryption; off by default.
 	Encryption Encryption
+	// Provisioning turns the provisioning API on (provision.go); nil: off.
+	Provisioning *Provisioning
 }
 
 func (o *Options) defaults() {
@@ -95,16 +97,17 @@ func (o *Options) defaults() {
 // Core is the appservice: it serves the Application Service API, journals and dispatches
 // events to modules, and sends their messages. Create it with [New], then Start and Stop.
 type Core struct {
-	opts    Options
-	reg     *mas.Registration
-	store   *store.Store
-	as      *mas.AppService
-	log     zerolog.Logger
-	metrics *metrics
-	router  *router
-	inbox   *inbox
-	disp    *dispatcher
-	outbox  *outbox
+	opts      Options
+	provision *provisionAuth // nil: the provisioning API is off
+	reg       *mas.Registration
+	store     *store.Store
+	as        *mas.AppService
+	log       zerolog.Logger
+	metrics   *metrics
+	router    *router
+	inbox     *inbox
+	disp      *dispatcher
+	outbox    *outbox
 	// access holds each module's permission list (immutable after New); refusals
 	// rate-limits the notices to users without permission.
 	access   map[string]UserPatterns
@@ -205,6 +208,11 @@ func New(opts Options) (*Core, error) {
 		return nil, fmt.Errorf("appservice: %w", err)
 	}
 	c.access, c.refusals = access, newRefusals()
+	if opts.Provisioning != nil {
+		if c.provision, err = newProvisionAuth(opts); err != nil {
+			return nil, err
+		}
+	}
 	r, err := newRouter(opts.Domain, namespaces, c.modules)
 	if err != nil {
 		return nil, fmt.Errorf("appservice: %w", err)

@@ -148,6 +148,9 @@ func (c *Core) OpsHandler() http.Handler {
 	mux.HandleFunc("GET /health/ready", c.ready)
 	mux.HandleFunc("GET /status", c.statusPage)      // statuspage.go
 	mux.HandleFunc("GET /status.json", c.statusJSON) // statuspage.go
+	if c.provision != nil {
+		mux.Handle(ProvisioningPrefix+"/", c.provisionHandler()) // provision.go
+	}
 	return mux
 }
 

@@ -51,6 +51,8 @@ type Config struct {
 	Metrics    MetricsConfig    `yaml:"metrics"`
 	Management ManagementConfig `yaml:"management"`
 	Encryption EncryptionConfig `yaml:"encryption"`
+	// Provisioning is the provisioning HTTP API on the metrics listener.
+	Provisioning ProvisioningConfig `yaml:"provisioning"`
 	// Modules holds each module's section by module ID; may be nil.
 	Modules map[string]ModuleConfig `yaml:"modules,omitempty"`
 }
@@ -144,6 +146,27 @@ type ManagementConfig struct {
 	// Default: every user of homeserver.domain.
 	Permissions []string `yaml:"permissions"`
 }
+
+// ProvisioningConfig configures the provisioning API (docs/provisioning.md): the
+// management bot's operations over HTTP, on the metrics listener.
+type ProvisioningConfig struct {
+	// Enabled turns the API on. Default false. Needs metrics.enabled.
+	Enabled bool `yaml:"enabled"`
+	// SharedSecret is accepted as "Authorization: Bearer <shared_secret>", with admin rights
+	// (or a user's, with ?user_id=). At least 32 characters; "" does not accept one. A
+	// secret: best in shared_secret_file or SWITCHBOARD_PROVISIONING_SHARED_SECRET.
+	SharedSecret string `yaml:"shared_secret"`
+	// OpenID accepts "Authorization: Bearer openid:<token>", a Matrix OpenID token of a user
+	// of homeserver.domain; the user gets what the permission lists give them. Default true.
+	OpenID bool `yaml:"openid"`
+	// OpenIDURL is where the homeserver answers /_matrix/federation/v1/openid/userinfo
+	// (Synapse: a listener with the "openid" or "federation" resource). Default
+	// homeserver.address.
+	OpenIDURL string `yaml:"openid_url"`
+}
+
+// MinSharedSecretLength is the shortest provisioning.shared_secret accepted.
+const MinSharedSecretLength = 32
 
 // EncryptionConfig configures end-to-end encryption (docs/encryption.md): the core decrypts
 // events before the modules see them and encrypts what they send.
@@ -239,6 +262,7 @@ func (c *Config) presetBools() {
 	c.AppService.EphemeralEvents = defaultEphemeralEvents
 	c.Metrics.Enabled = defaultMetricsEnabled
 	c.Encryption.Default = defaultEncryptByDefault
+	c.Provisioning.OpenID = true
 }
 
 func setString(p *string, v string) {

@@ -74,6 +74,7 @@ func TestDefaults(t *testing.T) {
 			DecryptTimeout: Duration(10 * time.Minute),
 			Rotation:       RotationConfig{Period: Duration(168 * time.Hour), Messages: 100},
 		},
+		Provisioning: ProvisioningConfig{OpenID: true},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

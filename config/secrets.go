@@ -23,8 +23,8 @@ import (
 // "k" and "k_file" together in the file are an error. Empty variables and an empty "k_file"
 // count as unset.
 // A variable only applies where the key's parent mapping is in the file (an empty mapping
-// such as "uvs: {}" is enough), except for the core's database.uri and
-// encryption.pickle_key, which always apply.
+// such as "uvs: {}" is enough), except for the core's database.uri,
+// encryption.pickle_key and provisioning.shared_secret, which always apply.
 const (
 	// EnvPrefix starts the name of every environment variable read by [Parse].
 	EnvPrefix = "SWITCHBOARD_"
@@ -41,7 +41,7 @@ var secretNames = []string{
 
 // secretPaths are the core's secret keys, known by their full path: their environment
 // variables apply even when their section is missing from the file.
-var secretPaths = []string{"database.uri", "encryption.pickle_key"}
+var secretPaths = []string{"database.uri", "encryption.pickle_key", "provisioning.shared_secret"}
 
 // IsSecretKey reports whether the key at path (such as "modules.xmpp.component.secret" or
 // "database.uri") holds a secret, so that it accepts the _file and environment forms.

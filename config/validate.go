@@ -23,6 +23,7 @@ func (c *Config) Validate() error {
 	c.validateMetrics(errs)
 	c.validateManagement(errs)
 	c.validateEncryption(errs)
+	c.validateProvisioning(errs)
 	c.validateModules(errs)
 	return errs.Err()
 }
@@ -151,6 +152,27 @@ func (c *Config) validateEncryption(errs *Errors) {
 	}
 	if enc.Rotation.Messages < 1 {
 		errs.Add("encryption.rotation.messages", "must be >= 1")
+	}
+}
+
+func (c *Config) validateProvisioning(errs *Errors) {
+	p := c.Provisioning
+	if !p.Enabled {
+		return
+	}
+	if !c.Metrics.Enabled {
+		errs.Add("provisioning.enabled", "needs metrics.enabled: true (the API is served on the metrics listener)")
+	}
+	if p.SharedSecret == "" && !p.OpenID {
+		errs.Add("provisioning.enabled", "needs provisioning.shared_secret or provisioning.openid: true")
+	}
+	if p.SharedSecret != "" && len(p.SharedSecret) < MinSharedSecretLength {
+		errs.Add("provisioning.shared_secret", fmt.Sprintf("must be at least %d characters (such as the output of \"openssl rand -hex 32\")", MinSharedSecretLength))
+	}
+	if p.OpenIDURL != "" {
+		if u, err := url.Parse(p.OpenIDURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.Add("provisioning.openid_url", "must be an http:// or https:// URL (default homeserver.address)")
+		}
 	}
 }
 

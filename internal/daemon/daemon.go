@@ -287,7 +287,7 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 			Attempts: cfg.AppService.Retry.Attempts, Initial: cfg.AppService.Retry.Initial.Std(), Max: cfg.AppService.Retry.Max.Std(),
 		},
 		Version: version, Metrics: metrics, Permissions: cfg.Permissions(),
-		Encryption: encryptionOptions(cfg.Encryption),
+		Encryption: encryptionOptions(cfg.Encryption), Provisioning: provisioningOptions(cfg),
 	})
 	if err != nil {
 		return err
@@ -302,4 +302,14 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.AppService.ShutdownTimeout.Std())
 	defer cancel()
 	return core.Stop(sctx)
+}
+
+// provisioningOptions is the core's provisioning API configuration; nil when it is off.
+func provisioningOptions(cfg *config.Config) *appservice.Provisioning {
+	p := cfg.Provisioning
+	if !p.Enabled {
+		return nil
+	}
+	return &appservice.Provisioning{SharedSecret: p.SharedSecret, OpenID: p.OpenID, OpenIDURL: p.OpenIDURL,
+		Admins: cfg.Management.Admins}
 }

@@ -35,6 +35,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/openid"
 )
 
 // Defaults applied by [New] to zero fields of [Config] and [JWTConfig].
@@ -123,18 +125,14 @@ type JWTConfig struct {
 
 // Handler serves the endpoints. It is safe for concurrent use.
 type Handler struct {
-	cfg         Config // immutable after New; defaults applied
-	jwt         JWTConfig
-	state       RoomState
-	userinfoURL string       // HomeserverURL + userinfo path, without query
-	client      *http.Client // redirects disabled
-	meetURL     string       // without trailing slash
-	perIP       *limiter
-	perUser     *limiter
+	cfg     Config // immutable after New; defaults applied
+	jwt     JWTConfig
+	state   RoomState
+	openid  *openid.Verifier
+	meetURL string // without trailing slash
+	perIP   *limiter
+	perUser *limiter
 }
-
-// userinfoPath is the federation API's OpenID userinfo endpoint.
-const userinfoPath = "/_matrix/federation/v1/openid/userinfo"
 
 // New validates cfg, applies defaults and returns a Handler. It does no I/O. All problems
 // of cfg are returned together, each wrapping [ErrConfig].
@@ -174,7 +172,7 @@ func New(cfg Config, state RoomState) (*Handler, error) {
 			bad("%s needs both PerSecond and Burst", r.name)
 		}
 	}
-	h := &Handler{state: state, userinfoURL: hs + userinfoPath}
+	h := &Handler{state: state}
 	if cfg.JWT != nil {
 		h.jwt = *cfg.JWT
 		errs = append(errs, h.jwt.validate()...)
@@ -193,13 +191,7 @@ func New(cfg Config, state RoomState) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	client := &http.Client{Timeout: DefaultHTTPTimeout}
-	if cfg.HTTPClient != nil {
-		c := *cfg.HTTPClient
-		client = &c
-	}
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	h.client = client
+	h.openid = &openid.Verifier{HomeserverURL: hs, ServerName: cfg.ServerName, Client: cfg.HTTPClient}
 	h.cfg = cfg
 	h.perIP = newLimiter(cfg.PerIP, cfg.Now)
 	h.perUser = newLimiter(cfg.PerUser, cfg.Now)

@@ -15,6 +15,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/internal/openid"
 )
 
 const (
@@ -51,7 +53,7 @@ func newFakeHS(t testing.TB) *fakeHS {
 	}}
 	hs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hs.calls.Add(1)
-		if r.URL.Path != userinfoPath || r.Method != http.MethodGet {
+		if r.URL.Path != openid.UserinfoPath || r.Method != http.MethodGet {
 			http.NotFound(w, r)
 			return
 		}
