@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -37,6 +39,8 @@ type Options struct {
 	Encryption appservice.Encryption
 	// Log, when set, receives the core's log too (JSON lines).
 	Log io.Writer
+	// Provisioning turns the provisioning API on (serve it with ServeOps).
+	Provisioning *appservice.Provisioning
 }
 
 // Start starts the core and returns it with a context that carries the test's logger.
@@ -55,7 +59,7 @@ func Start(t testing.TB, o Options) (*appservice.Core, context.Context) {
 		Modules: append([]appservice.Module{bot}, o.Modules...), BotModule: management.ID, BotDisplayName: "Switchboard",
 		Listen: fmt.Sprintf("127.0.0.1:%d", o.ASPort), Version: o.Version,
 		Retry: o.Retry, InDoubtSettle: 300 * time.Millisecond, Permissions: o.Permissions,
-		Encryption: o.Encryption,
+		Encryption: o.Encryption, Provisioning: o.Provisioning,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,4 +80,18 @@ func Start(t testing.TB, o Options) (*appservice.Core, context.Context) {
 		}
 	})
 	return core, ctx
+}
+
+// ServeOps serves the core's operator endpoints (metrics, health, status page, provisioning
+// API) on a loopback port until the test ends, and returns their base URL.
+func ServeOps(t testing.TB, core *appservice.Core) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: core.OpsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
 }
