@@ -57,7 +57,7 @@ type provisionAuth struct {
 	now      func() time.Time
 
 	mu    sync.Mutex
-	fails map[string]*failBucket          // client address -> failed attempts
+	fails map[string]*failBucket        // client address -> failed attempts
 	known map[[32]byte]openIDCacheEntry // sha256 of a token -> its user
 }
 
