@@ -103,36 +103,22 @@ func (b *Bot) casesCommand(ctx context.Context, search string, now time.Time) (s
 }
 
 func (b *Bot) linksCommand(ctx context.Context, admin bool) (string, error) {
-	if len(b.links) == 0 {
-		return "No link is configured.", nil
-	}
-	open, err := b.openCases(ctx, "")
+	links, err := b.linkSummaries(ctx)
 	if err != nil {
 		return "", err
 	}
-	perLink := map[string]int{}
-	for _, c := range open {
-		perLink[c.link]++
+	if len(links) == 0 {
+		return "No link is configured.", nil
 	}
 	var sb strings.Builder
 	hidden := false
-	for _, l := range b.links {
-		state, lastErr := l.status()
-		n := perLink[l.cfg.Name]
-		toSend, err := b.host.Store().ListKV(ctx, "pend:"+l.cfg.Name+":", 0)
-		if err != nil {
-			return "", fmt.Errorf("case116117: the send queue of %s: %w", l.cfg.Name, err)
-		}
-		received, err := b.host.Store().ListKV(ctx, rxPrefix(l.cfg.Name), 0)
-		if err != nil {
-			return "", fmt.Errorf("case116117: the receive queue of %s: %w", l.cfg.Name, err)
-		}
+	for _, l := range links {
 		fmt.Fprintf(&sb, "* **%s** (%s): %s · %d open cases · %d to send · %d received, not yet in rooms",
-			l.cfg.Name, l.cfg.OID, state, n, len(toSend), len(received))
+			l.name, l.oid, l.state, l.openCases, l.toSend, l.received)
 		switch {
-		case lastErr != "" && admin:
-			fmt.Fprintf(&sb, " · last error: %s", lastErr)
-		case lastErr != "":
+		case l.lastErr != "" && admin:
+			fmt.Fprintf(&sb, " · last error: %s", l.lastErr)
+		case l.lastErr != "":
 			sb.WriteString(" · has errors")
 			hidden = true
 		}
@@ -142,6 +128,43 @@ func (b *Bot) linksCommand(ctx context.Context, admin bool) (string, error) {
 		sb.WriteString("\nThe errors themselves are shown to Switchboard's admins only (management.admins).\n")
 	}
 	return sb.String(), nil
+}
+
+// linkSummary is a link's state and queues, as the links command and the provisioning
+// API show them. lastErr is for admins only.
+type linkSummary struct {
+	name, oid, state, lastErr   string
+	openCases, toSend, received int
+}
+
+// linkSummaries are the links in config order with their state, open cases and queues.
+func (b *Bot) linkSummaries(ctx context.Context) ([]linkSummary, error) {
+	if len(b.links) == 0 {
+		return nil, nil
+	}
+	open, err := b.openCases(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	perLink := map[string]int{}
+	for _, c := range open {
+		perLink[c.link]++
+	}
+	out := make([]linkSummary, 0, len(b.links))
+	for _, l := range b.links {
+		toSend, err := b.host.Store().ListKV(ctx, "pend:"+l.cfg.Name+":", 0)
+		if err != nil {
+			return nil, fmt.Errorf("case116117: the send queue of %s: %w", l.cfg.Name, err)
+		}
+		received, err := b.host.Store().ListKV(ctx, rxPrefix(l.cfg.Name), 0)
+		if err != nil {
+			return nil, fmt.Errorf("case116117: the receive queue of %s: %w", l.cfg.Name, err)
+		}
+		state, lastErr := l.status()
+		out = append(out, linkSummary{name: l.cfg.Name, oid: l.cfg.OID, state: state, lastErr: lastErr,
+			openCases: perLink[l.cfg.Name], toSend: len(toSend), received: len(received)})
+	}
+	return out, nil
 }
 
 // stateName is a case state in the management bot's language.
