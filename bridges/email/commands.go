@@ -47,20 +47,21 @@ func (b *Bridge) HandleCommand(ctx context.Context, cmd appservice.Command) (str
 	if !cmd.Admin {
 		return fmt.Sprintf("Only Switchboard's admins (management.admins) may %s a mailbox.", verb), nil
 	}
-	op, done, same := b.pause, "Paused %s: it is not read until `email resume %s`, also after a restart.", "%s is paused already."
-	if verb == "resume" {
-		op, done, same = b.resume, "Resumed %s: it is being read again.", "%s is being read already."
-	}
-	changed, err := op(ctx, cfg.Name)
+	pause := verb == "pause"
+	changed, err := b.setPaused(ctx, cfg.Name, pause)
 	switch {
 	case errors.Is(err, ErrNoMailbox):
 		return fmt.Sprintf("There is no mailbox %q.", cfg.Name), nil
 	case err != nil:
 		return "", err
+	case !changed && pause:
+		return fmt.Sprintf("%s is paused already.", cfg.Name), nil
 	case !changed:
-		return fmt.Sprintf(same, cfg.Name), nil
+		return fmt.Sprintf("%s is being read already.", cfg.Name), nil
+	case pause:
+		return fmt.Sprintf("Paused %s: it is not read until `email resume %s`, also after a restart.", cfg.Name, cfg.Name), nil
 	}
-	return fmt.Sprintf(done, cfg.Name, cfg.Name), nil
+	return fmt.Sprintf("Resumed %s: it is being read again.", cfg.Name), nil
 }
 
 func (b *Bridge) listCommand() string {

@@ -65,6 +65,16 @@ func (b *Bridge) isPaused(ctx context.Context, name string) (bool, error) {
 	return true, nil
 }
 
+// setPaused pauses (paused true) or resumes the mailbox name: what "email pause" and
+// "email resume" and the provisioning API's pause and resume do. changed is false when it
+// was so already; the error is ErrNoMailbox for a name that is not configured.
+func (b *Bridge) setPaused(ctx context.Context, name string, paused bool) (changed bool, err error) {
+	if paused {
+		return b.pause(ctx, name)
+	}
+	return b.resume(ctx, name)
+}
+
 // pause stops the mailbox's reader and records that it is paused; changed is false when
 // it was paused already.
 func (b *Bridge) pause(ctx context.Context, name string) (changed bool, err error) {
