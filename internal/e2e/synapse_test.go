@@ -79,3 +79,9 @@ func TestMatrixSideForModulesSynapse(t *testing.T) {
 func TestCrashKill9Synapse(t *testing.T) {
 	testCrashKill9(t, onHS(t, homeserver.Synapse), synapseCrashLoad)
 }
+
+// TestProvisioningBinarySynapse: the provisioning API of the real binary with a Synapse
+// user's OpenID token.
+func TestProvisioningBinarySynapse(t *testing.T) {
+	testProvisioningBinary(t, onHS(t, homeserver.Synapse))
+}

@@ -50,6 +50,8 @@ type Config struct {
 	// Encryption is the YAML of the encryption section's body, indented by two spaces
 	// (e.g. "  enabled: true\n"); empty leaves the section out (encryption off).
 	Encryption string
+	// Extra is YAML appended at the top level (whole sections, e.g. "provisioning:\n  enabled: true\n").
+	Extra string
 }
 
 // WriteConfig writes the config into dir (mode 0600) and returns its path. Retries are
@@ -84,6 +86,9 @@ modules:
 %s`, c.HomeserverURL, c.Domain, c.RegistrationID, c.ASPort, c.ASPort, c.DatabaseURI, c.LogLevel, c.MetricsPort, c.Domain, c.Modules)
 	if c.Encryption != "" {
 		cfg += "\nencryption:\n" + c.Encryption
+	}
+	if c.Extra != "" {
+		cfg += "\n" + c.Extra
 	}
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
