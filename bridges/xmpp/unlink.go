@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -26,20 +27,36 @@ func (b *Bridge) unlinkCommand(ctx context.Context, cmd appservice.Command) (str
 	if !cmd.Admin {
 		return "Only Switchboard's admins (management.admins) may unlink a group chat.", nil
 	}
-	room, err := jid.Parse(cmd.Args[1])
-	if err != nil || room.Localpart() == "" || room.Resourcepart() != "" {
-		return fmt.Sprintf("%q is not a room address (room@conference.example.org).", cmd.Args[1]), nil
-	}
-	roomID, err := b.unlinkMUC(ctx, room)
-	if errors.Is(err, appservice.ErrNotFound) {
-		return fmt.Sprintf("%s is not linked.", room), nil
+	room, roomID, err := b.unlinkPortal(ctx, cmd.Args[1], cmd.RoomID)
+	var refused *linkRefusal
+	if errors.As(err, &refused) {
+		return refused.msg, nil
 	} else if err != nil {
 		return "", err
 	}
 	if roomID == "" {
 		return fmt.Sprintf("Unlinked %s.", room), nil
 	}
-	if roomID != cmd.RoomID {
+	return fmt.Sprintf("Unlinked %s from %s. Its puppets left the group chat; the Matrix room stays as it is.", room, roomID), nil
+}
+
+// unlinkPortal unlinks the group chat at address s, for the chat command and the
+// provisioning API alike (both only for admins), and posts a notice in its Matrix room
+// unless that is the room the command was given in (here; "" for none). It returns the
+// group chat and its room ("" when only the bridge's record was left); a *linkRefusal
+// says why it did not unlink.
+func (b *Bridge) unlinkPortal(ctx context.Context, s string, here id.RoomID) (jid.JID, id.RoomID, error) {
+	room, err := parseRoomJID(s)
+	if err != nil {
+		return jid.JID{}, "", err
+	}
+	roomID, err := b.unlinkMUC(ctx, room)
+	if errors.Is(err, appservice.ErrNotFound) {
+		return room, "", refuse(http.StatusNotFound, "", "%s is not linked.", room)
+	} else if err != nil {
+		return room, "", err
+	}
+	if roomID != "" && roomID != here {
 		notice := &event.MessageEventContent{MsgType: event.MsgNotice, Body: fmt.Sprintf("This room is no longer linked to %s.", room)}
 		err := b.host.Enqueue(ctx, appservice.Message{
 			RoomID: roomID, Sender: b.host.BotUserID(), Content: notice,
@@ -49,7 +66,7 @@ func (b *Bridge) unlinkCommand(ctx context.Context, cmd appservice.Command) (str
 			zerolog.Ctx(ctx).Warn().Err(err).Stringer("room_id", roomID).Msg("Could not post the unlink notice")
 		}
 	}
-	return fmt.Sprintf("Unlinked %s from %s. Its puppets left the group chat; the Matrix room stays as it is.", room, roomID), nil
+	return room, roomID, nil
 }
 
 // unlinkMUC removes the portal of room and returns its Matrix room ("" when only the
