@@ -4,19 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	mas "maunium.net/go/mautrix/appservice"
-
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/internal/provisiontest"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
 const testProvisionSecret = "case116117-provisioning-test-secret-0123456789"
@@ -57,19 +55,8 @@ func newProvisionFixture(t *testing.T) *provisionFixture {
 	b.links[1].lastErr = "Post \"https://ucrm.example\": dial tcp 10.0.0.9:443: connection refused"
 	b.links[1].mu.Unlock()
 
-	core, err := appservice.New(appservice.Options{
-		Registration:  &mas.Registration{ID: "case-provision", SenderLocalpart: "bot"},
-		HomeserverURL: "http://127.0.0.1:1", Domain: "example.org", Store: storetest.Open(t, store.SQLite),
-		Modules:      []appservice.Module{b},
-		Permissions:  map[string][]string{ID: {"@d:example.org", "@admin:example.org"}},
-		Provisioning: &appservice.Provisioning{SharedSecret: testProvisionSecret, Admins: []string{"@admin:example.org"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(core.OpsHandler())
-	t.Cleanup(srv.Close)
-	return &provisionFixture{b: b, base: srv.URL, created: created}
+	base := sbcore.OpsOnly(t, storetest.Open(t, store.SQLite), b, testProvisionSecret, []string{"@d:example.org"}, []string{"@admin:example.org"})
+	return &provisionFixture{b: b, base: base, created: created}
 }
 
 // TestProvisionCases: GET /cases lists the open cases oldest first with their state, role,

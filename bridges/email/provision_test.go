@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	mas "maunium.net/go/mautrix/appservice"
-
-	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/internal/provisiontest"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
@@ -27,17 +24,7 @@ const (
 // The admin and alice may use the module; mallory may not.
 func provisionCore(t *testing.T, b *Bridge) string {
 	t.Helper()
-	core, err := appservice.New(appservice.Options{
-		Registration:  &mas.Registration{ID: "emailtest", URL: "http://127.0.0.1:1", AppToken: "as-token", ServerToken: "hs-token", SenderLocalpart: "bot"},
-		HomeserverURL: "http://127.0.0.1:1", Domain: "example.org", Store: storetest.Open(t, store.SQLite),
-		Modules:      []appservice.Module{b},
-		Permissions:  map[string][]string{ID: {provisionAdmin, provisionUser}},
-		Provisioning: &appservice.Provisioning{SharedSecret: provisionSecret, Admins: []string{provisionAdmin}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sbcore.ServeOps(t, core)
+	return sbcore.OpsOnly(t, storetest.Open(t, store.SQLite), b, provisionSecret, []string{provisionUser}, []string{provisionAdmin})
 }
 
 // TestProvisioning drives the email routes of the provisioning API through the core's

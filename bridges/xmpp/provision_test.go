@@ -3,20 +3,18 @@ package xmpp
 import (
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	mas "maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xid"
 	"github.com/switchboard-matrix/switchboard/internal/provisiontest"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
 
 const testProvisionSecret = "xmpp-provisioning-test-secret-0123456789"
@@ -43,19 +41,8 @@ func provisionFixture(t *testing.T) (*sendHost, string) {
 	h := &sendHost{st: st}
 	b.host = h
 	b.mapper = xid.Mapper{Homeserver: "example.org", Component: "matrix.example.org", Prefix: b.cfg.Prefix}
-	core, err := appservice.New(appservice.Options{
-		Registration:  &mas.Registration{ID: "xmpp-provision", SenderLocalpart: "bot"},
-		HomeserverURL: "http://127.0.0.1:1", Domain: "example.org", Store: storetest.Open(t, store.SQLite),
-		Modules:      []appservice.Module{b},
-		Permissions:  map[string][]string{ID: {"@d:example.org", "@admin:example.org"}},
-		Provisioning: &appservice.Provisioning{SharedSecret: testProvisionSecret, Admins: []string{"@admin:example.org"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(core.OpsHandler())
-	t.Cleanup(srv.Close)
-	return h, srv.URL
+	base := sbcore.OpsOnly(t, storetest.Open(t, store.SQLite), b, testProvisionSecret, []string{"@d:example.org"}, []string{"@admin:example.org"})
+	return h, base
 }
 
 // TestProvisionPortals: GET /portals lists the links sorted by JID; POST /portals refuses

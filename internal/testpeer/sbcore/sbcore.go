@@ -95,3 +95,22 @@ func ServeOps(t testing.TB, core *appservice.Core) string {
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
 }
+
+// OpsOnly builds a core for m without starting it (no homeserver needed) with the
+// provisioning API on, for the shared secret secret; users may use m (its permission list),
+// admins are also admins. It serves the core's operator endpoints on loopback until the
+// test ends and returns their base URL: enough for tests of a module's provisioning routes.
+func OpsOnly(t testing.TB, st *store.Store, m appservice.Module, secret string, users, admins []string) string {
+	t.Helper()
+	core, err := appservice.New(appservice.Options{
+		Registration:  &mas.Registration{ID: "opsonly", URL: "http://127.0.0.1:1", AppToken: "as-token", ServerToken: "hs-token", SenderLocalpart: "bot"},
+		HomeserverURL: "http://127.0.0.1:1", Domain: "example.org", Store: st,
+		Modules:      []appservice.Module{m},
+		Permissions:  map[string][]string{m.ID(): append(append([]string{}, users...), admins...)},
+		Provisioning: &appservice.Provisioning{SharedSecret: secret, Admins: admins},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ServeOps(t, core)
+}
