@@ -1,14 +1,14 @@
 package appservice
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-matrix/switchboard/internal/syncbuf"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
@@ -20,23 +20,7 @@ import (
 // patientMarker stands for patient data in a message body.
 const patientMarker = "Erika-Mustermann-1964-03-12-A123456789"
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // ctxModule is a recModule that keeps the context of its Start, whose logger a module
 // uses for its own lines.

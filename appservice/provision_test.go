@@ -340,7 +340,7 @@ func TestProvisioningNeedsCredentials(t *testing.T) {
 // TestProvisioningLogsNoCredentials: the audit log names the caller and the request, never
 // the shared secret or an OpenID token.
 func TestProvisioningLogsNoCredentials(t *testing.T) {
-	var buf lockedBuffer
+	var buf syncBuffer
 	env, _, base := provEnv(t)
 	env.core.log = env.core.log.Output(&buf).Level(-1)
 	for _, auth := range []string{testProvSecret, "openid:bob-token", "openid:forged-secret-token", "wrong-secret-guess"} {
@@ -356,24 +356,6 @@ func TestProvisioningLogsNoCredentials(t *testing.T) {
 	if !strings.Contains(log, `"user_id":"@bob:test"`) || !strings.Contains(log, `"status":403`) {
 		t.Errorf("the log lacks the caller or the refusal:\n%s", log)
 	}
-}
-
-// lockedBuffer is a log sink safe for the handlers' goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sb.String()
 }
 
 // TestProvisioningDocumentedCoreRoutes: the core's own endpoints are in the OpenAPI

@@ -1,12 +1,12 @@
 package cryptoe2e
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-matrix/switchboard/internal/syncbuf"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -20,23 +20,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 )
 
-// syncBuffer is a log sink safe for the core's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // TestEncryptionRefusedDendrite: Dendrite v0.13.8 cannot create devices for appservice
 // users (no MSC4190). With encryption.enabled the core says so at start-up, clearly, and

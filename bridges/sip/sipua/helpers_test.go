@@ -1,7 +1,6 @@
 package sipua
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-matrix/switchboard/internal/syncbuf"
+
 	"github.com/emiago/sipgo/sip"
 	"github.com/rs/zerolog"
 )
@@ -30,23 +31,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // testCtx returns a context with a debug-level zerolog logger writing to buf.
 func testCtx(t *testing.T) (context.Context, *syncBuffer) {

@@ -1,7 +1,6 @@
 package component_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchboard-matrix/switchboard/internal/syncbuf"
 
 	"github.com/rs/zerolog"
 	"mellium.im/xmlstream"
@@ -434,20 +435,4 @@ func TestReconnectAfterRestart(t *testing.T) {
 	waitChat(t, aliceMsgs2, "the message after the restart", func(m chat) bool { return m.ID == "after" })
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test reading at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer

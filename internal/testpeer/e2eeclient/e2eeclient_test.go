@@ -1,16 +1,16 @@
 package e2eeclient
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-matrix/switchboard/internal/syncbuf"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
@@ -51,17 +51,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type syncBuffer = syncbuf.Buffer
 
 // newClient registers a user on hs and sets up its encrypting client; its warn-level
 // log is shown when t fails.
@@ -82,9 +72,7 @@ func newClient(ctx context.Context, t *testing.T, hs homeserver.HS, prefix strin
 	t.Cleanup(func() {
 		c.Close()
 		if t.Failed() {
-			logs.mu.Lock()
-			defer logs.mu.Unlock()
-			t.Logf("%s log:\n%s", prefix, logs.buf.String())
+			t.Logf("%s log:\n%s", prefix, logs.String())
 		}
 	})
 	return c
