@@ -1,5 +1,5 @@
 // Package main is switchboard-test: switchboard with the test module wired in, for the
-// end-to-end and kill -9 crash tests. It is never shipped.
+// end-to-end and kill -9 crash tests, and the no-op module for the ingest benchmark. It is never shipped.
 package main
 
 import (
@@ -19,6 +19,15 @@ var modules = []daemon.ModuleSpec{{
 			return nil, err
 		}
 		return testmodule.New(cfg, deps.Store), nil
+	},
+}, {
+	ID: testmodule.NoopID,
+	New: func(section config.ModuleConfig, _ daemon.Deps) (appservice.Module, error) {
+		var cfg testmodule.NoopConfig
+		if err := section.Decode(&cfg); err != nil {
+			return nil, err
+		}
+		return testmodule.NewNoop(cfg), nil
 	},
 }}
 
