@@ -98,15 +98,23 @@ start_postgres() {
 		chown postgres: "$PG_DIR" || return 1
 		PG_AS=(runuser -u postgres --)
 	fi
-	local port
+	local port fsync="-c fsync=off"
+	[[ -z "${PG_DURABLE:-}" ]] || fsync="-c fsync=on" # start_postgres_durable
 	port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')" || return 1
 	"${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-sync >"$PG_DIR/initdb.log" 2>&1 ||
 		{ cat "$PG_DIR/initdb.log"; return 1; }
 	"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/data/server.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c fsync=off -c max_connections=300" start ||
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR $fsync -c max_connections=300" start ||
 		{ cat "$PG_DIR/data/server.log"; return 1; }
 	export SWITCHBOARD_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 	echo "PostgreSQL ($PG_BIN) started on 127.0.0.1:$port, data in $PG_DIR"
+}
+
+# start_postgres_durable is start_postgres for benchmarks: the cluster keeps PostgreSQL's
+# defaults (fsync on, synchronous commit), because durability is what is measured. It too
+# prefers SWITCHBOARD_TEST_POSTGRES from the environment.
+start_postgres_durable() {
+	PG_DURABLE=1 start_postgres
 }
 
 # stop_postgres stops and removes the cluster start_postgres made, if any.
