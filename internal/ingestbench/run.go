@@ -147,6 +147,13 @@ func Run(ctx context.Context, opts Options, w io.Writer) error {
 		}
 	}
 	Report(w, opts, servers, samples)
+	if slices.Contains(servers, ServerPostgres) {
+		fsync, err := PostgresFsync(ctx, opts.PostgresURL)
+		if err != nil {
+			fsync = "unknown (" + err.Error() + ")"
+		}
+		fmt.Fprintf(w, "PostgreSQL: fsync = %s.\n", fsync)
+	}
 	return nil
 }
 

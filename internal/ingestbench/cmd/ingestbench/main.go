@@ -47,11 +47,6 @@ func main() {
 	opts.Log = log.New(os.Stderr, "ingestbench: ", log.Ltime)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if opts.PostgresURL != "" {
-		if fsync, err := ingestbench.PostgresFsync(ctx, opts.PostgresURL); err == nil {
-			opts.Log.Printf("PostgreSQL fsync = %s", fsync)
-		}
-	}
 	if err := ingestbench.Run(ctx, opts, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
