@@ -133,6 +133,10 @@ type MetricsConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// Listen is the host:port to listen on. Default "127.0.0.1:29301".
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiler (net/http/pprof) under /debug/pprof/ on the listener, for
+	// finding where CPU and memory go. Default false. Profiles name functions and sizes,
+	// not data, but profiling costs CPU and reveals the build: keep the listener private.
+	Pprof bool `yaml:"pprof"`
 }
 
 // ManagementConfig configures the management bot.

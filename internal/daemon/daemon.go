@@ -243,7 +243,7 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 	var ops *opsServer
 	if cfg.Metrics.Enabled {
 		var err error
-		if ops, err = startOps(ctx, cfg.Metrics.Listen, metrics); err != nil {
+		if ops, err = startOps(ctx, cfg.Metrics.Listen, metrics, cfg.Metrics.Pprof); err != nil {
 			return err
 		}
 		defer func() {

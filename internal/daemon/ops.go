@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,8 +31,9 @@ type opsServer struct {
 	phase atomic.Pointer[string]       // what the process is doing before the core exists
 }
 
-// startOps listens on addr and serves the operator endpoints with reg's metrics.
-func startOps(ctx context.Context, addr string, reg *prometheus.Registry) (*opsServer, error) {
+// startOps listens on addr and serves the operator endpoints with reg's metrics, and Go's
+// profiler under /debug/pprof/ when profiling is set (metrics.pprof).
+func startOps(ctx context.Context, addr string, reg *prometheus.Registry, profiling bool) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("failed to listen for metrics and health checks on %s: %w", addr, err)
@@ -47,8 +50,16 @@ func startOps(ctx context.Context, addr string, reg *prometheus.Registry) (*opsS
 			"ready": false, "checks": map[string]string{"core": *o.phase.Load()},
 		})
 	})
+	var prof http.Handler
+	if profiling {
+		prof = pprofHandler()
+	}
 	o.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if prof != nil && strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+				prof.ServeHTTP(w, r)
+				return
+			}
 			if h := o.core.Load(); h != nil {
 				(*h).ServeHTTP(w, r)
 				return
@@ -98,4 +109,15 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// pprofHandler serves Go's profiles (net/http/pprof) below /debug/pprof/.
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

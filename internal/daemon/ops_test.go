@@ -135,3 +135,25 @@ metrics:
 		t.Error("/health still answers after the daemon returned")
 	}
 }
+
+// TestPprofOnlyWhenEnabled: metrics.pprof serves Go's profiler on the ops listener; without
+// it /debug/pprof/ is not there.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint(on), func(t *testing.T) {
+			ops, err := startOps(context.Background(), "127.0.0.1:0", nil, on)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ops.shutdown(context.Background())
+			resp, err := http.Get("http://" + ops.addr.String() + "/debug/pprof/cmdline")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.StatusCode == http.StatusOK; got != on {
+				t.Errorf("pprof %v: status %d", on, resp.StatusCode)
+			}
+		})
+	}
+}

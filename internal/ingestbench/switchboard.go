@@ -54,6 +54,7 @@ logging:
 metrics:
   enabled: true
   listen: 127.0.0.1:%d
+  pprof: true
 management:
   admins: ["*:%s"]
 modules:
