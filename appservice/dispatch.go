@@ -2,7 +2,6 @@ package appservice
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -334,30 +333,6 @@ func (c *Core) reportFailureKeyed(ctx context.Context, network string, sender id
 		errs = append(errs, c.enqueue(context.WithoutCancel(ctx), coreModuleID, msg))
 	}
 	return errors.Join(errs...)
-}
-
-// decodeEvent turns a journaled payload into a mautrix event with parsed content.
-func decodeEvent(row store.InboxEvent) (*event.Event, error) {
-	var evt event.Event
-	if err := json.Unmarshal(row.Payload, &evt); err != nil {
-		return nil, fmt.Errorf("failed to decode event: %w", err)
-	}
-	switch {
-	case row.Kind == kindEphemeral:
-		evt.Type.Class = event.EphemeralEventType
-		evt.Mautrix.EventSource = event.SourceEphemeral
-	case evt.StateKey != nil:
-		evt.Type.Class = event.StateEventType
-		evt.Mautrix.EventSource = event.SourceTimeline
-	default:
-		evt.Type.Class = event.MessageEventType
-		evt.Mautrix.EventSource = event.SourceTimeline
-	}
-	if err := evt.Content.ParseRaw(evt.Type); err != nil && !errors.Is(err, event.ErrUnsupportedContentType) {
-		// Content that does not match its type's schema is still delivered raw.
-		evt.Content.Parsed = nil
-	}
-	return &evt, nil
 }
 
 // RoomError is a ready-made UserError for modules: Msg is shown in the room (it must not
