@@ -311,3 +311,278 @@ func TestEventUnknownSeq(t *testing.T) {
 		}
 	})
 }
+
+// seqsByID returns the Seq of every pending event by event ID.
+func seqsByID(t *testing.T, s *store.Store) map[string]int64 {
+	t.Helper()
+	evs, err := s.PendingEvents(t.Context(), 0, 100000)
+	if err != nil {
+		t.Fatalf("PendingEvents: %v", err)
+	}
+	out := make(map[string]int64, len(evs))
+	for _, e := range evs {
+		out[e.EventID] = e.Seq
+	}
+	return out
+}
+
+func TestCommitTransactionFillsSeq(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		if _, _, err := s.CommitTransaction(ctx, "as", "t1", events("$a")); err != nil {
+			t.Fatal(err)
+		}
+		// $a is a duplicate, $b is repeated: only the first $b and $c are new. A stale Seq
+		// from the caller is overwritten.
+		evs := events("$a", "$b", "$b", "$c")
+		evs[0].Seq = 99
+		if _, n, err := s.CommitTransaction(ctx, "as", "t2", evs); err != nil || n != 2 {
+			t.Fatalf("CommitTransaction = %d, %v; want 2 inserted", n, err)
+		}
+		stored := seqsByID(t, s)
+		want := []int64{0, stored["$b"], 0, stored["$c"]}
+		for i, e := range evs {
+			if e.Seq != want[i] {
+				t.Errorf("events[%d] (%s).Seq = %d, want %d", i, e.EventID, e.Seq, want[i])
+			}
+		}
+		if evs[1].Seq == 0 || evs[3].Seq <= evs[1].Seq {
+			t.Errorf("new events have Seq %d, %d; want increasing, not 0", evs[1].Seq, evs[3].Seq)
+		}
+	})
+}
+
+func TestCommitTransactionFillsSeqAcrossStatements(t *testing.T) {
+	// More events than one SQLite insert statement holds, every third one already stored.
+	ids := numbered("$e", 450)
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		var old []string
+		for i := 0; i < len(ids); i += 3 {
+			old = append(old, ids[i])
+		}
+		if _, _, err := s.CommitTransaction(ctx, "as", "t1", events(old...)); err != nil {
+			t.Fatal(err)
+		}
+		evs := events(ids...)
+		if _, n, err := s.CommitTransaction(ctx, "as", "t2", evs); err != nil || n != len(ids)-len(old) {
+			t.Fatalf("CommitTransaction = %d, %v; want %d inserted", n, err, len(ids)-len(old))
+		}
+		stored := seqsByID(t, s)
+		for i, e := range evs {
+			want := stored[e.EventID]
+			if i%3 == 0 {
+				want = 0
+			}
+			if e.Seq != want {
+				t.Errorf("events[%d] (%s).Seq = %d, want %d", i, e.EventID, e.Seq, want)
+			}
+		}
+	})
+}
+
+func TestCommitTransactions(t *testing.T) {
+	type txn struct {
+		id           string
+		events       []string
+		wantDup      bool
+		wantInserted int
+		wantNew      []bool // per event: gets a Seq
+	}
+	tests := []struct {
+		name        string
+		before      []string // event IDs committed in an earlier call, as transaction "t0"
+		txns        []txn
+		wantPending []string
+	}{
+		{
+			name: "several transactions in order",
+			txns: []txn{
+				{"t1", []string{"$a", "$b"}, false, 2, []bool{true, true}},
+				{"t2", []string{"$c"}, false, 1, []bool{true}},
+			},
+			wantPending: []string{"$a", "$b", "$c"},
+		},
+		{
+			name: "event repeated across transactions of one call: the first wins",
+			txns: []txn{
+				{"t1", []string{"$a", "$b"}, false, 2, []bool{true, true}},
+				{"t2", []string{"$b", "$c", "$a"}, false, 1, []bool{false, true, false}},
+			},
+			wantPending: []string{"$a", "$b", "$c"},
+		},
+		{
+			name: "event repeated within a transaction of the call",
+			txns: []txn{
+				{"t1", []string{"$a"}, false, 1, []bool{true}},
+				{"t2", []string{"$b", "$b"}, false, 1, []bool{true, false}},
+			},
+			wantPending: []string{"$a", "$b"},
+		},
+		{
+			name: "transaction id repeated within the call is a duplicate the second time",
+			txns: []txn{
+				{"t1", []string{"$a"}, false, 1, []bool{true}},
+				{"t1", []string{"$a", "$b"}, true, 1, []bool{false, true}},
+			},
+			wantPending: []string{"$a", "$b"},
+		},
+		{
+			name:   "transaction and events committed by an earlier call",
+			before: []string{"$a"},
+			txns: []txn{
+				{"t0", []string{"$a", "$b"}, true, 1, []bool{false, true}},
+				{"t1", nil, false, 0, nil},
+			},
+			wantPending: []string{"$a", "$b"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+				ctx := t.Context()
+				if tc.before != nil {
+					if _, _, err := s.CommitTransaction(ctx, "as", "t0", events(tc.before...)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				batch := make([]store.TxnCommit, len(tc.txns))
+				for i, x := range tc.txns {
+					batch[i] = store.TxnCommit{TxnID: x.id, Events: events(x.events...)}
+				}
+				if err := s.CommitTransactions(ctx, "as", batch); err != nil {
+					t.Fatalf("CommitTransactions: %v", err)
+				}
+				stored := seqsByID(t, s)
+				for i, x := range tc.txns {
+					got := batch[i]
+					if got.Duplicate != x.wantDup || got.Inserted != x.wantInserted {
+						t.Errorf("txns[%d] (%s) = duplicate %v, inserted %d; want %v, %d",
+							i, x.id, got.Duplicate, got.Inserted, x.wantDup, x.wantInserted)
+					}
+					for j, e := range got.Events {
+						want := int64(0)
+						if x.wantNew[j] {
+							want = stored[e.EventID]
+						}
+						if e.Seq != want {
+							t.Errorf("txns[%d].Events[%d] (%s).Seq = %d, want %d", i, j, e.EventID, e.Seq, want)
+						}
+					}
+				}
+				if got := pendingIDs(t, s); !slices.Equal(got, tc.wantPending) {
+					t.Errorf("pending = %v, want %v", got, tc.wantPending)
+				}
+			})
+		})
+	}
+}
+
+func TestCommitTransactionsEmpty(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		if err := s.CommitTransactions(t.Context(), "as", nil); err != nil {
+			t.Fatalf("CommitTransactions(nil) = %v", err)
+		}
+	})
+}
+
+func TestMarkEventsDoneRanges(t *testing.T) {
+	// Ten events with seqs s[0..9]; each case marks some done and expects the rest pending.
+	tests := []struct {
+		name        string
+		mark        func(s []int64) []int64
+		wantPending []int // indexes into the ten events
+	}{
+		{"one seq", func(s []int64) []int64 { return s[4:5] }, []int{0, 1, 2, 3, 5, 6, 7, 8, 9}},
+		{"one run", func(s []int64) []int64 { return s[2:6] }, []int{0, 1, 6, 7, 8, 9}},
+		{"unsorted with gaps", func(s []int64) []int64 { return []int64{s[9], s[0], s[5], s[1], s[6]} },
+			[]int{2, 3, 4, 7, 8}},
+		{"repeated seqs", func(s []int64) []int64 { return []int64{s[3], s[3], s[4], s[3]} },
+			[]int{0, 1, 2, 5, 6, 7, 8, 9}},
+		{"every other seq", func(s []int64) []int64 { return []int64{s[0], s[2], s[4], s[6], s[8]} },
+			[]int{1, 3, 5, 7, 9}},
+		{"unknown seqs around known ones", func(s []int64) []int64 { return []int64{s[9] + 1, s[9] + 5, s[0], -3, 0} },
+			[]int{1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		{"all", func(s []int64) []int64 { return s }, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+				ctx := t.Context()
+				evs := events(numbered("$e", 10)...)
+				if _, _, err := s.CommitTransaction(ctx, "as", "t1", evs); err != nil {
+					t.Fatal(err)
+				}
+				seqs := make([]int64, len(evs))
+				for i, e := range evs {
+					seqs[i] = e.Seq
+				}
+				mark := tc.mark(seqs)
+				before := slices.Clone(mark)
+				if err := s.MarkEventsDone(ctx, mark); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(mark, before) {
+					t.Errorf("MarkEventsDone reordered its argument: %v, was %v", mark, before)
+				}
+				var want []string
+				for _, i := range tc.wantPending {
+					want = append(want, evs[i].EventID)
+				}
+				if got := pendingIDs(t, s); !slices.Equal(got, want) {
+					t.Errorf("pending = %v, want %v", got, want)
+				}
+			})
+		})
+	}
+}
+
+func TestMarkEventsDoneLeavesFailedEvents(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		evs := events("$a", "$b", "$c")
+		if _, _, err := s.CommitTransaction(ctx, "as", "t1", evs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkEventFailed(ctx, evs[1].Seq, "gave up"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkEventsDone(ctx, []int64{evs[0].Seq, evs[1].Seq, evs[2].Seq}); err != nil {
+			t.Fatal(err)
+		}
+		var state string
+		if err := s.DB().QueryRowContext(ctx, `SELECT state FROM inbox WHERE event_id = '$b'`).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state != "failed" {
+			t.Errorf("state of the failed event = %q, want failed", state)
+		}
+	})
+}
+
+func TestMarkEventsDoneManyRanges(t *testing.T) {
+	// Every other one of 400 events: 200 ranges, more than one UPDATE statement holds,
+	// and a last statement padded to its size.
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		evs := events(numbered("$e", 400)...)
+		if _, _, err := s.CommitTransaction(ctx, "as", "t1", evs); err != nil {
+			t.Fatal(err)
+		}
+		var mark []int64
+		var want []string
+		for i, e := range evs {
+			if i%2 == 0 {
+				mark = append(mark, e.Seq)
+			} else {
+				want = append(want, e.EventID)
+			}
+		}
+		if err := s.MarkEventsDone(ctx, mark); err != nil {
+			t.Fatal(err)
+		}
+		if got := pendingIDs(t, s); !slices.Equal(got, want) {
+			t.Errorf("pending = %d events, want %d", len(got), len(want))
+		}
+	})
+}

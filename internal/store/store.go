@@ -35,12 +35,15 @@ type Store struct {
 	dialect Dialect // immutable
 	path    string  // immutable; the SQLite file, empty for PostgreSQL
 
+	stmts stmtCache // prepared statements of the inbox fast paths
+
 	poolMu sync.Mutex
 	pool   *sql.DB // guarded by poolMu; see Pool
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmts.close()
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
 	if s.pool != nil {
