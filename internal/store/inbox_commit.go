@@ -173,8 +173,8 @@ func (s *Store) commitSQLite(ctx context.Context, scope string, now int64, txns 
 }
 
 // commitPostgres journals the transactions and inserts all their events with one
-// statement (postgresIngestSQL): with the advisory lock, BEGIN and COMMIT, four round
-// trips for any number of transactions and events.
+// statement (postgresIngestSQL) outside any explicit transaction: one round trip for any
+// number of transactions and events.
 func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txns []TxnCommit, total int, first map[string]eventRef) error {
 	st, err := s.stmt(ctx, stmtKey{stmtInboxIngest, 0}, postgresIngestSQL)
 	if err != nil {
@@ -187,6 +187,7 @@ func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txn
 	payloads := make([][]byte, 0, total)
 	for i, t := range txns {
 		txnIDs[i] = t.TxnID
+		txns[i].Duplicate = true // until the journal returns the ID as new
 		for _, e := range t.Events {
 			ids = append(ids, e.EventID)
 			rooms = append(rooms, e.RoomID)
@@ -194,20 +195,16 @@ func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txn
 			payloads = append(payloads, nonNil(e.Payload))
 		}
 	}
-	return s.inTx(ctx, lockInbox, func(tx *sql.Tx) error {
-		for i := range txns {
-			txns[i].Duplicate = true // until the journal returns the ID as new
-		}
-		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, scope, now, txnIDs, ids, rooms, kinds, payloads)
-		if err != nil {
-			return err
-		}
-		return scanInserted(rows, txns, first)
-	})
+	rows, err := st.QueryContext(ctx, scope, now, txnIDs, ids, rooms, kinds, payloads)
+	if err != nil {
+		return err
+	}
+	return scanInserted(rows, txns, first)
 }
 
 // scanInserted reads (seq, id) rows: an inserted event's seq and ID, or on PostgreSQL
-// seq 0 and the ID of a newly journaled transaction. It closes rows.
+// seq 0 and the ID of a newly journaled transaction. It closes rows and reports the
+// error of the statement, which on PostgreSQL includes its commit.
 func scanInserted(rows *sql.Rows, txns []TxnCommit, first map[string]eventRef) error {
 	defer rows.Close()
 	var seq int64
@@ -227,7 +224,10 @@ func scanInserted(rows *sql.Rows, txns []TxnCommit, first map[string]eventRef) e
 		txns[ref.txn].Events[ref.ev].Seq = seq
 		txns[ref.txn].Inserted++
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 // markJournaled clears Duplicate on the first transaction with txnID: the database journals

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -92,12 +93,17 @@ func sqliteJournalSQL(int) string {
 		ON CONFLICT (scope, txn_id) DO NOTHING`
 }
 
-// postgresIngestSQL journals transactions and inserts their events in one statement (one
-// round trip): the events come as parallel arrays, inserted in array order so that seq
-// follows arrival. The result has a row per new journal entry (seq 0, the transaction ID)
-// and a row per new event (its seq, its ID); BIGSERIAL seqs start at 1.
+// postgresIngestSQL journals transactions and inserts their events in one statement,
+// which PostgreSQL runs as a transaction of its own: one round trip, no BEGIN and COMMIT.
+// The events come as parallel arrays, inserted in array order so that seq follows arrival.
+// The inbox advisory lock (see Store) is taken before the first seq is drawn: every row
+// that draws one is joined with the lock's row, and the lock is held until the statement
+// commits. The result has a row per new journal entry (seq 0, the transaction ID) and a
+// row per new event (its seq, its ID); BIGSERIAL seqs start at 1.
 func postgresIngestSQL(int) string {
-	return `WITH j AS (
+	return `WITH lock AS MATERIALIZED (
+		SELECT pg_advisory_xact_lock(` + strconv.FormatInt(lockInbox, 10) + `)
+	), j AS (
 		INSERT INTO txn_journal (scope, txn_id, received_at)
 		SELECT $1::text, t, $2::bigint FROM unnest($3::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n
 		ON CONFLICT (scope, txn_id) DO NOTHING
@@ -105,7 +111,7 @@ func postgresIngestSQL(int) string {
 	), e AS (
 		INSERT INTO inbox (event_id, room_id, kind, payload, received_at)
 		SELECT id, room, kind, payload, $2::bigint
-		FROM unnest($4::text[], $5::text[], $6::text[], $7::bytea[]) WITH ORDINALITY AS u(id, room, kind, payload, n)
+		FROM lock, unnest($4::text[], $5::text[], $6::text[], $7::bytea[]) WITH ORDINALITY AS u(id, room, kind, payload, n)
 		ORDER BY n
 		ON CONFLICT (event_id) DO NOTHING
 		RETURNING seq, event_id
