@@ -295,8 +295,7 @@ func (c *Core) txnMarker(ctx context.Context, evt *event.Event) string {
 		}
 		evt = dec
 	}
-	txn, _ := evt.Content.Raw[txnMarkerKey].(string)
-	return txn
+	return contentString(&evt.Content, txnMarkerKey)
 }
 
 // withEncryption adds m.room.encryption to a room creation when encryption is on and

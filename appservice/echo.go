@@ -62,7 +62,7 @@ func (c *Core) settleEcho(ctx context.Context, evt *event.Event, kind string) er
 	if kind != kindTimeline || evt.ID == "" || evt.StateKey != nil || !c.isOurs(evt.Sender) {
 		return nil
 	}
-	txnID, _ := evt.Content.Raw[txnMarkerKey].(string)
+	txnID := contentString(&evt.Content, txnMarkerKey)
 	if txnID == "" {
 		return nil
 	}
