@@ -14,10 +14,12 @@ import (
 type stmtKind uint8
 
 const (
-	stmtInboxInsert  stmtKind = iota + 1 // SQLite: n rows, returning the seq of each new one
-	stmtInboxJournal                     // SQLite: one txn_journal row
-	stmtInboxIngest                      // PostgreSQL: journal rows and events as arrays
-	stmtInboxDone                        // n seq ranges become done
+	stmtInboxInsert   stmtKind = iota + 1 // SQLite: n rows
+	stmtInboxInserted                     // SQLite: the events inserted after a seq
+	stmtInboxMaxSeq                       // SQLite: the largest seq
+	stmtInboxJournal                      // SQLite: one txn_journal row
+	stmtInboxIngest                       // PostgreSQL: journal rows and events as arrays
+	stmtInboxDone                         // n seq ranges become done
 )
 
 type stmtKey struct {
@@ -73,7 +75,6 @@ func (c *stmtCache) close() {
 
 // sqliteInsertSQL is the SQLite multi-row insert of n events. Parameters are anonymous
 // ("?"): modernc binds them by position without reading and parsing a name per parameter.
-// RETURNING lists only the rows inserted, not those skipped as duplicates.
 func sqliteInsertSQL(n int) string {
 	var q strings.Builder
 	q.Grow(120 + n*12)
@@ -84,8 +85,18 @@ func sqliteInsertSQL(n int) string {
 		}
 		q.WriteString("(?,?,?,?,?)")
 	}
-	q.WriteString(` ON CONFLICT (event_id) DO NOTHING RETURNING seq, event_id`)
+	q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
 	return q.String()
+}
+
+// sqliteInsertedSQL reads back the events inserted after the seq given: on SQLite the
+// writer holding the transaction is the only one.
+func sqliteInsertedSQL(int) string {
+	return `SELECT seq, event_id FROM inbox WHERE seq > ? ORDER BY seq`
+}
+
+func sqliteMaxSeqSQL(int) string {
+	return `SELECT COALESCE(MAX(seq), 0) FROM inbox`
 }
 
 func sqliteJournalSQL(int) string {

@@ -586,3 +586,35 @@ func TestMarkEventsDoneManyRanges(t *testing.T) {
 		}
 	})
 }
+
+func TestCommitTransactionsFillsSeqWithoutDuplicates(t *testing.T) {
+	// Three transactions of 90 new events: insert statements span transaction boundaries.
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		// An earlier commit, pruned since, leaves the seq counter above the largest seq.
+		if _, _, err := s.CommitTransaction(ctx, "as", "t0", events("$old")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().ExecContext(ctx, `DELETE FROM inbox WHERE event_id = '$old'`); err != nil {
+			t.Fatal(err)
+		}
+		batch := make([]store.TxnCommit, 3)
+		for i := range batch {
+			batch[i] = store.TxnCommit{TxnID: fmt.Sprint("t", i+1), Events: events(numbered(fmt.Sprint("$t", i, "-"), 90)...)}
+		}
+		if err := s.CommitTransactions(ctx, "as", batch); err != nil {
+			t.Fatal(err)
+		}
+		stored := seqsByID(t, s)
+		for i, c := range batch {
+			if c.Duplicate || c.Inserted != 90 {
+				t.Errorf("txns[%d] = duplicate %v, inserted %d; want false, 90", i, c.Duplicate, c.Inserted)
+			}
+			for j, e := range c.Events {
+				if want := stored[e.EventID]; e.Seq != want || e.Seq == 0 {
+					t.Fatalf("txns[%d].Events[%d] (%s).Seq = %d, want %d", i, j, e.EventID, e.Seq, want)
+				}
+			}
+		}
+	})
+}
