@@ -249,7 +249,8 @@ func (p *txnParser) event(timeline bool) (parsedEvent, error) {
 	}
 	start := p.dec.InputOffset() - 1
 	var (
-		vals    [len(envelopeKeys)]*string
+		vals    [len(envelopeKeys)]string
+		has     [len(envelopeKeys)]bool // present and not null
 		typeErr error
 	)
 	for p.dec.PeekKind() == '"' {
@@ -270,10 +271,9 @@ func (p *txnParser) event(timeline bool) (parsedEvent, error) {
 			if err != nil {
 				return parsedEvent{}, err
 			}
-			s := unquote(v)
-			vals[f] = &s
+			vals[f], has[f] = unquote(v), true
 		case 'n':
-			vals[f] = nil
+			vals[f], has[f] = "", false
 			err = p.dec.SkipValue()
 		default:
 			if typeErr == nil {
@@ -292,27 +292,31 @@ func (p *txnParser) event(timeline bool) (parsedEvent, error) {
 		return parsedEvent{err: typeErr}, nil
 	}
 	raw := p.body[start:p.dec.InputOffset():p.dec.InputOffset()]
-	evt, err := checkEnvelope(vals, raw, timeline)
+	evt, err := checkEnvelope(&vals, &has, raw, timeline)
 	return parsedEvent{evt: evt, err: err}, nil
 }
 
 // checkEnvelope checks an event's routing fields and makes its TxnEvent.
-func checkEnvelope(vals [len(envelopeKeys)]*string, raw []byte, timeline bool) (TxnEvent, error) {
-	evt := TxnEvent{Raw: raw, StateKey: vals[envStateKey]}
+func checkEnvelope(vals *[len(envelopeKeys)]string, has *[len(envelopeKeys)]bool, raw []byte, timeline bool) (TxnEvent, error) {
+	evt := TxnEvent{Raw: raw}
+	if has[envStateKey] {
+		stateKey := vals[envStateKey]
+		evt.StateKey = &stateKey
+	}
 	dsts := [...]*string{envEventID: &evt.EventID, envRoomID: &evt.RoomID, envType: &evt.Type, envSender: &evt.Sender, envToUserID: &evt.ToUserID}
 	for f, dst := range dsts {
 		required := f == envType || (timeline && f != envToUserID)
 		val := vals[f]
 		switch {
-		case val == nil && required:
+		case !has[f] && required:
 			return TxnEvent{}, fmt.Errorf("missing %s", envelopeKeys[f])
-		case val == nil:
-		case *val == "" && required:
+		case !has[f]:
+		case val == "" && required:
 			return TxnEvent{}, fmt.Errorf("empty %s", envelopeKeys[f])
-		case len(*val) > maxIDLength:
+		case len(val) > maxIDLength:
 			return TxnEvent{}, fmt.Errorf("%s longer than %d bytes", envelopeKeys[f], maxIDLength)
 		default:
-			*dst = *val
+			*dst = val
 		}
 	}
 	return evt, nil
