@@ -228,7 +228,7 @@ func New(opts Options) (*Core, error) {
 	c.as.StateStore = &stateStore{MemoryStateStore: mautrix.NewMemoryStateStore().(*mautrix.MemoryStateStore), store: opts.Store}
 	c.disp = newDispatcher(c)
 	c.outbox = newOutbox(c)
-	c.inbox = &inbox{store: opts.Store, scope: registration.TxnScope(opts.Registration), wake: c.disp.poke}
+	c.inbox = &inbox{store: opts.Store, scope: registration.TxnScope(opts.Registration), offer: c.disp.offer}
 	c.life = newLifecycle(c.order)
 	c.metrics = newMetrics(opts.Metrics, c.gaugeFunc(c.store.InboxDepth), c.gaugeFunc(c.store.OutboxDepth), newModuleCollector(c))
 	c.inbox.metrics = c.metrics
@@ -237,17 +237,32 @@ func New(opts Options) (*Core, error) {
 
 var validModuleID = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,31}$`)
 
+// gaugeFunc is a gauge read from the database (a queue's depth), counted at most once per
+// gaugeTTL however often /metrics is scraped: the count competes with the journal for the
+// database.
 func (c *Core) gaugeFunc(f func(context.Context) (int, error)) func() float64 {
+	var mu sync.Mutex
+	var last float64
+	var at time.Time
 	return func() float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		if !at.IsZero() && time.Since(at) < gaugeTTL {
+			return last
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		n, err := f(ctx)
+		last, at = float64(n), time.Now()
 		if err != nil {
-			return -1
+			last = -1
 		}
-		return float64(n)
+		return last
 	}
 }
+
+// gaugeTTL is how long a database-backed gauge's value serves scrapes.
+const gaugeTTL = time.Second
 
 // Gatherer exposes the core's metrics for a /metrics endpoint.
 func (c *Core) Gatherer() prometheus.Gatherer { return c.opts.Metrics }

@@ -40,17 +40,31 @@ func (r Retry) backoff(n int) time.Duration {
 // maxLoaded bounds the events held in memory; the rest wait in the journal.
 const maxLoaded = 2048
 
-// dispatcher reads pending events from the journal in order and hands them to modules,
-// in order per room and rooms in parallel.
+// dispatcher hands journaled events to modules, in order per room and rooms in parallel.
+//
+// Events reach it two ways. The inbox offers the events of each commit, in commit order,
+// right after writing them (offer): while the dispatcher is caught up with the journal they
+// go straight to the queue, without being read back. Otherwise (at start, after an offer
+// found no room, or while stopped) the loader reads the journal in sequence order until it
+// has caught up again. Both admit under mu, so an event is admitted once and a room's
+// events in order: the loader may only declare itself caught up when no commit finished
+// while it read (commits counts them).
 type dispatcher struct {
 	core  *Core
 	queue *keyedQueue[store.InboxEvent]
 	wake  chan struct{} // buffered 1
 	done  chan int64    // seqs of handled events, recorded in batches by complete
+	// maxLoaded bounds the events held in memory (admitted, not finished); the rest wait
+	// in the journal. Default maxLoaded; tests lower it.
+	maxLoaded int
 
-	mu        sync.Mutex
-	inflight  map[int64]bool // guarded by mu; loaded and not finished
-	lastError map[string]string
+	mu         sync.Mutex
+	inflight   map[int64]bool // guarded by mu; admitted and not finished
+	lastError  map[string]string
+	work       context.Context // guarded by mu; the handlers' context while running, else nil
+	loadedUpTo int64           // guarded by mu; the highest seq admitted
+	caughtUp   bool            // guarded by mu; no pending event above loadedUpTo is left in the journal
+	commits    uint64          // guarded by mu; offers so far
 }
 
 func newDispatcher(c *Core) *dispatcher {
@@ -60,6 +74,7 @@ func newDispatcher(c *Core) *dispatcher {
 		done:      make(chan int64, 1024),
 		inflight:  make(map[int64]bool),
 		lastError: make(map[string]string),
+		maxLoaded: maxLoaded,
 	}
 	d.queue = newKeyedQueue(c.opts.Workers, d.handle)
 	return d
@@ -72,34 +87,103 @@ func (d *dispatcher) poke() {
 	}
 }
 
+// offer admits the new events of a commit (in seq order, after every earlier commit's)
+// when the dispatcher runs, is caught up and has room; otherwise the loader reads them
+// from the journal.
+func (d *dispatcher) offer(events []store.InboxEvent) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.commits++
+	if d.work == nil || !d.caughtUp || len(d.inflight)+len(events) > d.maxLoaded {
+		d.caughtUp = false
+		d.poke()
+		return
+	}
+	for _, e := range events {
+		// The loader may have read them already: between their commit and this offer.
+		if e.Seq > d.loadedUpTo {
+			d.admit(e)
+		}
+	}
+}
+
+// admit queues e; d.mu is held, so admissions (and so each room's queue) are in seq order.
+func (d *dispatcher) admit(e store.InboxEvent) {
+	d.inflight[e.Seq] = true
+	d.loadedUpTo = max(d.loadedUpTo, e.Seq)
+	d.queue.push(d.work, e.RoomID, e)
+}
+
 // run loads pending events until stop ends, then lets in-flight handlers finish (they run
 // with work, which the core cancels when the shutdown deadline passes).
 func (d *dispatcher) run(stop, work context.Context) {
 	completed := make(chan struct{})
 	go func() { defer close(completed); d.complete(work) }()
-	pump(stop, work, d.queue, d.wake, "pending events", d.room, d.core.store.PendingEvents,
-		func(e store.InboxEvent) (int64, string) {
+	d.mu.Lock()
+	d.work, d.caughtUp = work, false
+	d.mu.Unlock()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		d.load(work)
+		select {
+		case <-stop.Done():
 			d.mu.Lock()
-			d.inflight[e.Seq] = true
+			d.work, d.caughtUp = nil, false
+			d.queue.close()
 			d.mu.Unlock()
-			return e.Seq, e.RoomID
-		})
-	close(d.done)
-	<-completed
+			d.queue.wait()
+			close(d.done)
+			<-completed
+			return
+		case <-d.wake:
+		case <-tick.C:
+		}
+	}
 }
 
-// room says how many more events may be loaded into memory.
-func (d *dispatcher) room() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return maxLoaded - len(d.inflight)
+// load reads pending events from the journal into the queue while the dispatcher is not
+// caught up and has room.
+func (d *dispatcher) load(ctx context.Context) {
+	for {
+		d.mu.Lock()
+		after, room, commits, need := d.loadedUpTo, d.maxLoaded-len(d.inflight), d.commits, !d.caughtUp
+		d.mu.Unlock()
+		if !need || room <= 0 {
+			return
+		}
+		rows, err := d.core.store.PendingEvents(ctx, after, room)
+		if err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Msg("Failed to load pending events")
+			return
+		}
+		d.mu.Lock()
+		if d.work == nil {
+			d.mu.Unlock()
+			return
+		}
+		for _, r := range rows {
+			if r.Seq > d.loadedUpTo {
+				d.admit(r)
+			}
+		}
+		// Fewer rows than asked for: the journal had no more when it was read; that is all
+		// there is unless a commit finished meanwhile (its offer was turned away).
+		if len(rows) < room && d.commits == commits {
+			d.caughtUp = true
+		}
+		d.mu.Unlock()
+	}
 }
 
 func (d *dispatcher) finish(seq int64) {
 	d.mu.Lock()
 	delete(d.inflight, seq)
+	waiting := !d.caughtUp
 	d.mu.Unlock()
-	d.poke()
+	if waiting {
+		d.poke()
+	}
 }
 
 // handle delivers one journaled event, retrying with backoff, and records the outcome.
@@ -241,17 +325,16 @@ func (d *dispatcher) deliver(ctx context.Context, log zerolog.Logger, targets []
 				err = m.HandleEvent(mctx, evt)
 			}
 		}()
-		d.core.metrics.handlerTime.WithLabelValues(m.ID()).Observe(time.Since(start).Seconds())
-		d.mu.Lock()
+		series := d.core.metrics.series(m.ID())
+		series.handlerTime.Observe(time.Since(start).Seconds())
 		if err != nil {
+			d.mu.Lock()
 			d.lastError[m.ID()] = err.Error()
-		}
-		d.mu.Unlock()
-		if err != nil {
-			d.core.metrics.handled.WithLabelValues(m.ID(), "retry").Inc()
+			d.mu.Unlock()
+			series.retry.Inc()
 			errs = append(errs, fmt.Errorf("module %s: %w", m.ID(), err))
 		} else {
-			d.core.metrics.handled.WithLabelValues(m.ID(), "ok").Inc()
+			series.ok.Inc()
 		}
 	}
 	return errors.Join(errs...)

@@ -90,7 +90,7 @@ func (s *moduleStore) PutPortal(ctx context.Context, remoteKey string, roomID id
 		return err
 	}
 	s.core.router.portalGen.Add(1) // before the delete: a lookup racing this one is not cached
-	s.core.router.portals.Delete(roomID)
+	s.core.router.forget(roomID)
 	return nil
 }
 
@@ -99,7 +99,7 @@ func (s *moduleStore) ClaimPortal(ctx context.Context, remoteKey string, roomID 
 		return err
 	}
 	s.core.router.portalGen.Add(1)
-	s.core.router.portals.Delete(roomID)
+	s.core.router.forget(roomID)
 	return nil
 }
 
@@ -111,7 +111,7 @@ func (s *moduleStore) DeletePortal(ctx context.Context, remoteKey string) error 
 		return err
 	}
 	s.core.router.portalGen.Add(1) // before the delete: a lookup racing this one is not cached
-	s.core.router.portals.Delete(id.RoomID(roomID))
+	s.core.router.forget(id.RoomID(roomID))
 	return nil
 }
 

@@ -22,6 +22,25 @@ type metrics struct {
 	ingestLatency prometheus.Histogram
 	failures      *prometheus.CounterVec // module, kind: disconnected, error (see moduleHealth)
 	modules       *moduleCollector
+	perModule     sync.Map // module ID -> *moduleSeries, the per-event series without label lookups
+}
+
+// moduleSeries are the series the dispatcher updates for every event a module handles.
+type moduleSeries struct {
+	ok, retry   prometheus.Counter
+	handlerTime prometheus.Observer
+}
+
+// series returns module's per-event series.
+func (m *metrics) series(module string) *moduleSeries {
+	if v, ok := m.perModule.Load(module); ok {
+		return v.(*moduleSeries)
+	}
+	v, _ := m.perModule.LoadOrStore(module, &moduleSeries{
+		ok: m.handled.WithLabelValues(module, "ok"), retry: m.handled.WithLabelValues(module, "retry"),
+		handlerTime: m.handlerTime.WithLabelValues(module),
+	})
+	return v.(*moduleSeries)
 }
 
 // The kinds of switchboard_module_failures_total. A handler that gave up and a send that gave

@@ -20,9 +20,18 @@ import (
 type router struct {
 	ids       *registration.Router // immutable
 	modules   map[string]Module    // immutable
-	portals   sync.Map             // room ID -> Module
+	portals   sync.Map             // room ID -> Module, or noPortal for a room no module owns
 	portalGen atomic.Int64         // bumped by every portal change, so a lookup racing it is not cached
+	unowned   atomic.Int64         // noPortal entries in portals, bounded by maxUnownedCached
 }
+
+// noPortal caches that no module owns a room, so that events in rooms no module owns are
+// routed without asking the database each time. Every portal change deletes the room's
+// entry (moduleStore), as for owned rooms.
+type noPortal struct{}
+
+// maxUnownedCached bounds the rooms remembered as owned by no module.
+const maxUnownedCached = 100_000
 
 func newRouter(domain string, namespaces map[string]registration.Namespaces, modules map[string]Module) (*router, error) {
 	ids, err := registration.NewRouter(domain, namespaces)
@@ -94,20 +103,53 @@ func (c *Core) route(ctx context.Context, evt *event.Event, kind string) ([]Modu
 // portalOwner returns the module that owns the room as a portal, nil when none does.
 func (c *Core) portalOwner(ctx context.Context, roomID id.RoomID) (Module, error) {
 	if v, ok := c.router.portals.Load(roomID); ok {
-		return v.(Module), nil
+		if m, owned := v.(Module); owned {
+			return m, nil
+		}
+		return nil, nil
 	}
 	gen := c.router.portalGen.Load()
 	mid, _, err := c.store.PortalByRoom(ctx, roomID.String())
 	if errors.Is(err, store.ErrNotFound) {
+		if c.router.unowned.Load() < maxUnownedCached {
+			c.router.cache(roomID, noPortal{}, gen)
+		}
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
 	m := c.modules[mid]
-	if m != nil && c.router.portalGen.Load() == gen {
-		c.router.portals.Store(roomID, m)
+	if m != nil {
+		c.router.cache(roomID, m, gen)
 	}
 	return m, nil
+}
+
+// cache remembers v (a Module or noPortal) for roomID, looked up while the portal
+// generation was gen, unless a portal changed since: checked before and after storing, as
+// a change may delete the entry between the check and the store.
+func (r *router) cache(roomID id.RoomID, v any, gen int64) {
+	if r.portalGen.Load() != gen {
+		return
+	}
+	if _, loaded := r.portals.LoadOrStore(roomID, v); loaded {
+		return
+	}
+	if _, none := v.(noPortal); none {
+		r.unowned.Add(1)
+	}
+	if r.portalGen.Load() != gen {
+		r.forget(roomID)
+	}
+}
+
+// forget drops what is cached for roomID (a portal of it changed).
+func (r *router) forget(roomID id.RoomID) {
+	if v, ok := r.portals.LoadAndDelete(roomID); ok {
+		if _, none := v.(noPortal); none {
+			r.unowned.Add(-1)
+		}
+	}
 }
 
 // roomCommandModule returns the module whose room command starts evt's text, nil when none.
