@@ -63,11 +63,9 @@ func (s *Store) CommitTransactions(ctx context.Context, scope string, txns []Txn
 // eventRef locates an event in a []TxnCommit.
 type eventRef struct{ txn, ev int }
 
-// commitTxns clears the outputs of txns, then journals them with the dialect's fast path.
-func (s *Store) commitTxns(ctx context.Context, scope string, txns []TxnCommit) error {
-	clearOutputs(txns)
-	// first maps each event ID to its first occurrence, the one that gets the seq the
-	// database returns for the ID.
+// firstOccurrences maps each event ID in txns to its first occurrence: the one that gets
+// the seq the database returns for the ID.
+func firstOccurrences(txns []TxnCommit) map[string]eventRef {
 	var total int
 	for _, t := range txns {
 		total += len(t.Events)
@@ -80,12 +78,22 @@ func (s *Store) commitTxns(ctx context.Context, scope string, txns []TxnCommit) 
 			}
 		}
 	}
+	return first
+}
+
+// commitTxns clears the outputs of txns, then journals them with the dialect's fast path.
+func (s *Store) commitTxns(ctx context.Context, scope string, txns []TxnCommit) error {
+	clearOutputs(txns)
+	var total int
+	for _, t := range txns {
+		total += len(t.Events)
+	}
 	now := time.Now().UnixMilli()
 	var err error
 	if s.dialect == Postgres {
-		err = s.commitPostgres(ctx, scope, now, txns, total, first)
+		err = s.commitPostgres(ctx, scope, now, txns, total)
 	} else {
-		err = s.commitSQLite(ctx, scope, now, txns, total, first)
+		err = s.commitSQLite(ctx, scope, now, txns, total)
 	}
 	if err != nil {
 		clearOutputs(txns) // rolled back: nothing was inserted
@@ -111,28 +119,29 @@ func clearOutputs(txns []TxnCommit) {
 // rows this call inserted are read back once at the end: they are the rows above the
 // largest seq before the call. Reading seqs with RETURNING instead costs a row scan per
 // event (~1 µs) also when, as almost always, there are no duplicates.
-func (s *Store) commitSQLite(ctx context.Context, scope string, now int64, txns []TxnCommit, total int, first map[string]eventRef) error {
+func (s *Store) commitSQLite(ctx context.Context, scope string, now int64, txns []TxnCommit, total int) error {
 	// Prepared before the transaction: on SQLite it holds the only connection.
-	var st [5]*sql.Stmt
-	for i, p := range []struct {
-		key   stmtKey
-		build func(int) string
-	}{
-		{stmtKey{stmtInboxJournal, 0}, sqliteJournalSQL},
-		{stmtKey{stmtInboxMaxSeq, 0}, sqliteMaxSeqSQL},
-		{stmtKey{stmtInboxInserted, 0}, sqliteInsertedSQL},
-		{stmtKey{stmtInboxInsert, sqliteRowsPerInsert}, sqliteInsertSQL},
-		{stmtKey{stmtInboxInsert, total % sqliteRowsPerInsert}, sqliteInsertSQL},
-	} {
-		if (i == 3 && total < sqliteRowsPerInsert) || (i == 4 && p.key.n == 0) {
-			continue // no full, or no partial, statement needed
+	var err error
+	prepare := func(kind stmtKind, n int, build func(int) string) *sql.Stmt {
+		if err != nil || n == 0 { // n == 0: not needed
+			return nil
 		}
-		var err error
-		if st[i], err = s.stmt(ctx, p.key, p.build); err != nil {
-			return err
-		}
+		var st *sql.Stmt
+		st, err = s.stmt(ctx, stmtKey{kind, n}, build)
+		return st
 	}
-	journal, maxSeq, inserted, full, tail := st[0], st[1], st[2], st[3], st[4]
+	journal := prepare(stmtInboxJournal, 1, sqliteJournalSQL)
+	maxSeq := prepare(stmtInboxMaxSeq, 1, sqliteMaxSeqSQL)
+	readBack := prepare(stmtInboxInserted, 1, sqliteInsertedSQL)
+	fullRows := 0 // no full statement for fewer events
+	if total >= sqliteRowsPerInsert {
+		fullRows = sqliteRowsPerInsert
+	}
+	full := prepare(stmtInboxInsert, fullRows, sqliteInsertSQL)
+	tail := prepare(stmtInboxInsert, total%sqliteRowsPerInsert, sqliteInsertSQL) // the last, partial one
+	if err != nil {
+		return err
+	}
 	return s.inTx(ctx, lockInbox, func(tx *sql.Tx) error {
 		var before int64
 		if err := tx.StmtContext(ctx, maxSeq).QueryRowContext(ctx).Scan(&before); err != nil {
@@ -211,18 +220,18 @@ func (s *Store) commitSQLite(ctx context.Context, scope string, now int64, txns 
 		for i := range txns {
 			txns[i].Inserted = 0
 		}
-		rows, err := tx.StmtContext(ctx, inserted).QueryContext(ctx, before)
+		rows, err := tx.StmtContext(ctx, readBack).QueryContext(ctx, before)
 		if err != nil {
 			return err
 		}
-		return scanInserted(rows, txns, first)
+		return scanInserted(rows, txns, firstOccurrences(txns))
 	})
 }
 
 // commitPostgres journals the transactions and inserts all their events with one
 // statement (postgresIngestSQL) outside any explicit transaction: one round trip for any
 // number of transactions and events.
-func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txns []TxnCommit, total int, first map[string]eventRef) error {
+func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txns []TxnCommit, total int) error {
 	st, err := s.stmt(ctx, stmtKey{stmtInboxIngest, 0}, postgresIngestSQL)
 	if err != nil {
 		return err
@@ -246,7 +255,7 @@ func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txn
 	if err != nil {
 		return err
 	}
-	return scanInserted(rows, txns, first)
+	return scanInserted(rows, txns, firstOccurrences(txns))
 }
 
 // scanInserted reads (seq, id) rows: an inserted event's seq and ID, or on PostgreSQL
