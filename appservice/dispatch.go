@@ -40,6 +40,12 @@ func (r Retry) backoff(n int) time.Duration {
 // maxLoaded bounds the events held in memory; the rest wait in the journal.
 const maxLoaded = 2048
 
+// Completions are recorded in batches of up to completeBatch events or completeWindow.
+const (
+	completeBatch  = 4096
+	completeWindow = 50 * time.Millisecond
+)
+
 // dispatcher hands journaled events to modules, in order per room and rooms in parallel.
 //
 // Events reach it two ways. The inbox offers the events of each commit, in commit order,
@@ -275,16 +281,18 @@ func (d *dispatcher) markDone(seq int64) {
 	d.done <- seq
 }
 
-// complete records completions in batches: one database transaction (one fsync) covers
-// every event finished within a couple of milliseconds. A completion lost in a crash only
-// means that the event is delivered again, which handlers tolerate (idempotent by event ID).
+// complete records completions in batches: one database transaction covers every event
+// finished within completeWindow (or completeBatch events). Completions need not be quick:
+// one lost in a crash only means that the event is delivered again, which handlers
+// tolerate (idempotent by event ID); but each batch is a commit, and on SQLite a commit is
+// an fsync that the next homeserver transaction would wait behind.
 func (d *dispatcher) complete(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx) // record completions even while shutting down
 	for seq := range d.done {
 		batch := []int64{seq}
-		window := time.NewTimer(2 * time.Millisecond)
+		window := time.NewTimer(completeWindow)
 	collect:
-		for len(batch) < 512 {
+		for len(batch) < completeBatch {
 			select {
 			case s, ok := <-d.done:
 				if !ok {
