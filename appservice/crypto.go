@@ -96,7 +96,7 @@ func (d *dispatcher) handleCrypto(ctx context.Context, log zerolog.Logger, row s
 		}
 		if attempt >= c.opts.Retry.Attempts {
 			log.Error().Err(err).Str("kind", row.Kind).Msg("Giving up on an encryption event")
-			_ = c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
+			_ = d.markFailed(ctx, row.Seq, err.Error())
 			return
 		}
 		if !d.queue.pause(ctx, c.opts.Retry.backoff(attempt)) {
@@ -167,7 +167,7 @@ func (d *dispatcher) decrypt(ctx context.Context, log zerolog.Logger, row store.
 			reason = "the bridge could not decrypt it (the sending device withheld the room key)"
 		}
 		c.reportUndecryptable(ctx, evt, reason, "")
-		_ = c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
+		_ = d.markFailed(ctx, row.Seq, err.Error())
 		return nil, false
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,6 +72,12 @@ type dispatcher struct {
 	loadedUpTo int64           // guarded by mu; the highest seq admitted
 	caughtUp   bool            // guarded by mu; no pending event above loadedUpTo is left in the journal
 	commits    uint64          // guarded by mu; offers so far
+	// settled holds the admitted events recorded done or failed (guarded by mu); an event
+	// that finishes unsettled (its handler stopped with the core) is abandoned: it stays
+	// pending, and the handled watermark stays at or below the lowest such seq, abandoned
+	// (0: none).
+	settled   map[int64]bool
+	abandoned int64
 }
 
 func newDispatcher(c *Core) *dispatcher {
@@ -79,6 +86,7 @@ func newDispatcher(c *Core) *dispatcher {
 		wake:      make(chan struct{}, 1),
 		done:      make(chan int64, 1024),
 		inflight:  make(map[int64]bool),
+		settled:   make(map[int64]bool),
 		lastError: make(map[string]string),
 		maxLoaded: maxLoaded,
 	}
@@ -185,6 +193,10 @@ func (d *dispatcher) load(ctx context.Context) {
 func (d *dispatcher) finish(seq int64) {
 	d.mu.Lock()
 	delete(d.inflight, seq)
+	if !d.settled[seq] && (d.abandoned == 0 || seq < d.abandoned) {
+		d.abandoned = seq
+	}
+	delete(d.settled, seq)
 	waiting := !d.caughtUp
 	d.mu.Unlock()
 	if waiting {
@@ -206,7 +218,7 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 	evt, err := decodeEvent(row)
 	if err != nil {
 		log.Error().Err(err).Msg("Journaled event cannot be decoded; marking it failed")
-		_ = c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error())
+		_ = d.markFailed(ctx, row.Seq, err.Error())
 		return
 	}
 	if row.Kind == kindTimeline {
@@ -263,7 +275,7 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 			// Report first: the reports are idempotent by event ID, and a crash between the
 			// two steps must not leave the sender uninformed.
 			d.reportFailure(ctx, targets, evt, row.Kind, err)
-			if ferr := c.store.MarkEventFailed(context.WithoutCancel(ctx), row.Seq, err.Error()); ferr != nil {
+			if ferr := d.markFailed(ctx, row.Seq, err.Error()); ferr != nil {
 				log.Error().Err(ferr).Msg("Failed to mark event failed")
 			}
 			return
@@ -278,7 +290,32 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 
 // markDone queues the completion of seq for the next batch.
 func (d *dispatcher) markDone(seq int64) {
+	d.mu.Lock()
+	d.settled[seq] = true
+	d.mu.Unlock()
 	d.done <- seq
+}
+
+// markFailed records that seq was given up on.
+func (d *dispatcher) markFailed(ctx context.Context, seq int64, errText string) error {
+	d.mu.Lock()
+	d.settled[seq] = true
+	d.mu.Unlock()
+	return d.core.store.MarkEventFailed(context.WithoutCancel(ctx), seq, errText)
+}
+
+// doneBelow is the handled watermark now: every admitted event below it has finished and
+// every event below it in the journal was admitted (the loader and offers admit in seq
+// order without gaps), so none below it is pending. d.mu is held.
+func (d *dispatcher) doneBelow() int64 {
+	w := d.loadedUpTo + 1
+	for seq := range d.inflight {
+		w = min(w, seq)
+	}
+	if d.abandoned > 0 {
+		w = min(w, d.abandoned)
+	}
+	return w
 }
 
 // complete records completions in batches: one database transaction covers every event
@@ -304,7 +341,13 @@ func (d *dispatcher) complete(ctx context.Context) {
 			}
 		}
 		window.Stop()
-		if err := d.core.store.MarkEventsDone(ctx, batch); err != nil {
+		// Events below the watermark are recorded by raising it; only those above it (done
+		// while an earlier event is still being handled) are marked row by row.
+		d.mu.Lock()
+		w := d.doneBelow()
+		d.mu.Unlock()
+		above := slices.DeleteFunc(batch, func(seq int64) bool { return seq < w })
+		if err := d.core.store.RecordInboxProgress(ctx, w, above); err != nil {
 			zerolog.Ctx(ctx).Error().Err(err).Int("events", len(batch)).Msg("Failed to record handled events; they will be delivered again after a restart")
 		}
 	}

@@ -173,9 +173,8 @@ func TestEchoSettlesOnlyItsOwnRow(t *testing.T) {
 			evt := strings.Replace(echoEvent("$forged", tt.sender, content), `"room_id":"`+echoRoom+`"`, `"room_id":"`+tt.room+`"`, 1)
 			env.putTxn(t, "t1", evt)
 			eventually(t, "the event handled", func() bool {
-				var n int
-				_ = env.st.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM inbox WHERE state <> 'pending'`).Scan(&n)
-				return n == 1
+				n, err := env.st.InboxDepth(t.Context())
+				return err == nil && n == 0
 			})
 			row, err := env.st.GetOutbox(t.Context(), "rec", "root")
 			if err != nil || row.State != store.OutboxPending || row.EventID != "" {

@@ -91,6 +91,18 @@ func testHandOff(t *testing.T, d store.Dialect) {
 	if len(got) != total || len(seq) != total {
 		t.Fatalf("handled %d events, journaled %d, want %d each", len(got), len(seq), total)
 	}
+	// Handled in order, the events are recorded by the watermark alone.
+	var maxSeq int64
+	for _, s := range seq {
+		maxSeq = max(maxSeq, s)
+	}
+	eventually(t, "the handled watermark past every event", func() bool {
+		w, err := st.InboxDoneBelow(context.Background())
+		return err == nil && w > maxSeq
+	})
+	if n, err := st.InboxDepth(context.Background()); err != nil || n != 0 {
+		t.Errorf("InboxDepth = %d, %v; want 0", n, err)
+	}
 	seen := map[id.EventID]bool{}
 	last := map[id.RoomID]int64{}
 	for _, e := range got {

@@ -219,8 +219,10 @@ func checkInbox(ctx context.Context, uri string, sent int, handled int64) (strin
 	}
 	defer st.Close()
 	var rows, distinct, done int64
+	// Done: marked done, or below the handled watermark (store.RecordInboxProgress).
 	err = st.DB().QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT event_id),
-		COALESCE(SUM(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0) FROM inbox`).Scan(&rows, &distinct, &done)
+		COALESCE(SUM(CASE WHEN state = 'done' OR (state = 'pending' AND seq < (SELECT done_below FROM inbox_progress WHERE id = 1)) THEN 1 ELSE 0 END), 0)
+		FROM inbox`).Scan(&rows, &distinct, &done)
 	if err != nil {
 		return "error: " + err.Error(), false
 	}

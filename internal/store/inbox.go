@@ -20,11 +20,15 @@ type InboxEvent struct {
 }
 
 // PendingEvents returns up to limit events not yet done or failed with Seq > afterSeq,
-// in Seq order.
+// in Seq order: pending rows at or above the handled watermark (inbox_progress.go).
 func (s *Store) PendingEvents(ctx context.Context, afterSeq int64, limit int) ([]InboxEvent, error) {
+	w, err := s.InboxDoneBelow(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: load pending events: %w", err)
+	}
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT seq, event_id, room_id, kind, payload, attempts, received_at FROM inbox
-		 WHERE state = 'pending' AND seq > $1 ORDER BY seq LIMIT $2`, afterSeq, limit)
+		 WHERE state = 'pending' AND seq > $1 ORDER BY seq LIMIT $2`, max(afterSeq, w-1), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: load pending events: %w", err)
 	}
@@ -75,7 +79,8 @@ func (s *Store) MarkEventFailed(ctx context.Context, seq int64, errText string) 
 
 // InboxDepth counts events neither done nor failed.
 func (s *Store) InboxDepth(ctx context.Context) (int, error) {
-	n, err := s.count(ctx, `SELECT COUNT(*) FROM inbox WHERE state = 'pending'`)
+	n, err := s.count(ctx, `SELECT COUNT(*) FROM inbox
+		WHERE state = 'pending' AND seq >= (SELECT done_below FROM inbox_progress WHERE id = 1)`)
 	if err != nil {
 		return 0, fmt.Errorf("store: count pending events: %w", err)
 	}

@@ -56,26 +56,37 @@ func doneStmtRanges(n int) int {
 	return 1 << bits.Len(uint(n-1))
 }
 
-func (s *Store) markDone(ctx context.Context, ranges []seqRange) error {
-	type chunk struct {
-		st   *sql.Stmt
-		args []any
-	}
-	// Statements are prepared before a transaction begins (see stmtCache).
-	var chunks []chunk
+// doneChunk is one prepared UPDATE of markDone with its arguments.
+type doneChunk struct {
+	st   *sql.Stmt
+	args []any
+}
+
+// doneChunks prepares the statements that mark ranges done. Statements are prepared before
+// a transaction begins (see stmtCache).
+func (s *Store) doneChunks(ctx context.Context, ranges []seqRange) ([]doneChunk, error) {
+	var chunks []doneChunk
 	for start := 0; start < len(ranges); start += doneRangesPerUpdate {
 		rs := ranges[start:min(start+doneRangesPerUpdate, len(ranges))]
 		n := doneStmtRanges(len(rs))
 		st, err := s.stmt(ctx, stmtKey{stmtInboxDone, n}, doneSQL(s.dialect))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		args := make([]any, 0, 2*n)
 		for i := range n {
 			r := rs[min(i, len(rs)-1)] // padding repeats the last range
 			args = append(args, r.lo, r.hi)
 		}
-		chunks = append(chunks, chunk{st, args})
+		chunks = append(chunks, doneChunk{st, args})
+	}
+	return chunks, nil
+}
+
+func (s *Store) markDone(ctx context.Context, ranges []seqRange) error {
+	chunks, err := s.doneChunks(ctx, ranges)
+	if err != nil {
+		return err
 	}
 	if len(chunks) == 1 {
 		// One statement is atomic by itself: no BEGIN and COMMIT round trips.

@@ -100,6 +100,13 @@ var migrations = []migration{
 	{version: 3, name: "outbox: look up a row by its transaction ID (the echo of a send in doubt)", stmts: []string{
 		`CREATE INDEX outbox_txn ON outbox (txn_id)`,
 	}},
+	{version: 4, name: "inbox: the handled watermark (every event below it is done or failed)", stmts: []string{
+		`CREATE TABLE inbox_progress (
+			id          INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+			done_below  {bigint} NOT NULL
+		)`,
+		`INSERT INTO inbox_progress (id, done_below) VALUES (1, 0)`,
+	}},
 }
 
 // LatestVersion is the schema version this code migrates to.

@@ -15,7 +15,7 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	ms := cutoff.UnixMilli()
 	var total int64
 	for _, q := range []string{
-		`DELETE FROM inbox WHERE state <> 'pending' AND received_at < $1`,
+		`DELETE FROM inbox WHERE (state <> 'pending' OR seq < (SELECT done_below FROM inbox_progress WHERE id = 1)) AND received_at < $1`,
 		`DELETE FROM outbox WHERE state <> 'pending' AND created_at < $1`,
 		`DELETE FROM txn_journal WHERE received_at < $1`,
 	} {

@@ -42,7 +42,11 @@ func testAcceptedStanzaNotResent(t *testing.T, dialect store.Dialect) {
 	if err := r.core.Stop(stopCtx); err != nil {
 		t.Fatal(err)
 	}
-	// As if the process had died before the journal's record of the event.
+	// As if the process had died before the journal's record of the event (its row and the
+	// handled watermark, store.RecordInboxProgress).
+	if _, err := st.DB().ExecContext(ctx, `UPDATE inbox_progress SET done_below = (SELECT seq FROM inbox WHERE event_id = $1)`, sent.EventID.String()); err != nil {
+		t.Fatal(err)
+	}
 	res, err := st.DB().ExecContext(ctx, `UPDATE inbox SET state = 'pending' WHERE event_id = $1`, sent.EventID.String())
 	if err != nil {
 		t.Fatal(err)
