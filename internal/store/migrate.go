@@ -100,12 +100,19 @@ var migrations = []migration{
 	{version: 3, name: "outbox: look up a row by its transaction ID (the echo of a send in doubt)", stmts: []string{
 		`CREATE INDEX outbox_txn ON outbox (txn_id)`,
 	}},
+	// The watermark starts below the lowest pending event (or above the last one). Pending
+	// events are then found from it along the primary key, so the partial index of pending
+	// rows, one more b-tree written for every event, goes.
 	{version: 4, name: "inbox: the handled watermark (every event below it is done or failed)", stmts: []string{
 		`CREATE TABLE inbox_progress (
 			id          INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
 			done_below  {bigint} NOT NULL
 		)`,
-		`INSERT INTO inbox_progress (id, done_below) VALUES (1, 0)`,
+		`INSERT INTO inbox_progress (id, done_below) VALUES (1, COALESCE(
+			(SELECT MIN(seq) FROM inbox WHERE state = 'pending'),
+			(SELECT MAX(seq) + 1 FROM inbox),
+			0))`,
+		`DROP INDEX inbox_pending`,
 	}},
 }
 
