@@ -34,8 +34,8 @@ const sqliteRowsPerInsert = 100
 // inserted counts new events.
 //
 // CommitTransaction sets events[i].Seq to the seq the database assigned to every event
-// it inserted, and to 0 for every event skipped as a duplicate, so that the caller can hand
-// the new events on without reading them back. It is CommitTransactions with one element.
+// it inserted (and ReceivedAt to the time journaled), and Seq to 0 for every event skipped
+// as a duplicate, so that the caller can hand the new events on without reading them back. It is CommitTransactions with one element.
 func (s *Store) CommitTransaction(ctx context.Context, scope, txnID string, events []InboxEvent) (duplicate bool, inserted int, err error) {
 	c := [1]TxnCommit{{TxnID: txnID, Events: events}}
 	if err := s.commitTxns(ctx, scope, c[:]); err != nil {
@@ -97,8 +97,16 @@ func (s *Store) commitTxns(ctx context.Context, scope string, txns []TxnCommit) 
 	}
 	if err != nil {
 		clearOutputs(txns) // rolled back: nothing was inserted
+		return err
 	}
-	return err
+	for i := range txns {
+		for j := range txns[i].Events {
+			if txns[i].Events[j].Seq > 0 {
+				txns[i].Events[j].ReceivedAt = now // as journaled, as PendingEvents would read it
+			}
+		}
+	}
+	return nil
 }
 
 func clearOutputs(txns []TxnCommit) {

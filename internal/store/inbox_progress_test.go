@@ -57,3 +57,25 @@ func TestInboxProgress(t *testing.T) {
 		}
 	})
 }
+
+// TestCommitFillsReceivedAt: an inserted event comes back with the time it was journaled,
+// as PendingEvents reads it (the dispatcher takes new events from the commit, and the
+// decrypt timeout counts from it).
+func TestCommitFillsReceivedAt(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, s *store.Store) {
+		evs := events("$r1", "$r2")
+		before := time.Now().UnixMilli()
+		if _, _, err := s.CommitTransaction(t.Context(), "as", "t1", evs); err != nil {
+			t.Fatal(err)
+		}
+		pending, err := s.PendingEvents(t.Context(), 0, 10)
+		if err != nil || len(pending) != 2 {
+			t.Fatalf("PendingEvents = %v, %v", pending, err)
+		}
+		for i, e := range evs {
+			if e.ReceivedAt < before || e.ReceivedAt != pending[i].ReceivedAt {
+				t.Errorf("%s: ReceivedAt %d, journaled %d (before %d)", e.EventID, e.ReceivedAt, pending[i].ReceivedAt, before)
+			}
+		}
+	})
+}
