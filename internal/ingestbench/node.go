@@ -1,7 +1,6 @@
 package ingestbench
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -79,32 +78,8 @@ func complete(dir string) bool {
 
 // npmCI runs npm ci in dir (emptied first) and marks it complete.
 func npmCI(ctx context.Context, dir string, pkg, lock []byte) error {
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return fmt.Errorf("ingestbench: npm is not in PATH: %w", err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("ingestbench: failed to clear %s: %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("ingestbench: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "package.json"), pkg, 0o644); err != nil {
-		return fmt.Errorf("ingestbench: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "package-lock.json"), lock, 0o644); err != nil {
-		return fmt.Errorf("ingestbench: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=warn")
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ingestbench: npm ci in %s failed: %w\n%s", dir, err, peerproc.Tail(out.Bytes(), 30))
-	}
-	if err := os.WriteFile(filepath.Join(dir, nodeCompleteMarker), nil, 0o644); err != nil {
+	files := map[string][]byte{"package.json": pkg, "package-lock.json": lock}
+	if err := peerproc.NpmCI(ctx, dir, files, nodeCompleteMarker, 5*time.Minute); err != nil {
 		return fmt.Errorf("ingestbench: %w", err)
 	}
 	return nil

@@ -1,11 +1,9 @@
 package refucrm
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -109,36 +107,12 @@ func install(ctx context.Context, m material) (string, error) {
 
 // npmCI runs npm ci in dir (emptied first) and marks it complete.
 func npmCI(ctx context.Context, m material, dir string) error {
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return fmt.Errorf("refucrm: npm is not in PATH: %w", err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("refucrm: failed to clear %s: %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("refucrm: %w", err)
-	}
 	pkg, err := fs.ReadFile(m.root, expressDir+"/package.json")
 	if err != nil {
 		return fmt.Errorf("refucrm: %w", err)
 	}
-	if err := errors.Join(
-		os.WriteFile(filepath.Join(dir, "package.json"), pkg, 0o644),
-		os.WriteFile(filepath.Join(dir, "package-lock.json"), packageLock, 0o644),
-	); err != nil {
-		return fmt.Errorf("refucrm: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, installTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=warn")
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("refucrm: npm ci in %s failed: %w\n%s", dir, err, peerproc.Tail(out.Bytes(), 30))
-	}
-	if err := os.WriteFile(filepath.Join(dir, completeMarker), nil, 0o644); err != nil {
+	files := map[string][]byte{"package.json": pkg, "package-lock.json": packageLock}
+	if err := peerproc.NpmCI(ctx, dir, files, completeMarker, installTimeout); err != nil {
 		return fmt.Errorf("refucrm: %w", err)
 	}
 	return nil
