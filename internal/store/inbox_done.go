@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"math/bits"
 	"slices"
 )
@@ -14,18 +13,15 @@ import (
 // statements are ever prepared.
 const doneRangesPerUpdate = 64
 
-// MarkEventsDone records that the events with these seqs were handled, atomically (the
-// dispatcher batches completions so that one fsync covers many events). Only pending
-// events become done; unknown seqs are ignored. The seqs are sorted and compressed into
-// ranges of consecutive seqs, one "seq BETWEEN lo AND hi" each.
+// MarkEventsDone records that the events with these seqs were handled, atomically. Only
+// pending events become done; unknown seqs are ignored. The seqs are sorted and compressed
+// into ranges of consecutive seqs, one "seq BETWEEN lo AND hi" each. It is
+// RecordInboxProgress without raising the watermark (the dispatcher uses that).
 func (s *Store) MarkEventsDone(ctx context.Context, seqs []int64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	if err := s.markDone(ctx, seqRanges(seqs)); err != nil {
-		return fmt.Errorf("store: mark %d events done: %w", len(seqs), err)
-	}
-	return nil
+	return s.RecordInboxProgress(ctx, 0, seqs)
 }
 
 // seqRange is the seqs lo through hi, inclusive.
@@ -56,7 +52,7 @@ func doneStmtRanges(n int) int {
 	return 1 << bits.Len(uint(n-1))
 }
 
-// doneChunk is one prepared UPDATE of markDone with its arguments.
+// doneChunk is one prepared UPDATE that marks seq ranges done, with its arguments.
 type doneChunk struct {
 	st   *sql.Stmt
 	args []any
@@ -81,24 +77,4 @@ func (s *Store) doneChunks(ctx context.Context, ranges []seqRange) ([]doneChunk,
 		chunks = append(chunks, doneChunk{st, args})
 	}
 	return chunks, nil
-}
-
-func (s *Store) markDone(ctx context.Context, ranges []seqRange) error {
-	chunks, err := s.doneChunks(ctx, ranges)
-	if err != nil {
-		return err
-	}
-	if len(chunks) == 1 {
-		// One statement is atomic by itself: no BEGIN and COMMIT round trips.
-		_, err := chunks[0].st.ExecContext(ctx, chunks[0].args...)
-		return err
-	}
-	return s.inTx(ctx, 0, func(tx *sql.Tx) error {
-		for _, c := range chunks {
-			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, c.args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
