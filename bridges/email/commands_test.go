@@ -109,21 +109,28 @@ func TestPauseResume(t *testing.T) {
 					t.Errorf("reply shows a credential (%q):\n%s", secret, out)
 				}
 			}
-			for _, name := range []string{"sales", "support"} {
-				_, paused := h.st.kv[pausedKey(name)]
-				if want := contains(s.paused, name); paused != want {
-					t.Errorf("%s paused in the store: %v, want %v", name, paused, want)
-				}
-				if b.running(name) == contains(s.paused, name) {
-					t.Errorf("%s running: %v, want %v", name, b.running(name), !contains(s.paused, name))
-				}
-			}
-			if s.wantStart != "" {
-				if got := <-h.parked; got != s.wantStart {
-					t.Errorf("reader of %s started, want %s", got, s.wantStart)
-				}
-			}
+			checkMailboxes(t, b, h, s.paused, s.wantStart)
 		})
+	}
+}
+
+// checkMailboxes checks, after a step, which of the two mailboxes are paused in the store
+// and have no reader running, and that the reader of wantStart (if any) started.
+func checkMailboxes(t *testing.T, b *Bridge, h *parkedHost, paused []string, wantStart string) {
+	t.Helper()
+	for _, name := range []string{"sales", "support"} {
+		_, inStore := h.st.kv[pausedKey(name)]
+		if want := contains(paused, name); inStore != want {
+			t.Errorf("%s paused in the store: %v, want %v", name, inStore, want)
+		}
+		if b.running(name) == contains(paused, name) {
+			t.Errorf("%s running: %v, want %v", name, b.running(name), !contains(paused, name))
+		}
+	}
+	if wantStart != "" {
+		if got := <-h.parked; got != wantStart {
+			t.Errorf("reader of %s started, want %s", got, wantStart)
+		}
 	}
 }
 

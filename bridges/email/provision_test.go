@@ -168,20 +168,7 @@ func TestProvisioning(t *testing.T) {
 			if s.check != nil {
 				s.check(t, a)
 			}
-			for _, name := range []string{"sales", "support"} {
-				_, paused := h.st.kv[pausedKey(name)]
-				if want := contains(s.paused, name); paused != want {
-					t.Errorf("%s paused in the store: %v, want %v", name, paused, want)
-				}
-				if b.running(name) == contains(s.paused, name) {
-					t.Errorf("%s running: %v, want %v", name, b.running(name), !contains(s.paused, name))
-				}
-			}
-			if s.wantStart != "" {
-				if got := <-h.parked; got != s.wantStart {
-					t.Errorf("reader of %s started, want %s", got, s.wantStart)
-				}
-			}
+			checkMailboxes(t, b, h, s.paused, s.wantStart)
 		})
 	}
 }
