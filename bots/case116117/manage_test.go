@@ -10,9 +10,9 @@ import (
 	"github.com/switchboard-matrix/switchboard/appservice"
 )
 
-// TestManageCommands: cases lists the open cases (state, age, peer; searchable by case
-// ID; no patient data), links each link's state and queues, errors to admins only.
-func TestManageCommands(t *testing.T) {
+// twoLinkBot is a bot with links b (validLink) and c on an in-memory store, not started.
+func twoLinkBot(t *testing.T) (*Bot, *memStore) {
+	t.Helper()
 	second := validLink()
 	second.Name, second.OID = "c", "1.2.4"
 	b, err := New(Config{Links: []LinkConfig{validLink(), second}})
@@ -21,20 +21,35 @@ func TestManageCommands(t *testing.T) {
 	}
 	st := &memStore{kv: map[string]string{}}
 	b.host = &memHost{st: st}
+	return b, st
+}
+
+// putCase stores case c of link as the bot records it.
+func putCase(st *memStore, link string, c caseRecord) {
+	raw, _ := json.Marshal(c)
+	st.kv[caseKey(link, c.ID)] = string(raw)
+}
+
+// failLink makes l reconnecting with a last error that names an internal address.
+func failLink(l *link) {
+	l.setStatus(context.Background(), "reconnecting", nil)
+	l.mu.Lock()
+	l.lastErr = "Post \"https://ucrm.example\": dial tcp 10.0.0.9:443: connection refused"
+	l.mu.Unlock()
+}
+
+// TestManageCommands: cases lists the open cases (state, age, peer; searchable by case
+// ID; no patient data), links each link's state and queues, errors to admins only.
+func TestManageCommands(t *testing.T) {
+	b, st := twoLinkBot(t)
 	created := time.Now().Add(-3 * time.Hour)
-	put := func(link string, c caseRecord) {
-		raw, _ := json.Marshal(c)
-		st.kv[caseKey(link, c.ID)] = string(raw)
-	}
+	put := func(link string, c caseRecord) { putCase(st, link, c) }
 	put("b", caseRecord{ID: "INC-2024-0001", Role: roleIncoming, Peer: "1.2.9", State: stateReceived, Title: "A1 Atemnot, Mustermann", Created: created})
 	put("b", caseRecord{ID: "INC-2024-0002", Role: roleOutgoing, Peer: "1.2.9", State: stateCompleted, Created: created})
 	put("c", caseRecord{ID: "XYZ-77", Role: roleOutgoing, Peer: "1.2.8", State: stateAccepted, Created: created.Add(time.Hour)})
 	st.kv[pendKey("b", 1, "m1")] = "m1"
 	st.kv[rxKey("c", 1)] = "{}"
-	b.links[1].setStatus(context.Background(), "reconnecting", nil)
-	b.links[1].mu.Lock()
-	b.links[1].lastErr = "Post \"https://ucrm.example\": dial tcp 10.0.0.9:443: connection refused"
-	b.links[1].mu.Unlock()
+	failLink(b.links[1])
 
 	tests := []struct {
 		name     string

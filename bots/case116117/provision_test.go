@@ -30,19 +30,9 @@ type provisionFixture struct {
 
 func newProvisionFixture(t *testing.T) *provisionFixture {
 	t.Helper()
-	second := validLink()
-	second.Name, second.OID = "c", "1.2.4"
-	b, err := New(Config{Links: []LinkConfig{validLink(), second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &memStore{kv: map[string]string{}}
-	b.host = &memHost{st: st}
+	b, st := twoLinkBot(t)
 	created := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
-	put := func(link string, c caseRecord) {
-		raw, _ := json.Marshal(c)
-		st.kv[caseKey(link, c.ID)] = string(raw)
-	}
+	put := func(link string, c caseRecord) { putCase(st, link, c) }
 	put("b", caseRecord{ID: "INC-2024-0001", Role: roleIncoming, Peer: "1.2.9", State: stateReceived, Room: "!r1:example.org",
 		Title: "A1 Atemnot, Mustermann", Created: created})
 	put("b", caseRecord{ID: "INC-2024-0002", Role: roleOutgoing, Peer: "1.2.9", State: stateCompleted, Created: created})
@@ -50,10 +40,7 @@ func newProvisionFixture(t *testing.T) *provisionFixture {
 	st.kv[pendKey("b", 1, "m1")] = "m1"
 	st.kv[pendKey("b", 2, "m2")] = "m2"
 	st.kv[rxKey("c", 1)] = "{}"
-	b.links[1].setStatus(context.Background(), "reconnecting", nil)
-	b.links[1].mu.Lock()
-	b.links[1].lastErr = "Post \"https://ucrm.example\": dial tcp 10.0.0.9:443: connection refused"
-	b.links[1].mu.Unlock()
+	failLink(b.links[1])
 
 	base := sbcore.OpsOnly(t, storetest.Open(t, store.SQLite), b, testProvisionSecret, []string{"@d:example.org"}, []string{"@admin:example.org"})
 	return &provisionFixture{b: b, base: base, created: created}
