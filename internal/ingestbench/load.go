@@ -3,6 +3,8 @@ package ingestbench
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,8 +28,8 @@ type Txn struct {
 var body = "Load test message of the ingest benchmark. " + strings.Repeat("abcdefghij", 16)
 
 // BuildTxns returns n transactions of EventsPerTxn message events each, spread over rooms
-// in turn. Transaction and event IDs start with tag, which must be unique within a whole
-// benchmark, and are unique across the n transactions.
+// in turn. Transaction IDs start with tag, which must be unique within a whole
+// benchmark, and are unique across the n transactions; event IDs are derived from it.
 func BuildTxns(tag, domain string, rooms []string, n int) ([]Txn, error) {
 	type content struct {
 		MsgType string `json:"msgtype"`
@@ -51,7 +53,7 @@ func BuildTxns(tag, domain string, rooms []string, n int) ([]Txn, error) {
 			evts[i] = evt{
 				Type: "m.room.message", RoomID: rooms[k%len(rooms)],
 				Sender:  fmt.Sprintf("@user%d:%s", k%50, domain),
-				EventID: fmt.Sprintf("$%s-%d-%d:%s", tag, t, i, domain),
+				EventID: eventID(tag, t, i),
 				TS:      ts + int64(k), Content: content{MsgType: "m.text", Body: body},
 				Unsigned: map[string]int{"age": 10},
 			}
@@ -64,6 +66,14 @@ func BuildTxns(tag, domain string, rooms []string, n int) ([]Txn, error) {
 		txns[t] = Txn{ID: fmt.Sprintf("%s-%d", tag, t), Body: b}
 	}
 	return txns, nil
+}
+
+// eventID returns an event ID of the form homeservers give (room versions 4 and up: "$"
+// and the unpadded URL-safe base64 of a SHA-256 reference hash), derived from tag, t and i:
+// random-looking, as real IDs are, so that an index of them sees what it would in use.
+func eventID(tag string, t, i int) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", tag, t, i))
+	return "$" + base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 // Sent is the number of events in txns.

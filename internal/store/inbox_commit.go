@@ -26,7 +26,8 @@ type TxnCommit struct {
 const sqliteRowsPerInsert = 100
 
 // CommitTransaction journals a homeserver transaction atomically: the (scope, txnID) pair
-// and every event whose EventID is not yet in the inbox (done or not). duplicate is true when
+// and every event whose EventID is not yet in the inbox (done or not; on SQLite, among
+// the newest million events: recentIDs). duplicate is true when
 // the pair was committed before; its events are journaled all the same, because a
 // homeserver may reuse a transaction ID for a retried batch that holds more events
 // (Dendrite derives the ID from the first event's timestamp), and skipping them would lose
@@ -116,124 +117,6 @@ func clearOutputs(txns []TxnCommit) {
 			txns[i].Events[j].Seq = 0
 		}
 	}
-}
-
-// commitSQLite journals each transaction with a prepared single-row insert and the events
-// of all of them, in order, with prepared multi-row inserts of sqliteRowsPerInsert rows.
-//
-// Seqs: a statement that inserted all its rows gave them consecutive seqs in row order
-// (AUTOINCREMENT: each new row gets the largest rowid so far plus one, and this transaction
-// is the only writer), ending at LastInsertId. When a statement skipped duplicates, the
-// rows this call inserted are read back once at the end: they are the rows above the
-// largest seq before the call. Reading seqs with RETURNING instead costs a row scan per
-// event (~1 µs) also when, as almost always, there are no duplicates.
-func (s *Store) commitSQLite(ctx context.Context, scope string, now int64, txns []TxnCommit, total int) error {
-	// Prepared before the transaction: on SQLite it holds the only connection.
-	var err error
-	prepare := func(kind stmtKind, n int, build func(int) string) *sql.Stmt {
-		if err != nil || n == 0 { // n == 0: not needed
-			return nil
-		}
-		var st *sql.Stmt
-		st, err = s.stmt(ctx, stmtKey{kind, n}, build)
-		return st
-	}
-	journal := prepare(stmtInboxJournal, 1, sqliteJournalSQL)
-	maxSeq := prepare(stmtInboxMaxSeq, 1, sqliteMaxSeqSQL)
-	readBack := prepare(stmtInboxInserted, 1, sqliteInsertedSQL)
-	fullRows := 0 // no full statement for fewer events
-	if total >= sqliteRowsPerInsert {
-		fullRows = sqliteRowsPerInsert
-	}
-	full := prepare(stmtInboxInsert, fullRows, sqliteInsertSQL)
-	tail := prepare(stmtInboxInsert, total%sqliteRowsPerInsert, sqliteInsertSQL) // the last, partial one
-	if err != nil {
-		return err
-	}
-	return s.inTx(ctx, lockInbox, func(tx *sql.Tx) error {
-		var before int64
-		if err := tx.StmtContext(ctx, maxSeq).QueryRowContext(ctx).Scan(&before); err != nil {
-			return err
-		}
-		j := tx.StmtContext(ctx, journal)
-		for i := range txns {
-			res, err := j.ExecContext(ctx, scope, txns[i].TxnID, now)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			txns[i].Duplicate = n == 0
-		}
-		if full != nil {
-			full = tx.StmtContext(ctx, full)
-		}
-		if tail != nil {
-			tail = tx.StmtContext(ctx, tail)
-		}
-		nowArg := any(now) // boxed once, not once a row
-		args := make([]any, 0, 5*min(total, sqliteRowsPerInsert))
-		refs := make([]eventRef, 0, min(total, sqliteRowsPerInsert))
-		skipped := false // a statement skipped a duplicate
-		flush := func() error {
-			st := full
-			if len(refs) < sqliteRowsPerInsert {
-				st = tail
-			}
-			res, err := st.ExecContext(ctx, args...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			last, err := res.LastInsertId()
-			if err != nil {
-				return err
-			}
-			if int(n) != len(refs) {
-				skipped = true
-			} else {
-				for k, r := range refs {
-					txns[r.txn].Events[r.ev].Seq = last - int64(len(refs)-1-k)
-					txns[r.txn].Inserted++
-				}
-			}
-			args, refs = args[:0], refs[:0]
-			return nil
-		}
-		for i := range txns {
-			for j := range txns[i].Events {
-				e := &txns[i].Events[j]
-				args = append(args, e.EventID, e.RoomID, e.Kind, nonNil(e.Payload), nowArg)
-				refs = append(refs, eventRef{i, j})
-				if len(refs) == sqliteRowsPerInsert {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if len(refs) > 0 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		if !skipped {
-			return nil
-		}
-		for i := range txns {
-			txns[i].Inserted = 0
-		}
-		rows, err := tx.StmtContext(ctx, readBack).QueryContext(ctx, before)
-		if err != nil {
-			return err
-		}
-		return scanInserted(rows, txns, firstOccurrences(txns))
-	})
 }
 
 // commitPostgres journals the transactions and inserts all their events with one

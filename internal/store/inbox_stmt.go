@@ -14,9 +14,8 @@ import (
 type stmtKind uint8
 
 const (
-	stmtInboxInsert   stmtKind = iota + 1 // SQLite: n rows
-	stmtInboxInserted                     // SQLite: the events inserted after a seq
-	stmtInboxMaxSeq                       // SQLite: the largest seq
+	stmtInboxInsert stmtKind = iota + 1 // SQLite: n rows
+	stmtInboxMaxSeq                     // SQLite: the largest seq
 	stmtInboxJournal                      // SQLite: one txn_journal row
 	stmtInboxIngest                       // PostgreSQL: journal rows and events as arrays
 	stmtInboxDone                         // n seq ranges become done
@@ -85,14 +84,7 @@ func sqliteInsertSQL(n int) string {
 		}
 		q.WriteString("(?,?,?,?,?)")
 	}
-	q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
 	return q.String()
-}
-
-// sqliteInsertedSQL reads back the events inserted after the seq given: on SQLite the
-// writer holding the transaction is the only one.
-func sqliteInsertedSQL(int) string {
-	return `SELECT seq, event_id FROM inbox WHERE seq > ? ORDER BY seq`
 }
 
 func sqliteMaxSeqSQL(int) string {

@@ -16,6 +16,9 @@ type migration struct {
 	// stmts are run in order, in one transaction with the version row. They are written
 	// once for both dialects; the {placeholders} of dialectTypes are replaced first.
 	stmts []string
+	// only, when set, limits stmts to one dialect; on the other the migration records its
+	// version and changes nothing.
+	only Dialect
 }
 
 // dialectTypes are the column types that differ between the dialects.
@@ -114,6 +117,36 @@ var migrations = []migration{
 			0))`,
 		`DROP INDEX inbox_pending`,
 	}},
+	// On SQLite the unique index of event IDs goes: Matrix event IDs are random, so every
+	// new event dirtied another leaf page of that index (one more page written to the WAL
+	// and checkpointed per event) and an ingest of 100 events cost five times as much once
+	// the journal held half a million. Event IDs are deduplicated against the recent
+	// window instead (inbox_recent.go). SQLite cannot drop a UNIQUE constraint, so the table
+	// is rebuilt; the AUTOINCREMENT high-water mark is carried over (also when every row was
+	// pruned), so that no seq is ever reused below the handled watermark. PostgreSQL keeps
+	// its index: there its cost is the server's, and a standby taking over needs no window.
+	{version: 5, name: "inbox (SQLite): event IDs deduplicated against the recent window, not a unique index", only: SQLite, stmts: []string{
+		`CREATE TABLE inbox_v5 (
+			seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+			event_id    TEXT NOT NULL,
+			room_id     TEXT NOT NULL DEFAULT '',
+			kind        TEXT NOT NULL,
+			payload     BLOB NOT NULL,
+			state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+			attempts    INTEGER NOT NULL DEFAULT 0,
+			last_error  TEXT NOT NULL DEFAULT '',
+			received_at INTEGER NOT NULL
+		)`,
+		`INSERT INTO inbox_v5 (seq, event_id, room_id, kind, payload, state, attempts, last_error, received_at)
+			SELECT seq, event_id, room_id, kind, payload, state, attempts, last_error, received_at FROM inbox ORDER BY seq`,
+		`DELETE FROM sqlite_sequence WHERE name = 'inbox_v5'`,
+		`INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox_v5', COALESCE(MAX(seq), 0) FROM (
+			SELECT seq FROM sqlite_sequence WHERE name = 'inbox'
+			UNION ALL SELECT MAX(seq) FROM inbox
+			UNION ALL SELECT done_below - 1 FROM inbox_progress) AS hw WHERE seq IS NOT NULL`,
+		`DROP TABLE inbox`,
+		`ALTER TABLE inbox_v5 RENAME TO inbox`,
+	}},
 }
 
 // LatestVersion is the schema version this code migrates to.
@@ -166,6 +199,9 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 		}
 		types := dialectTypes[s.dialect]
 		for _, stmt := range m.stmts {
+			if m.only != "" && m.only != s.dialect {
+				break
+			}
 			if _, err := tx.ExecContext(ctx, types.Replace(stmt)); err != nil {
 				return err
 			}

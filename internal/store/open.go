@@ -69,6 +69,13 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if dialect == SQLite {
+		s.recent = newRecentIDs()
+		if err := s.loadRecent(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

@@ -35,7 +35,8 @@ type Store struct {
 	dialect Dialect // immutable
 	path    string  // immutable; the SQLite file, empty for PostgreSQL
 
-	stmts stmtCache // prepared statements of the inbox fast paths
+	stmts  stmtCache  // prepared statements of the inbox fast paths
+	recent *recentIDs // SQLite: the inbox's event-ID deduplication window
 
 	poolMu sync.Mutex
 	pool   *sql.DB // guarded by poolMu; see Pool

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/maphash"
+	"sync"
+)
+
+// recentWindow is how many of the newest inbox events the SQLite store deduplicates
+// against by event ID. A homeserver repeats an event ID only when it sends a transaction
+// again (Synapse: the same transaction, Dendrite: the same ID with more events), minutes or
+// hours later; a million events is days of a busy deployment's traffic. It costs at most
+// about 35 MB when the journal is that large.
+const recentWindow = 1 << 20
+
+// recentIDs is the SQLite inbox's deduplication window: the hashes of the event IDs of the
+// newest recentWindow events with the seq of each, in memory. Matrix event IDs are random,
+// so a unique index of them (PostgreSQL keeps one) dirties a page for every event; a hash
+// hit is confirmed against the journal row it names, so a collision costs one lookup and
+// never drops an event.
+//
+// The window follows the table: before each commit the store loads the events another
+// writer may have committed since (seqs above last), and after it adds its own. It is
+// guarded by mu, which the store holds across a commit (on SQLite commits are serial
+// anyway: one connection).
+type recentIDs struct {
+	mu   sync.Mutex
+	seed maphash.Seed
+	seqs map[uint64]int64 // hash of an event ID → seq of the newest event with that hash
+	ring []recentEntry    // in seq order from head, at most size
+	head int
+	size int   // recentWindow; smaller in tests
+	last int64 // the largest seq known; -1 until loaded
+}
+
+type recentEntry struct {
+	hash uint64
+	seq  int64
+}
+
+func newRecentIDs() *recentIDs {
+	return &recentIDs{seed: maphash.MakeSeed(), seqs: make(map[uint64]int64), last: -1, size: recentWindow}
+}
+
+func (r *recentIDs) hash(eventID string) uint64 { return maphash.String(r.seed, eventID) }
+
+// add records that the event whose ID hashes to h has seq (seqs only grow), evicting the
+// oldest entry when the window is full.
+func (r *recentIDs) add(h uint64, seq int64) {
+	e := recentEntry{h, seq}
+	if len(r.ring) < r.size {
+		r.ring = append(r.ring, e)
+	} else {
+		old := r.ring[r.head]
+		if r.seqs[old.hash] == old.seq {
+			delete(r.seqs, old.hash)
+		}
+		r.ring[r.head] = e
+		r.head = (r.head + 1) % r.size
+	}
+	r.seqs[h] = seq
+	r.last = max(r.last, seq)
+}
+
+// catchUp loads the events with seqs above r.last, up to the newest max (the table's
+// largest seq), through q: on first use the newest recentWindow of the table.
+func (r *recentIDs) catchUp(ctx context.Context, q querier, newest int64) error {
+	if newest <= r.last {
+		return nil
+	}
+	rows, err := q.QueryContext(ctx,
+		`SELECT seq, event_id FROM (SELECT seq, event_id FROM inbox WHERE seq > ? ORDER BY seq DESC LIMIT ?) AS w ORDER BY seq`,
+		r.last, r.size)
+	if err != nil {
+		return fmt.Errorf("load the recent event IDs: %w", err)
+	}
+	defer rows.Close()
+	var seq int64
+	var id sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&seq, &id); err != nil {
+			return fmt.Errorf("load the recent event IDs: %w", err)
+		}
+		r.add(maphash.Bytes(r.seed, id), seq)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load the recent event IDs: %w", err)
+	}
+	r.last = max(r.last, newest)
+	return nil
+}
+
+// seen reports whether the event ID that hashes to h is in the window: a hash hit whose
+// journal row (read through q) has that very ID. A row pruned meanwhile is not seen, as
+// it was not when the unique index decided.
+func (r *recentIDs) seen(ctx context.Context, q querier, h uint64, eventID string) (bool, error) {
+	seq, ok := r.seqs[h]
+	if !ok {
+		return false, nil
+	}
+	var id string
+	err := q.QueryRowContext(ctx, `SELECT event_id FROM inbox WHERE seq = ?`, seq).Scan(&id)
+	switch {
+	case err == sql.ErrNoRows:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("check event %s against the journal: %w", eventID, err)
+	}
+	return id == eventID, nil
+}
+
+// querier is what recentIDs reads through: the database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// loadRecent fills the window from the journal, so that the first commit after a start
+// does not wait for it.
+func (s *Store) loadRecent(ctx context.Context) error {
+	r := s.recent
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var newest int64
+	if err := s.db.QueryRowContext(ctx, sqliteMaxSeqSQL(0)).Scan(&newest); err != nil {
+		return fmt.Errorf("store: load the recent event IDs: %w", err)
+	}
+	if err := r.catchUp(ctx, s.db, newest); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
