@@ -106,17 +106,17 @@ func (s *Store) commitSQLite(ctx context.Context, scope string, now int64, txns 
 
 // sqliteInserter batches new events into multi-row inserts and fills in their seqs.
 type sqliteInserter struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	full  *sql.Stmt // prepared for sqliteRowsPerInsert rows; nil for smaller calls
-	tail  *sql.Stmt // prepared for tailRows rows, or nil
+	ctx  context.Context
+	tx   *sql.Tx
+	full *sql.Stmt // prepared for sqliteRowsPerInsert rows; nil for smaller calls
+	tail *sql.Stmt // prepared for tailRows rows, or nil
 	// tailRows is the size of the last statement when no event is a duplicate.
 	tailRows int
 	now      int64
-	txns  []TxnCommit
-	args  []any
-	refs  []eventRef // the rows in args
-	order []eventRef // every event inserted so far, in seq order
+	txns     []TxnCommit
+	args     []any
+	refs     []eventRef // the rows in args
+	order    []eventRef // every event inserted so far, in seq order
 }
 
 // add queues the event at ref, inserting a full statement's worth when it has one.

@@ -14,11 +14,11 @@ import (
 type stmtKind uint8
 
 const (
-	stmtInboxInsert stmtKind = iota + 1 // SQLite: n rows
-	stmtInboxMaxSeq                     // SQLite: the largest seq
-	stmtInboxJournal                      // SQLite: one txn_journal row
-	stmtInboxIngest                       // PostgreSQL: journal rows and events as arrays
-	stmtInboxDone                         // n seq ranges become done
+	stmtInboxInsert  stmtKind = iota + 1 // SQLite: n rows
+	stmtInboxMaxSeq                      // SQLite: the largest seq
+	stmtInboxJournal                     // SQLite: one txn_journal row
+	stmtInboxIngest                      // PostgreSQL: journal rows and events as arrays
+	stmtInboxDone                        // n seq ranges become done
 )
 
 type stmtKey struct {
