@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -23,6 +24,7 @@ var sqliteParams = url.Values{
 		"foreign_keys(1)",
 		"journal_mode(WAL)",
 		"synchronous(FULL)",
+		"wal_autocheckpoint(" + strconv.Itoa(checkpointFallbackPages) + ")", // see checkpoint.go
 	},
 	"_txlock": {"immediate"},
 }.Encode()
@@ -72,6 +74,10 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 	if dialect == SQLite {
 		s.recent = newRecentIDs()
 		if err := s.loadRecent(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if s.checkpoints, err = startCheckpointer(ctx, target); err != nil {
 			db.Close()
 			return nil, err
 		}

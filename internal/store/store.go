@@ -38,12 +38,17 @@ type Store struct {
 	stmts  stmtCache  // prepared statements of the inbox fast paths
 	recent *recentIDs // SQLite: the inbox's event-ID deduplication window
 
+	checkpoints *checkpointer // SQLite: background WAL checkpoints
+
 	poolMu sync.Mutex
 	pool   *sql.DB // guarded by poolMu; see Pool
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.checkpoints != nil {
+		s.checkpoints.stop()
+	}
 	s.stmts.close()
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
