@@ -92,7 +92,7 @@ func (s *Store) commitTxns(ctx context.Context, scope string, txns []TxnCommit) 
 	now := time.Now().UnixMilli()
 	var err error
 	if s.dialect == Postgres {
-		err = s.commitPostgres(ctx, scope, now, txns, total)
+		err = s.commitPostgres(ctx, scope, now, txns)
 	} else {
 		err = s.commitSQLite(ctx, scope, now, txns, total)
 	}
@@ -117,36 +117,6 @@ func clearOutputs(txns []TxnCommit) {
 			txns[i].Events[j].Seq = 0
 		}
 	}
-}
-
-// commitPostgres journals the transactions and inserts all their events with one
-// statement (postgresIngestSQL) outside any explicit transaction: one round trip for any
-// number of transactions and events.
-func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txns []TxnCommit, total int) error {
-	st, err := s.stmt(ctx, stmtKey{stmtInboxIngest, 0}, postgresIngestSQL)
-	if err != nil {
-		return err
-	}
-	txnIDs := make([]string, len(txns))
-	ids := make([]string, 0, total)
-	rooms := make([]string, 0, total)
-	kinds := make([]string, 0, total)
-	payloads := make([][]byte, 0, total)
-	for i, t := range txns {
-		txnIDs[i] = t.TxnID
-		txns[i].Duplicate = true // until the journal returns the ID as new
-		for _, e := range t.Events {
-			ids = append(ids, e.EventID)
-			rooms = append(rooms, e.RoomID)
-			kinds = append(kinds, e.Kind)
-			payloads = append(payloads, nonNil(e.Payload))
-		}
-	}
-	rows, err := st.QueryContext(ctx, scope, now, txnIDs, ids, rooms, kinds, payloads)
-	if err != nil {
-		return err
-	}
-	return scanInserted(rows, txns, firstOccurrences(txns))
 }
 
 // scanInserted reads (seq, id) rows: an inserted event's seq and ID, or on PostgreSQL

@@ -15,16 +15,17 @@ import (
 // about 35 MB when the journal is that large.
 const recentWindow = 1 << 20
 
-// recentIDs is the SQLite inbox's deduplication window: the hashes of the event IDs of the
+// recentIDs is the inbox's deduplication window: the hashes of the event IDs of the
 // newest recentWindow events with the seq of each, in memory. Matrix event IDs are random,
 // so a unique index of them (PostgreSQL keeps one) dirties a page for every event; a hash
 // hit is confirmed against the journal row it names, so a collision costs one lookup and
 // never drops an event.
 //
-// The window follows the table: before each commit the store loads the events another
-// writer may have committed since (seqs above last), and after it adds its own. It is
-// guarded by mu, which the store holds across a commit (on SQLite commits are serial
-// anyway: one connection).
+// The window follows the table: before a commit the store loads the events another
+// writer may have committed since (seqs above last) — on SQLite always, inside the write
+// transaction; on PostgreSQL unless it holds the instance lock (inbox_postgres.go) — and
+// after it adds its own. It is guarded by mu, which the store holds across a commit (on
+// SQLite commits are serial anyway: one connection).
 type recentIDs struct {
 	mu   sync.Mutex
 	seed maphash.Seed
@@ -33,6 +34,10 @@ type recentIDs struct {
 	head int
 	size int   // recentWindow; smaller in tests
 	last int64 // the largest seq known; -1 until loaded
+
+	// PostgreSQL (inbox_postgres.go): owned while the store holds the instance lock, stale
+	// after a commit whose outcome is unknown.
+	owned, stale bool
 }
 
 type recentEntry struct {
@@ -71,7 +76,7 @@ func (r *recentIDs) catchUp(ctx context.Context, q querier, newest int64) error 
 		return nil
 	}
 	rows, err := q.QueryContext(ctx,
-		`SELECT seq, event_id FROM (SELECT seq, event_id FROM inbox WHERE seq > ? ORDER BY seq DESC LIMIT ?) AS w ORDER BY seq`,
+		`SELECT seq, event_id FROM (SELECT seq, event_id FROM inbox WHERE seq > $1 ORDER BY seq DESC LIMIT $2) AS w ORDER BY seq`,
 		r.last, r.size)
 	if err != nil {
 		return fmt.Errorf("load the recent event IDs: %w", err)
@@ -101,7 +106,7 @@ func (r *recentIDs) seen(ctx context.Context, q querier, h uint64, eventID strin
 		return false, nil
 	}
 	var id string
-	err := q.QueryRowContext(ctx, `SELECT event_id FROM inbox WHERE seq = ?`, seq).Scan(&id)
+	err := q.QueryRowContext(ctx, `SELECT event_id FROM inbox WHERE seq = $1`, seq).Scan(&id)
 	switch {
 	case err == sql.ErrNoRows:
 		return false, nil
@@ -117,12 +122,35 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// loadRecent fills the window from the journal, so that the first commit after a start
-// does not wait for it.
-func (s *Store) loadRecent(ctx context.Context) error {
+// own marks the PostgreSQL window as the only writer's (the instance lock is held) once it
+// has loaded everything committed so far; disown undoes it when the lock is given back.
+func (s *Store) own(ctx context.Context) error {
 	r := s.recent
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := s.loadRecentLocked(ctx); err != nil {
+		return err
+	}
+	r.owned, r.stale = true, false
+	return nil
+}
+
+func (s *Store) disown() {
+	s.recent.mu.Lock()
+	s.recent.owned = false
+	s.recent.mu.Unlock()
+}
+
+// loadRecent fills the window from the journal, so that the first commit after a start
+// does not wait for it.
+func (s *Store) loadRecent(ctx context.Context) error {
+	s.recent.mu.Lock()
+	defer s.recent.mu.Unlock()
+	return s.loadRecentLocked(ctx)
+}
+
+func (s *Store) loadRecentLocked(ctx context.Context) error {
+	r := s.recent
 	var newest int64
 	if err := s.db.QueryRowContext(ctx, sqliteMaxSeqSQL(0)).Scan(&newest); err != nil {
 		return fmt.Errorf("store: load the recent event IDs: %w", err)

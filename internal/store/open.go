@@ -71,8 +71,8 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.recent = newRecentIDs() // PostgreSQL: loaded by LockInstance or per commit
 	if dialect == SQLite {
-		s.recent = newRecentIDs()
 		if err := s.loadRecent(ctx); err != nil {
 			db.Close()
 			return nil, err
