@@ -74,19 +74,13 @@ func testHandOff(t *testing.T, d store.Dialect) {
 	eventually(t, "every event handled", func() bool { return len(env.mod.got()) >= total })
 
 	seq := map[string]int64{}
-	rows, err := st.DB().QueryContext(context.Background(), `SELECT seq, event_id FROM inbox`)
+	recs, err := st.InboxRecords(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var s int64
-		var e string
-		if err := rows.Scan(&s, &e); err != nil {
-			t.Fatal(err)
-		}
-		seq[e] = s
+	for _, r := range recs {
+		seq[r.EventID] = r.Seq
 	}
-	rows.Close()
 	got := env.mod.got()
 	if len(got) != total || len(seq) != total {
 		t.Fatalf("handled %d events, journaled %d, want %d each", len(got), len(seq), total)

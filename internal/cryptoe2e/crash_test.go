@@ -290,19 +290,17 @@ func (r *encCrashRun) unfinished(ctx context.Context, missing map[id.EventID]boo
 	if len(missing) == 0 {
 		return missing
 	}
-	rows, err := r.check.DB().QueryContext(ctx, `SELECT event_id FROM inbox WHERE state = 'failed'`)
+	recs, err := r.check.InboxRecords(ctx, "")
 	if err != nil {
 		return missing
 	}
-	defer rows.Close()
 	out := make(map[id.EventID]bool, len(missing))
 	for eid := range missing {
 		out[eid] = true
 	}
-	for rows.Next() {
-		var eid string
-		if rows.Scan(&eid) == nil {
-			delete(out, id.EventID(eid))
+	for _, rec := range recs {
+		if rec.State == "failed" {
+			delete(out, id.EventID(rec.EventID))
 		}
 	}
 	return out
@@ -362,8 +360,10 @@ func (r *encCrashRun) reportUnhandled(ctx context.Context, sent []sentMessage, m
 		}
 		var state, kind, lastError string
 		var attempts int
-		err := r.check.DB().QueryRowContext(ctx, `SELECT state, kind, attempts, last_error FROM inbox WHERE event_id = $1`, s.eventID.String()).
-			Scan(&state, &kind, &attempts, &lastError)
+		recs, err := r.check.InboxRecords(ctx, s.eventID.String())
+		if len(recs) > 0 {
+			state, kind, attempts, lastError = recs[0].State, recs[0].Kind, recs[0].Attempts, recs[0].LastError
+		}
 		var sinceKill []string
 		for _, k := range r.killedAt {
 			sinceKill = append(sinceKill, s.at.Sub(k).Round(time.Millisecond).String())
@@ -467,22 +467,20 @@ func (r *encCrashRun) countToModule(ctx context.Context, sent []sentMessage) cou
 		t.Logf("body %q handled under %d event IDs", b, n)
 	}
 	r.logUndecryptableRuns(sent, effects, failedIDs)
-	var failed int
-	if err := r.check.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM inbox WHERE state = 'failed'`).Scan(&failed); err != nil {
+	recs, err := r.check.InboxRecords(ctx, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	c.undecryptable += failed
-	if failed > 0 {
-		frows, err := r.check.DB().QueryContext(ctx, `SELECT event_id, kind, last_error FROM inbox WHERE state = 'failed' LIMIT 10`)
-		if err == nil {
-			for frows.Next() {
-				var eid, kind, lastErr string
-				_ = frows.Scan(&eid, &kind, &lastErr)
-				t.Logf("failed in the journal: %s (%s): %s", eid, kind, lastErr)
-			}
-			frows.Close()
+	failed := 0
+	for _, rec := range recs {
+		if rec.State != "failed" {
+			continue
+		}
+		if failed++; failed <= 10 {
+			t.Logf("failed in the journal: %s (%s): %s", rec.EventID, rec.Kind, rec.LastError)
 		}
 	}
+	c.undecryptable += failed
 	return c
 }
 

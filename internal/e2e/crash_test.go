@@ -354,8 +354,10 @@ func reportUnhandled(ctx context.Context, t *testing.T, h homeserver.HS, check *
 		}
 		var state, lastError string
 		var attempts int
-		err := check.DB().QueryRowContext(ctx, `SELECT state, attempts, last_error FROM inbox WHERE event_id = $1`, eid.String()).
-			Scan(&state, &attempts, &lastError)
+		recs, err := check.InboxRecords(ctx, eid.String())
+		if len(recs) > 0 {
+			state, attempts, lastError = recs[0].State, recs[0].Attempts, recs[0].LastError
+		}
 		var sinceKill []string
 		for _, k := range killedAt {
 			sinceKill = append(sinceKill, sentAt[i].Sub(k).Round(time.Millisecond).String())

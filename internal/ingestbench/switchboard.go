@@ -218,14 +218,19 @@ func checkInbox(ctx context.Context, uri string, sent int, handled int64) (strin
 		return "error: " + err.Error(), false
 	}
 	defer st.Close()
-	var rows, distinct, done int64
-	// Done: marked done, or below the handled watermark (store.RecordInboxProgress).
-	err = st.DB().QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT event_id),
-		COALESCE(SUM(CASE WHEN state = 'done' OR (state = 'pending' AND seq < (SELECT done_below FROM inbox_progress WHERE id = 1)) THEN 1 ELSE 0 END), 0)
-		FROM inbox`).Scan(&rows, &distinct, &done)
+	recs, err := st.InboxRecords(ctx, "")
 	if err != nil {
 		return "error: " + err.Error(), false
 	}
+	rows, done := int64(len(recs)), int64(0)
+	ids := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		ids[r.EventID] = true
+		if r.State == "done" {
+			done++
+		}
+	}
+	distinct := int64(len(ids))
 	ok := rows == int64(sent) && distinct == int64(sent) && done == int64(sent) && handled == int64(sent)
 	return fmt.Sprintf("inbox %d rows, %d distinct, %d done; module handled %d; of %d", rows, distinct, done, handled, sent), ok
 }

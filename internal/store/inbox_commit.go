@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -19,16 +18,9 @@ type TxnCommit struct {
 	Inserted int
 }
 
-// sqliteRowsPerInsert bounds the rows of one multi-row INSERT on SQLite: 5 parameters a
-// row stays under SQLite's smallest variable limit (999). Measured with
-// BenchmarkCommitTransaction100 (100-event transactions): a statement per 100 rows beats
-// 25 by ~15%; bigger statements gain nothing more.
-const sqliteRowsPerInsert = 100
-
 // CommitTransaction journals a homeserver transaction atomically: the (scope, txnID) pair
-// and every event whose EventID is not yet in the inbox (done or not; on SQLite, among
-// the newest million events: recentIDs). duplicate is true when
-// the pair was committed before; its events are journaled all the same, because a
+// and every event whose EventID is not among the newest million events of the inbox (done
+// or not: recentIDs). duplicate is true when the pair was committed before; its events are journaled all the same, because a
 // homeserver may reuse a transaction ID for a retried batch that holds more events
 // (Dendrite derives the ID from the first event's timestamp), and skipping them would lose
 // them. Deduplication is by event ID; of an ID repeated within events, the first wins.
@@ -36,7 +28,8 @@ const sqliteRowsPerInsert = 100
 //
 // CommitTransaction sets events[i].Seq to the seq the database assigned to every event
 // it inserted (and ReceivedAt to the time journaled), and Seq to 0 for every event skipped
-// as a duplicate, so that the caller can hand the new events on without reading them back. It is CommitTransactions with one element.
+// as a duplicate, so that the caller can hand the new events on without reading them
+// back. It is CommitTransactions with one element.
 func (s *Store) CommitTransaction(ctx context.Context, scope, txnID string, events []InboxEvent) (duplicate bool, inserted int, err error) {
 	c := [1]TxnCommit{{TxnID: txnID, Events: events}}
 	if err := s.commitTxns(ctx, scope, c[:]); err != nil {
@@ -64,37 +57,15 @@ func (s *Store) CommitTransactions(ctx context.Context, scope string, txns []Txn
 // eventRef locates an event in a []TxnCommit.
 type eventRef struct{ txn, ev int }
 
-// firstOccurrences maps each event ID in txns to its first occurrence: the one that gets
-// the seq the database returns for the ID.
-func firstOccurrences(txns []TxnCommit) map[string]eventRef {
-	var total int
-	for _, t := range txns {
-		total += len(t.Events)
-	}
-	first := make(map[string]eventRef, total)
-	for i, t := range txns {
-		for j := range t.Events {
-			if _, ok := first[t.Events[j].EventID]; !ok {
-				first[t.Events[j].EventID] = eventRef{i, j}
-			}
-		}
-	}
-	return first
-}
-
-// commitTxns clears the outputs of txns, then journals them with the dialect's fast path.
+// commitTxns clears the outputs of txns, then journals them with the dialect's path.
 func (s *Store) commitTxns(ctx context.Context, scope string, txns []TxnCommit) error {
 	clearOutputs(txns)
-	var total int
-	for _, t := range txns {
-		total += len(t.Events)
-	}
 	now := time.Now().UnixMilli()
 	var err error
 	if s.dialect == Postgres {
 		err = s.commitPostgres(ctx, scope, now, txns)
 	} else {
-		err = s.commitSQLite(ctx, scope, now, txns, total)
+		err = s.commitSQLite(ctx, scope, now, txns)
 	}
 	if err != nil {
 		clearOutputs(txns) // rolled back: nothing was inserted
@@ -117,34 +88,6 @@ func clearOutputs(txns []TxnCommit) {
 			txns[i].Events[j].Seq = 0
 		}
 	}
-}
-
-// scanInserted reads (seq, id) rows: an inserted event's seq and ID, or on PostgreSQL
-// seq 0 and the ID of a newly journaled transaction. It closes rows and reports the
-// error of the statement, which on PostgreSQL includes its commit.
-func scanInserted(rows *sql.Rows, txns []TxnCommit, first map[string]eventRef) error {
-	defer rows.Close()
-	var seq int64
-	var id sql.RawBytes // valid until Next; looked up without a copy
-	for rows.Next() {
-		if err := rows.Scan(&seq, &id); err != nil {
-			return err
-		}
-		if seq == 0 {
-			markJournaled(txns, string(id))
-			continue
-		}
-		ref, ok := first[string(id)]
-		if !ok {
-			return fmt.Errorf("inserted event %q is not in the transactions", id)
-		}
-		txns[ref.txn].Events[ref.ev].Seq = seq
-		txns[ref.txn].Inserted++
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return rows.Close()
 }
 
 // markJournaled clears Duplicate on the first transaction with txnID: the database journals

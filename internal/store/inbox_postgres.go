@@ -3,11 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 )
 
-// commitPostgres journals the transactions and inserts their new events with one
-// statement (postgresIngestSQL). An event is new unless its ID came earlier in the call or
-// is in the recent window (recentIDs).
+// commitPostgres journals the transactions and their new events (one batch,
+// inbox_batch.go) with one statement (postgresIngestSQL). An event is new unless its ID
+// came earlier in the call or is in the recent window (recentIDs).
 //
 // The window is up to date without asking the database while this store holds the
 // instance lock (LockInstance): no other process writes the inbox then, and this one
@@ -25,15 +26,30 @@ func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txn
 	defer r.mu.Unlock()
 	var added []pendingEntry
 	run := func(q querier, st *sql.Stmt) error {
-		var args postgresIngestArgs
-		if added, err = args.collect(ctx, q, r, txns); err != nil {
+		var evs []*InboxEvent
+		var err error
+		if evs, added, err = newEvents(ctx, q, r, txns); err != nil {
 			return err
 		}
-		rows, err := st.QueryContext(ctx, scope, now, args.txnIDs, args.ids, args.rooms, args.kinds, args.payloads)
+		txnIDs := make([]string, len(txns))
+		for i := range txns {
+			txnIDs[i] = txns[i].TxnID
+			txns[i].Duplicate = true // until the statement returns the ID as journaled
+		}
+		var body []byte
+		if len(evs) > 0 {
+			body = encodeBatch(evs)
+		}
+		rows, err := st.QueryContext(ctx, scope, now, txnIDs, len(evs), body)
 		if err != nil {
 			return err
 		}
-		return scanInserted(rows, txns, firstOccurrences(txns))
+		first, err := scanIngest(rows, txns)
+		if err != nil {
+			return err
+		}
+		assignSeqs(txns, added, first)
+		return nil
 	}
 	fast := r.owned && !r.stale
 	if fast {
@@ -41,7 +57,7 @@ func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txn
 	} else {
 		err = s.inTx(ctx, lockInbox, func(tx *sql.Tx) error {
 			var newest int64
-			if err := tx.QueryRowContext(ctx, sqliteMaxSeqSQL(0)).Scan(&newest); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT next_seq - 1 FROM inbox_next WHERE id = 1`).Scan(&newest); err != nil {
 				return err
 			}
 			if err := r.catchUp(ctx, tx, newest); err != nil {
@@ -59,62 +75,38 @@ func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txn
 	if !fast {
 		r.stale = false
 	}
-	for i := range added {
-		ref := added[i].ref
-		added[i].seq = txns[ref.txn].Events[ref.ev].Seq
-		r.add(added[i].hash, added[i].seq)
+	for _, e := range added {
+		r.add(e.hash, e.seq)
 	}
 	return nil
 }
 
-// postgresIngestArgs are the array parameters of postgresIngestSQL.
-type postgresIngestArgs struct {
-	txnIDs, ids, rooms, kinds []string
-	payloads                  [][]byte
-}
-
-// pendingEntry is a window entry whose seq the commit will tell.
-type pendingEntry struct {
-	recentEntry
-	ref eventRef
-}
-
-// collect fills the arguments with every transaction ID and the new events of txns, and
-// returns the window entries they will make. It marks every transaction a duplicate until
-// the statement returns its ID as newly journaled.
-func (a *postgresIngestArgs) collect(ctx context.Context, q querier, r *recentIDs, txns []TxnCommit) ([]pendingEntry, error) {
-	var total int
-	for _, t := range txns {
-		total += len(t.Events)
-	}
-	a.txnIDs = make([]string, len(txns))
-	a.ids = make([]string, 0, total)
-	a.rooms = make([]string, 0, total)
-	a.kinds = make([]string, 0, total)
-	a.payloads = make([][]byte, 0, total)
-	added := make([]pendingEntry, 0, total)
-	inCall := make(map[string]struct{}, total)
-	for i, t := range txns {
-		a.txnIDs[i] = t.TxnID
-		txns[i].Duplicate = true
-		for k, e := range t.Events {
-			if _, dup := inCall[e.EventID]; dup {
-				continue
-			}
-			inCall[e.EventID] = struct{}{}
-			h := r.hash(e.EventID)
-			if dup, err := r.seen(ctx, q, h, e.EventID); err != nil || dup {
-				if err != nil {
-					return nil, err
-				}
-				continue
-			}
-			added = append(added, pendingEntry{recentEntry{hash: h}, eventRef{i, k}})
-			a.ids = append(a.ids, e.EventID)
-			a.rooms = append(a.rooms, e.RoomID)
-			a.kinds = append(a.kinds, e.Kind)
-			a.payloads = append(a.payloads, nonNil(e.Payload))
+// scanIngest reads postgresIngestSQL's rows: a transaction ID newly journaled ("j"), and
+// the first seq of the batch ("s"). It closes rows and reports the error of the
+// statement, which includes its commit.
+func scanIngest(rows *sql.Rows, txns []TxnCommit) (int64, error) {
+	defer rows.Close()
+	first := int64(-1)
+	for rows.Next() {
+		var kind, txnID string
+		var seq int64
+		if err := rows.Scan(&kind, &txnID, &seq); err != nil {
+			return 0, err
+		}
+		if kind == "s" {
+			first = seq
+		} else {
+			markJournaled(txns, txnID)
 		}
 	}
-	return added, nil
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if first < 0 {
+		return 0, fmt.Errorf("the ingest statement returned no seq")
+	}
+	return first, nil
 }

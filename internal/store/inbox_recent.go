@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"sync"
 )
 
@@ -69,51 +71,39 @@ func (r *recentIDs) add(h uint64, seq int64) {
 	r.last = max(r.last, seq)
 }
 
-// catchUp loads the events with seqs above r.last, up to the newest max (the table's
-// largest seq), through q: on first use the newest recentWindow of the table.
+// catchUp loads the events with seqs above r.last, up to newest (the largest seq handed
+// out), through q: on first use the newest r.size of the journal.
 func (r *recentIDs) catchUp(ctx context.Context, q querier, newest int64) error {
 	if newest <= r.last {
 		return nil
 	}
-	rows, err := q.QueryContext(ctx,
-		`SELECT seq, event_id FROM (SELECT seq, event_id FROM inbox WHERE seq > $1 ORDER BY seq DESC LIMIT $2) AS w ORDER BY seq`,
-		r.last, r.size)
+	evs, err := eventsFrom(ctx, q, nil, max(r.last+1, newest-int64(r.size)+1), math.MaxInt)
 	if err != nil {
 		return fmt.Errorf("load the recent event IDs: %w", err)
 	}
-	defer rows.Close()
-	var seq int64
-	var id sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&seq, &id); err != nil {
-			return fmt.Errorf("load the recent event IDs: %w", err)
-		}
-		r.add(maphash.Bytes(r.seed, id), seq)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load the recent event IDs: %w", err)
+	for _, e := range evs {
+		r.add(r.hash(e.EventID), e.Seq)
 	}
 	r.last = max(r.last, newest)
 	return nil
 }
 
 // seen reports whether the event ID that hashes to h is in the window: a hash hit whose
-// journal row (read through q) has that very ID. A row pruned meanwhile is not seen, as
-// it was not when the unique index decided.
+// journaled event (read through q) has that very ID. An event pruned meanwhile is not
+// seen, as it was not when a unique index decided.
 func (r *recentIDs) seen(ctx context.Context, q querier, h uint64, eventID string) (bool, error) {
 	seq, ok := r.seqs[h]
 	if !ok {
 		return false, nil
 	}
-	var id string
-	err := q.QueryRowContext(ctx, `SELECT event_id FROM inbox WHERE seq = $1`, seq).Scan(&id)
+	e, err := eventAt(ctx, q, seq)
 	switch {
-	case err == sql.ErrNoRows:
+	case errors.Is(err, ErrNotFound):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("check event %s against the journal: %w", eventID, err)
 	}
-	return id == eventID, nil
+	return e.EventID == eventID, nil
 }
 
 // querier is what recentIDs reads through: the database or a transaction.
@@ -152,7 +142,7 @@ func (s *Store) loadRecent(ctx context.Context) error {
 func (s *Store) loadRecentLocked(ctx context.Context) error {
 	r := s.recent
 	var newest int64
-	if err := s.db.QueryRowContext(ctx, sqliteMaxSeqSQL(0)).Scan(&newest); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT next_seq - 1 FROM inbox_next WHERE id = 1`).Scan(&newest); err != nil {
 		return fmt.Errorf("store: load the recent event IDs: %w", err)
 	}
 	if err := r.catchUp(ctx, s.db, newest); err != nil {

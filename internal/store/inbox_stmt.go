@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -14,11 +13,11 @@ import (
 type stmtKind uint8
 
 const (
-	stmtInboxInsert  stmtKind = iota + 1 // SQLite: n rows
-	stmtInboxMaxSeq                      // SQLite: the largest seq
-	stmtInboxJournal                     // SQLite: one txn_journal row
-	stmtInboxIngest                      // PostgreSQL: journal rows and events as arrays
-	stmtInboxDone                        // n seq ranges become done
+	stmtInboxJournal stmtKind = iota + 1 // SQLite: one txn_journal row
+	stmtInboxNext                        // SQLite: the next seq
+	stmtInboxAdvance                     // SQLite: set the next seq
+	stmtInboxBatch                       // SQLite: one inbox_batch row
+	stmtInboxIngest                      // PostgreSQL: journal rows and the batch
 )
 
 type stmtKey struct {
@@ -72,73 +71,40 @@ func (c *stmtCache) close() {
 	}
 }
 
-// sqliteInsertSQL is the SQLite multi-row insert of n events. Parameters are anonymous
-// ("?"): modernc binds them by position without reading and parsing a name per parameter.
-func sqliteInsertSQL(n int) string {
-	var q strings.Builder
-	q.Grow(120 + n*12)
-	q.WriteString(`INSERT INTO inbox (event_id, room_id, kind, payload, received_at) VALUES `)
-	for i := range n {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteString("(?,?,?,?,?)")
-	}
-	return q.String()
-}
-
-func sqliteMaxSeqSQL(int) string {
-	return `SELECT COALESCE(MAX(seq), 0) FROM inbox`
-}
-
 func sqliteJournalSQL(int) string {
 	return `INSERT INTO txn_journal (scope, txn_id, received_at) VALUES (?, ?, ?)
 		ON CONFLICT (scope, txn_id) DO NOTHING`
 }
 
-// postgresIngestSQL journals transactions and inserts their events (the new ones: the
-// caller has deduplicated them against the recent window) in one statement,
-// which PostgreSQL runs as a transaction of its own: one round trip, no BEGIN and COMMIT.
-// The events come as parallel arrays, inserted in array order so that seq follows arrival.
-// The inbox advisory lock (see Store) is taken before the first seq is drawn: every row
-// that draws one is joined with the lock's row, and the lock is held until the statement
-// commits. The result has a row per new journal entry (seq 0, the transaction ID) and a
-// row per new event (its seq, its ID); BIGSERIAL seqs start at 1.
+func nextSeqSQL(int) string { return `SELECT next_seq FROM inbox_next WHERE id = 1` }
+
+func advanceSQL(int) string { return `UPDATE inbox_next SET next_seq = ? WHERE id = 1` }
+
+func batchSQL(int) string {
+	return `INSERT INTO inbox_batch (first_seq, count, body, received_at) VALUES (?, ?, ?, ?)`
+}
+
+// postgresIngestSQL journals transactions and their new events (the caller has
+// deduplicated them against the recent window) as one batch, in one statement, which
+// PostgreSQL runs as a transaction of its own: one round trip, no BEGIN and COMMIT. The
+// inbox advisory lock is taken first; the next seq is drawn from the counter row, whose
+// row lock, held until the statement commits, makes batches visible in seq order. The
+// result has a row per newly journaled transaction ID ("j", the ID) and one with the
+// batch's first seq ("s"; with no new events, the next seq, unused).
 func postgresIngestSQL(int) string {
 	return `WITH lock AS MATERIALIZED (
 		SELECT pg_advisory_xact_lock(` + strconv.FormatInt(lockInbox, 10) + `)
+	), s AS MATERIALIZED (
+		UPDATE inbox_next SET next_seq = next_seq + $4::bigint FROM lock WHERE id = 1
+		RETURNING next_seq - $4::bigint AS first
 	), j AS (
 		INSERT INTO txn_journal (scope, txn_id, received_at)
 		SELECT $1::text, t, $2::bigint FROM unnest($3::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n
 		ON CONFLICT (scope, txn_id) DO NOTHING
 		RETURNING txn_id
-	), e AS (
-		INSERT INTO inbox (event_id, room_id, kind, payload, received_at)
-		SELECT id, room, kind, payload, $2::bigint
-		FROM lock, unnest($4::text[], $5::text[], $6::text[], $7::bytea[]) WITH ORDINALITY AS u(id, room, kind, payload, n)
-		ORDER BY n
-		RETURNING seq, event_id
+	), b AS (
+		INSERT INTO inbox_batch (first_seq, count, body, received_at)
+		SELECT first, $4::bigint, $5::bytea, $2::bigint FROM s WHERE $4::bigint > 0
 	)
-	SELECT 0::bigint, txn_id FROM j UNION ALL SELECT seq, event_id FROM e`
-}
-
-// doneSQL marks the pending rows in n seq ranges done; its parameters are the bounds of
-// each range, in pairs.
-func doneSQL(dialect Dialect) func(n int) string {
-	return func(n int) string {
-		var q strings.Builder
-		q.WriteString(`UPDATE inbox SET state = 'done' WHERE state = 'pending' AND (`)
-		for i := range n {
-			if i > 0 {
-				q.WriteString(" OR ")
-			}
-			if dialect == SQLite {
-				q.WriteString("seq BETWEEN ? AND ?")
-			} else {
-				fmt.Fprintf(&q, "seq BETWEEN $%d AND $%d", 2*i+1, 2*i+2)
-			}
-		}
-		q.WriteByte(')')
-		return q.String()
-	}
+	SELECT 'j', txn_id, 0::bigint FROM j UNION ALL SELECT 's', '', first FROM s`
 }

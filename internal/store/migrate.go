@@ -19,6 +19,9 @@ type migration struct {
 	// only, when set, limits stmts to one dialect; on the other the migration records its
 	// version and changes nothing.
 	only Dialect
+	// run, when set, runs after stmts in the same transaction: a change that SQL alone
+	// cannot make.
+	run func(ctx context.Context, tx *sql.Tx, d Dialect) error
 }
 
 // dialectTypes are the column types that differ between the dialects.
@@ -153,6 +156,27 @@ var migrations = []migration{
 	{version: 6, name: "inbox (PostgreSQL): event IDs deduplicated against the recent window, not a unique index", only: Postgres, stmts: []string{
 		`ALTER TABLE inbox DROP CONSTRAINT IF EXISTS inbox_event_id_key`,
 	}},
+	// The inbox as batches, a row per commit (inbox_batch.go); the per-event state that is
+	// not "pending" in a table of its own; the next seq in a counter row, which also orders
+	// commits on PostgreSQL. migrateInboxBatches moves the journaled events over.
+	{version: 7, name: "inbox: a row per commit, per-event state only where it is not pending", stmts: []string{
+		`CREATE TABLE inbox_batch (
+			first_seq   {bigint} NOT NULL PRIMARY KEY,
+			count       INTEGER NOT NULL CHECK (count > 0),
+			body        {blob} NOT NULL,
+			received_at {bigint} NOT NULL
+		)`,
+		`CREATE TABLE inbox_state (
+			seq         {bigint} NOT NULL PRIMARY KEY,
+			state       TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+			attempts    INTEGER NOT NULL DEFAULT 0,
+			last_error  TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE TABLE inbox_next (
+			id          INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+			next_seq    {bigint} NOT NULL
+		)`,
+	}, run: migrateInboxBatches},
 }
 
 // LatestVersion is the schema version this code migrates to.
@@ -209,6 +233,11 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 				break
 			}
 			if _, err := tx.ExecContext(ctx, types.Replace(stmt)); err != nil {
+				return err
+			}
+		}
+		if m.run != nil {
+			if err := m.run(ctx, tx, s.dialect); err != nil {
 				return err
 			}
 		}

@@ -35,8 +35,9 @@ type Store struct {
 	dialect Dialect // immutable
 	path    string  // immutable; the SQLite file, empty for PostgreSQL
 
-	stmts  stmtCache  // prepared statements of the inbox fast paths
-	recent *recentIDs // SQLite: the inbox's event-ID deduplication window
+	stmts   stmtCache  // prepared statements of the inbox fast paths
+	recent  *recentIDs // the inbox's event-ID deduplication window
+	batches batchCache // the inbox batch decoded last
 
 	checkpoints *checkpointer // SQLite: background WAL checkpoints
 

@@ -1,0 +1,87 @@
+package store_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+)
+
+// TestMigrateInboxToBatches: on both dialects the per-event inbox of version 4 moves into
+// batches with its events, payloads, states, attempts and errors; the watermark still
+// holds; IDs journaled before stay duplicates; and the next seq is above every seq handed
+// out before, also those of rows deleted since.
+func TestMigrateInboxToBatches(t *testing.T) {
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := t.Context()
+			uri := storetest.NewDatabaseURI(t, d)
+			old, err := store.OpenAtVersion(ctx, uri, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := []struct {
+				state, lastError string
+				attempts         int
+			}{
+				{"done", "", 0}, {"failed", "no key", 3}, {"pending", "", 0}, {"pending", "timeout", 2}, {"done", "", 1}, {"pending", "", 0},
+			}
+			for i, r := range rows {
+				if _, err := old.DB().ExecContext(ctx, `INSERT INTO inbox (event_id, room_id, kind, payload, state, attempts, last_error, received_at)
+					VALUES ($1, '!r:x', 'timeline', $2, $3, $4, $5, 1000)`,
+					fmt.Sprintf("$m%d", i+1), fmt.Appendf(nil, `{"n":%d}`, i+1), r.state, r.attempts, r.lastError); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Seq 6 is deleted (pruned, say); the watermark is at 2: seq 1 is done.
+			for _, q := range []string{`DELETE FROM inbox WHERE seq = 6`, `UPDATE inbox_progress SET done_below = 2`} {
+				if _, err := old.DB().ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = old.Close()
+
+			s, err := store.Open(ctx, uri)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			recs, err := s.InboxRecords(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{
+				"1 $m1 done 0 '' {\"n\":1}",
+				"2 $m2 failed 3 'no key' {\"n\":2}",
+				"3 $m3 pending 0 '' {\"n\":3}",
+				"4 $m4 pending 2 'timeout' {\"n\":4}",
+				"5 $m5 done 1 '' {\"n\":5}",
+			}
+			if len(recs) != len(want) {
+				t.Fatalf("%d records after the migration, want %d: %+v", len(recs), len(want), recs)
+			}
+			for i, r := range recs {
+				got := fmt.Sprintf("%d %s %s %d '%s' %s", r.Seq, r.EventID, r.State, r.Attempts, r.LastError, r.Payload)
+				if got != want[i] {
+					t.Errorf("record %d = %s, want %s", i, got, want[i])
+				}
+			}
+			pending, err := s.PendingEvents(ctx, 0, 10)
+			if err != nil || len(pending) != 2 || pending[0].Seq != 3 || pending[1].Seq != 4 || pending[1].Attempts != 2 {
+				t.Errorf("PendingEvents = %+v, %v; want seqs 3 and 4 (2 attempts)", pending, err)
+			}
+			if n, err := s.InboxDepth(ctx); err != nil || n != 2 {
+				t.Errorf("InboxDepth = %d, %v; want 2", n, err)
+			}
+			evs := events("$m3", "$m6", "$new")
+			if _, _, err := s.CommitTransaction(ctx, "as", "after", evs); err != nil {
+				t.Fatal(err)
+			}
+			if evs[0].Seq != 0 || evs[1].Seq != 7 || evs[2].Seq != 8 {
+				t.Errorf("seqs after the migration %d, %d, %d; want 0 ($m3 was journaled), 7, 8 (6 was handed out before)",
+					evs[0].Seq, evs[1].Seq, evs[2].Seq)
+			}
+		})
+	}
+}
