@@ -19,6 +19,9 @@ type keyedQueue[T any] struct {
 	mu      sync.Mutex
 	queues  map[string][]T  // guarded by mu; waiting items per key
 	running map[string]bool // guarded by mu
+	// idle holds, for a key whose runner waits for more items (for runnerLinger before it
+	// returns), the channel push closes to wake it.
+	idle map[string]chan struct{} // guarded by mu
 	closed  bool            // guarded by mu; runners take no new items
 	wg      sync.WaitGroup
 }
@@ -33,8 +36,15 @@ func newKeyedQueue[T any](workers int, handle func(ctx context.Context, item T))
 		closing: make(chan struct{}),
 		queues:  make(map[string][]T),
 		running: make(map[string]bool),
+		idle:    make(map[string]chan struct{}),
 	}
 }
+
+// runnerLinger is how long a key's runner waits for more items before it returns. A room
+// that gets a message every few hundred milliseconds keeps its goroutine, whose stack has
+// grown to what decoding needs, instead of starting a new one each time (about 5% of the
+// dispatcher's CPU under load went to growing new stacks).
+const runnerLinger = time.Second
 
 // push appends item to key's queue and starts a runner for the key if none runs. ctx is
 // handed to the handler; cancelling it aborts work in flight.
@@ -42,6 +52,10 @@ func (q *keyedQueue[T]) push(ctx context.Context, key string, item T) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.queues[key] = append(q.queues[key], item)
+	if wake := q.idle[key]; wake != nil {
+		delete(q.idle, key)
+		close(wake)
+	}
 	if !q.running[key] {
 		q.running[key] = true
 		q.wg.Add(1)
@@ -54,10 +68,14 @@ func (q *keyedQueue[T]) run(ctx context.Context, key string) {
 	for {
 		q.mu.Lock()
 		items := q.queues[key]
+		if len(items) == 0 && !q.closed && ctx.Err() == nil {
+			if q.linger(ctx, key) {
+				continue
+			}
+			return
+		}
 		if len(items) == 0 || q.closed || ctx.Err() != nil {
-			delete(q.queues, key)
-			delete(q.running, key)
-			q.mu.Unlock()
+			q.exit(key)
 			return
 		}
 		item := items[0]
@@ -78,6 +96,38 @@ func (q *keyedQueue[T]) run(ctx context.Context, key string) {
 		q.handle(ctx, item)
 		<-q.sem
 	}
+}
+
+// linger waits, with q.mu held on entry and released, for an item for key; it reports
+// whether one came (the runner goes on) or the runner has returned its key (it stops).
+func (q *keyedQueue[T]) linger(ctx context.Context, key string) bool {
+	wake := make(chan struct{})
+	q.idle[key] = wake
+	q.mu.Unlock()
+	t := time.NewTimer(runnerLinger)
+	defer t.Stop()
+	select {
+	case <-wake:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	case <-q.closing:
+	}
+	q.mu.Lock()
+	if q.idle[key] != wake { // woken as it timed out: an item is queued
+		q.mu.Unlock()
+		return true
+	}
+	q.exit(key)
+	return false
+}
+
+// exit ends key's runner; q.mu is held and released.
+func (q *keyedQueue[T]) exit(key string) {
+	delete(q.idle, key)
+	delete(q.queues, key)
+	delete(q.running, key)
+	q.mu.Unlock()
 }
 
 // pause is for a handler that waits before retrying: it gives its worker slot to other
