@@ -21,9 +21,9 @@ type keyedQueue[T any] struct {
 	running map[string]bool // guarded by mu
 	// idle holds, for a key whose runner waits for more items (for runnerLinger before it
 	// returns), the channel push closes to wake it.
-	idle map[string]chan struct{} // guarded by mu
-	closed  bool            // guarded by mu; runners take no new items
-	wg      sync.WaitGroup
+	idle   map[string]chan struct{} // guarded by mu
+	closed bool                     // guarded by mu; runners take no new items
+	wg     sync.WaitGroup
 }
 
 func newKeyedQueue[T any](workers int, handle func(ctx context.Context, item T)) *keyedQueue[T] {

@@ -38,3 +38,25 @@ func OpenAtVersion(ctx context.Context, uri string, version int) (*Store, error)
 	}
 	return s, nil
 }
+
+// SetRecentWindow sets the size of the window of event IDs (before the first commit).
+func SetRecentWindow(s *Store, n int) {
+	s.recent.mu.Lock()
+	s.recent.size = n
+	s.recent.mu.Unlock()
+}
+
+// RecentLen is the number of event IDs in the window.
+func RecentLen(s *Store) int {
+	s.recent.mu.Lock()
+	defer s.recent.mu.Unlock()
+	return len(s.recent.seqs)
+}
+
+// CollideRecent makes the window take event ID b for a, as if their hashes were equal.
+func CollideRecent(s *Store, a, b string) {
+	r := s.recent
+	r.mu.Lock()
+	r.seqs[r.hash(b)] = r.seqs[r.hash(a)]
+	r.mu.Unlock()
+}

@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -68,6 +70,68 @@ func TestInboxWindowInstance(t *testing.T) {
 			}
 			if got := inserted(t, owner, "t6", "$e", "$f"); len(got) != 1 || got[0] != "$f" {
 				t.Errorf("former owner inserted %v, want [$f]", got)
+			}
+		})
+	}
+}
+
+// TestInboxWindow: on both dialects an event ID is a duplicate while it is in the window:
+// across a restart, and not when only its hash matches; an ID that left the window, or
+// whose event was pruned, is new again.
+func TestInboxWindow(t *testing.T) {
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := t.Context()
+			open := func(uri string) *store.Store {
+				s, err := store.Open(ctx, uri)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			}
+			uri := storetest.NewDatabaseURI(t, d)
+			s := open(uri)
+			if got := inserted(t, s, "t1", "$a", "$b"); !slices.Equal(got, []string{"$a", "$b"}) {
+				t.Fatalf("inserted %v", got)
+			}
+			_ = s.Close()
+			s = open(uri)
+			if got := inserted(t, s, "t2", "$a", "$c", "$c"); !slices.Equal(got, []string{"$c"}) {
+				t.Errorf("after a restart inserted %v, want [$c]", got)
+			}
+
+			store.CollideRecent(s, "$c", "$new")
+			if got := inserted(t, s, "t3", "$new"); !slices.Equal(got, []string{"$new"}) {
+				t.Errorf("inserted %v, want [$new]: a hash hit is checked against the journal", got)
+			}
+
+			evs := events("$p")
+			if _, _, err := s.CommitTransaction(ctx, "as", "t4", evs); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RecordInboxProgress(ctx, evs[0].Seq+1, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Prune(ctx, time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if got := inserted(t, s, "t5", "$p"); !slices.Equal(got, []string{"$p"}) {
+				t.Errorf("inserted %v, want [$p]: it was pruned", got)
+			}
+
+			small := open(storetest.NewDatabaseURI(t, d))
+			store.SetRecentWindow(small, 3)
+			ids := make([]string, 5)
+			for i := range ids {
+				ids[i] = fmt.Sprint("$w", i)
+			}
+			inserted(t, small, "w1", ids...)
+			if n := store.RecentLen(small); n != 3 {
+				t.Errorf("window holds %d IDs, want 3", n)
+			}
+			if got := inserted(t, small, "w2", "$w0", "$w4"); !slices.Equal(got, []string{"$w0"}) {
+				t.Errorf("inserted %v, want [$w0]: $w4 is in the window, $w0 left it", got)
 			}
 		})
 	}

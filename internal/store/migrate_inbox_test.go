@@ -85,3 +85,40 @@ func TestMigrateInboxToBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateInboxAllPruned: with every row of the per-event inbox deleted, the next seq
+// after the migration is still above every seq handed out before.
+func TestMigrateInboxAllPruned(t *testing.T) {
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := t.Context()
+			uri := storetest.NewDatabaseURI(t, d)
+			old, err := store.OpenAtVersion(ctx, uri, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if _, err := old.DB().ExecContext(ctx, `INSERT INTO inbox (event_id, kind, payload, received_at) VALUES ($1, 'timeline', '{}', 1)`,
+					fmt.Sprint("$gone", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := old.DB().ExecContext(ctx, `DELETE FROM inbox`); err != nil {
+				t.Fatal(err)
+			}
+			_ = old.Close()
+			s, err := store.Open(ctx, uri)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			evs := events("$next")
+			if _, _, err := s.CommitTransaction(ctx, "as", "t", evs); err != nil {
+				t.Fatal(err)
+			}
+			if evs[0].Seq != 4 {
+				t.Errorf("first seq after the migration %d, want 4", evs[0].Seq)
+			}
+		})
+	}
+}
