@@ -128,7 +128,8 @@ func (d *dispatcher) decrypt(ctx context.Context, log zerolog.Logger, row store.
 	}
 	deadline := time.UnixMilli(row.ReceivedAt).Add(c.opts.Encryption.DecryptTimeout)
 	ours := c.isOurs(evt.Sender)
-	var requested time.Time // when the room key was last asked for
+	var requested time.Time  // when the room key was last asked for
+	every := keyRequestAfter // the wait before asking again: doubling, up to keyRequestEvery
 	for attempt := 1; ; attempt++ {
 		wake := cm.KeyArrived()
 		dec, err := cm.Decrypt(ctx, evt)
@@ -145,7 +146,10 @@ func (d *dispatcher) decrypt(ctx context.Context, log zerolog.Logger, row store.
 			}
 			// A key usually follows its event within moments; one missing for longer may
 			// have been dropped by the homeserver while we were down: ask for it.
-			if age := time.Since(time.UnixMilli(row.ReceivedAt)); age >= keyRequestAfter && time.Since(requested) >= keyRequestEvery {
+			if age := time.Since(time.UnixMilli(row.ReceivedAt)); age >= keyRequestAfter && time.Since(requested) >= every {
+				if !requested.IsZero() {
+					every = min(2*every, keyRequestEvery)
+				}
 				requested = time.Now()
 				c.requestKey(ctx, log, cm, evt)
 			}
@@ -173,7 +177,10 @@ func (d *dispatcher) decrypt(ctx context.Context, log zerolog.Logger, row store.
 }
 
 // Key requests for an event whose room key is missing: the first this long after the event
-// was journaled, then at this interval while it waits.
+// was journaled, then again after twice as long each time, up to keyRequestEvery, while it
+// waits: an answer can be lost too (a homeserver drops the to-device events of a
+// transaction it could not deliver), and one request a minute left an event with a short
+// decrypt timeout a single chance.
 const (
 	keyRequestAfter = 3 * time.Second
 	keyRequestEvery = time.Minute
