@@ -183,6 +183,8 @@ func (l *link) setStatus(ctx context.Context, state string, err error) {
 	l.state = state
 	if err != nil {
 		l.lastErr = err.Error()
+	} else {
+		l.lastErr = "" // as the email bridge's: the error of the state the link is in
 	}
 	wasDown := l.down
 	l.down = err != nil

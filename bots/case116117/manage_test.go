@@ -107,3 +107,21 @@ func TestAge(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkErrorClearedOnRecovery: a link that is connected again has no last error (the
+// status page and has_error show the state it is in, as the email bridge's do).
+func TestLinkErrorClearedOnRecovery(t *testing.T) {
+	b, _ := twoLinkBot(t)
+	l := b.links[0]
+	failLink(l)
+	if _, lastErr := l.status(); lastErr == "" {
+		t.Fatal("a failing link has no last error")
+	}
+	l.setStatus(context.Background(), "connected", nil)
+	if state, lastErr := l.status(); state != "connected" || lastErr != "" {
+		t.Errorf("after recovery: state %q, last error %q; want connected and none", state, lastErr)
+	}
+	if st := b.Status(context.Background()); st.LastError != "" {
+		t.Errorf("module status keeps the old error: %q", st.LastError)
+	}
+}
