@@ -247,7 +247,7 @@ func (c *Core) refuse(ctx context.Context, m Module, evt *event.Event) {
 func (c *Core) declineInvite(ctx context.Context, log zerolog.Logger, target id.UserID, evt *event.Event, reason string) {
 	ctx = requestContext(ctx)
 	intent := c.as.Intent(target)
-	if err := intent.EnsureRegistered(ctx); err != nil {
+	if err := ensureRegistered(ctx, intent); err != nil {
 		log.Warn().Err(requestError(err)).Msg("Failed to decline the invite")
 		return
 	}

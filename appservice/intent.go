@@ -12,6 +12,8 @@ import (
 	mas "maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice/asintent"
 )
 
 // Intent acts on Matrix as one of Switchboard's users (a ghost or the bot). It wraps
@@ -26,11 +28,18 @@ type Intent struct {
 // UserID is the Matrix user this intent acts as.
 func (in *Intent) UserID() id.UserID { return in.api.UserID }
 
+// ensureRegistered is mautrix's EnsureRegistered under the user's lock (asintent). Every
+// call of a mautrix method that registers the user on its way (joins, sends, state,
+// profile, uploads) comes after one of these.
+func ensureRegistered(ctx context.Context, api *mas.IntentAPI) error {
+	return asintent.EnsureRegistered(ctx, api)
+}
+
 // EnsureRegistered registers the user with the homeserver (inhibit_login) unless it is
 // known to be registered.
 func (in *Intent) EnsureRegistered(ctx context.Context) error {
 	ctx = requestContext(ctx)
-	if err := in.api.EnsureRegistered(ctx); err != nil {
+	if err := ensureRegistered(ctx, in.api); err != nil {
 		return fmt.Errorf("failed to register %s: %w", in.api.UserID, requestError(err))
 	}
 	if in.core == nil {
@@ -126,6 +135,9 @@ func (in *Intent) ResolveAlias(ctx context.Context, alias id.RoomAlias) (id.Room
 // one state).
 func (in *Intent) SendState(ctx context.Context, roomID id.RoomID, evtType event.Type, stateKey string, content any) (id.EventID, error) {
 	ctx = requestContext(ctx)
+	if err := ensureRegistered(ctx, in.api); err != nil {
+		return "", requestError(err)
+	}
 	resp, err := in.api.SendStateEvent(ctx, roomID, evtType, stateKey, content)
 	if err != nil {
 		return "", requestError(err)
@@ -137,6 +149,9 @@ func (in *Intent) SendState(ctx context.Context, roomID id.RoomID, evtType event
 // retried redaction is the same request.
 func (in *Intent) Redact(ctx context.Context, roomID id.RoomID, eventID id.EventID, reason, txnID string) error {
 	ctx = requestContext(ctx)
+	if err := ensureRegistered(ctx, in.api); err != nil {
+		return requestError(err)
+	}
 	_, err := in.api.RedactEvent(ctx, roomID, eventID, mautrix.ReqRedact{Reason: reason, TxnID: txnID})
 	return requestError(err)
 }
@@ -275,6 +290,9 @@ func (in *Intent) JoinedRooms(ctx context.Context) ([]id.RoomID, error) {
 // StateEvent reads a state event's content into out; a missing event is ErrNotFound.
 func (in *Intent) StateEvent(ctx context.Context, roomID id.RoomID, evtType event.Type, stateKey string, out any) error {
 	ctx = requestContext(ctx)
+	if err := ensureRegistered(ctx, in.api); err != nil {
+		return requestError(err)
+	}
 	err := in.api.StateEvent(ctx, roomID, evtType, stateKey, out)
 	if errors.Is(err, mautrix.MNotFound) {
 		return fmt.Errorf("state %s of %s: %w", evtType.Type, roomID, ErrNotFound)

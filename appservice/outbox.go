@@ -350,7 +350,7 @@ const txnMarkerKey = "net.switchboard.txn_id"
 func (c *Core) sendRow(ctx context.Context, row store.OutboxMessage) (id.EventID, error) {
 	ctx = requestContext(ctx)
 	intent := c.as.Intent(id.UserID(row.Sender))
-	if err := intent.EnsureRegistered(ctx); err != nil {
+	if err := ensureRegistered(ctx, intent); err != nil {
 		return "", requestError(err)
 	}
 	var content any = json.RawMessage(row.Content) // carries the transaction ID since enqueueRow

@@ -18,6 +18,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/switchboard-matrix/switchboard/appservice/asintent"
 )
 
 // Device set-up steps, recorded in switchboard_e2ee_device.state so that a crash in between
@@ -37,7 +39,7 @@ func (m *Manager) setUp(ctx context.Context, userID id.UserID) (*crypto.OlmMachi
 	}
 	cli := m.opts.AS.Client(userID)
 	if state != stateReady {
-		if err := m.opts.AS.Intent(userID).EnsureRegistered(ctx); err != nil {
+		if err := asintent.EnsureRegistered(ctx, m.opts.AS.Intent(userID)); err != nil {
 			return nil, fmt.Errorf("e2ee: failed to register %s: %w", userID, err)
 		}
 		// PUT /devices/{id} as the appservice creates the device (MSC4190); repeating it is

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+	"modernc.org/sqlite"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/internal/store"
@@ -101,8 +104,24 @@ func TestTransactionRetryDendrite(t *testing.T) {
 	testTransactionRetry(t, onHS(t, homeserver.Dendrite))
 }
 
+// registerBatchHas gives SQLite connections opened afterwards e2e_batch_has(body, marker):
+// whether a journal batch (inbox_batch.body: S2-compressed frames holding each event's
+// JSON) contains marker. The retry test's trigger refuses the batch with the marked event.
+var registerBatchHas = sync.OnceValue(func() error {
+	return sqlite.RegisterDeterministicScalarFunction("e2e_batch_has", 2,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			body, _ := args[0].([]byte)
+			marker, _ := args[1].(string)
+			raw, err := s2.Decode(nil, body)
+			if err != nil || marker == "" || !bytes.Contains(raw, []byte(marker)) {
+				return int64(0), nil
+			}
+			return int64(1), nil
+		})
+})
+
 // testTransactionRetry: the core's journal fails once (a trigger in the test's SQLite store
-// refuses the event that carries a marker), so the core answers the homeserver's
+// refuses the journal batch that carries a marker), so the core answers the homeserver's
 // transaction with 500 M_UNKNOWN; the homeserver retries, and every event reaches the
 // module exactly once. On Synapse the retry is the same transaction ID after the
 // recoverer's backoff (2 s for a first failure; it doubles while failures go on, up to
@@ -110,7 +129,10 @@ func TestTransactionRetryDendrite(t *testing.T) {
 func testTransactionRetry(t *testing.T, h homeserver.HS) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st := openStore(t, store.SQLite)
+	if err := registerBatchHas(); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, store.SQLite) // after registerBatchHas: its connections have the function
 	corePort, err := peerproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +150,8 @@ func testTransactionRetry(t *testing.T, h homeserver.HS) {
 	room := resp.RoomID
 	waitFor(t, 30*time.Second, "the ghost to join", func() (bool, error) { return isJoined(ctx, alice, room, ghost) })
 
-	if _, err := st.DB().ExecContext(ctx, `CREATE TRIGGER e2e_fail_once BEFORE INSERT ON inbox
-		WHEN CAST(NEW.payload AS TEXT) LIKE '%`+marker+`%'
+	if _, err := st.DB().ExecContext(ctx, `CREATE TRIGGER e2e_fail_once BEFORE INSERT ON inbox_batch
+		WHEN e2e_batch_has(NEW.body, '`+marker+`')
 		BEGIN SELECT RAISE(ABORT, 'injected journal failure'); END`); err != nil {
 		t.Fatal(err)
 	}

@@ -177,6 +177,14 @@ var migrations = []migration{
 			next_seq    {bigint} NOT NULL
 		)`,
 	}, run: migrateInboxBatches},
+	// PostgreSQL: a batch's body is S2 already; pglz trying to compress it again, and
+	// moving a 7 KB body (100 events) out of line into the TOAST table, cost the server
+	// time on every commit. Bodies that fit a page stay in it, larger ones go out of line
+	// uncompressed.
+	{version: 8, name: "inbox (PostgreSQL): batch bodies stored as they are", only: Postgres, stmts: []string{
+		`ALTER TABLE inbox_batch ALTER COLUMN body SET STORAGE EXTERNAL`,
+		`ALTER TABLE inbox_batch SET (toast_tuple_target = 8160)`,
+	}},
 }
 
 // LatestVersion is the schema version this code migrates to.

@@ -122,3 +122,20 @@ func TestMigrateInboxAllPruned(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchBodyStoredAsIs: on PostgreSQL a batch body is neither compressed again nor moved
+// out of line while it fits a page (migration 8).
+func TestBatchBodyStoredAsIs(t *testing.T) {
+	s := storetest.Open(t, store.Postgres)
+	var storage string
+	var options []byte
+	err := s.DB().QueryRowContext(t.Context(), `SELECT a.attstorage, COALESCE(array_to_string(c.reloptions, ','), '')
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		WHERE c.relname = 'inbox_batch' AND a.attname = 'body'`).Scan(&storage, &options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if storage != "e" || string(options) != "toast_tuple_target=8160" {
+		t.Errorf("body storage %q, table options %q; want e (external, uncompressed) and toast_tuple_target=8160", storage, options)
+	}
+}
