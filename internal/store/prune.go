@@ -4,22 +4,21 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 )
 
 // Prune deletes what the journal no longer needs: handled or failed inbox events (a batch
 // once all its events are below the handled watermark), sent or failed outbox rows, and
 // transaction IDs, all received before cutoff; it returns how many events, rows and IDs
-// went. Pending events are never pruned. The remote-ID ↔ event-ID map is kept. The retention must outlast any
-// homeserver retry of a transaction (minutes to hours), or a very late replay could be
-// handled again; Switchboard keeps 30 days by default.
+// went. Pending events are never pruned. The remote-ID ↔ event-ID map is kept. The
+// retention must outlast any homeserver retry of a transaction (minutes to hours), or a
+// very late replay could be handled again; Switchboard keeps 30 days by default.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	ms := cutoff.UnixMilli()
 	var total int64
-	err := s.inTx(ctx, lockInbox, func(tx *sql.Tx) error {
-		// Batches wholly below the watermark (every event done or failed) and old enough;
-		// counted in events. Then the state rows of events no batch holds any more.
+	err := s.inTx(ctx, 0, func(tx *sql.Tx) error {
+		// Batches wholly below the watermark (every event done or failed) and old enough,
+		// counted in events.
 		const handled = `FROM inbox_batch WHERE first_seq + count <= (SELECT done_below FROM inbox_progress WHERE id = 1) AND received_at < $1`
 		var events int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(count), 0) `+handled, ms).Scan(&events); err != nil {
@@ -29,23 +28,21 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 			return err
 		}
 		total += events
+		// The state rows of events no batch holds any more.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM inbox_state WHERE seq <
+			COALESCE((SELECT MIN(first_seq) FROM inbox_batch), (SELECT next_seq FROM inbox_next WHERE id = 1))`); err != nil {
+			return err
+		}
 		for _, q := range []string{
-			`DELETE FROM inbox_state WHERE seq < COALESCE((SELECT MIN(first_seq) FROM inbox_batch), (SELECT next_seq FROM inbox_next WHERE id = 1))`,
 			`DELETE FROM outbox WHERE state <> 'pending' AND created_at < $1`,
 			`DELETE FROM txn_journal WHERE received_at < $1`,
 		} {
-			var args []any
-			if strings.Contains(q, "$1") {
-				args = append(args, ms)
-			}
-			res, err := tx.ExecContext(ctx, q, args...)
+			res, err := tx.ExecContext(ctx, q, ms)
 			if err != nil {
 				return err
 			}
-			if !strings.HasPrefix(q, "DELETE FROM inbox_state") {
-				n, _ := res.RowsAffected()
-				total += n
-			}
+			n, _ := res.RowsAffected()
+			total += n
 		}
 		return nil
 	})
