@@ -169,14 +169,20 @@ func TestHostileInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		accepted := 0
 		for code, n := range st.Codes {
-			switch {
-			case code >= 200 && code < 300:
-				accepted += n
-			case code == 503:
-			default:
+			if (code < 200 || code >= 300) && code != 503 {
 				t.Errorf("%d answers %d, want only 2xx and 503", n, code)
+			}
+		}
+		// Accepted are the calls with a 2xx answer: under load SIPp retransmits over UDP, and
+		// a retransmission gets an answer of its own (the same message, queued once).
+		accepted := 0
+		for _, c := range st.Calls {
+			for _, code := range c.Codes {
+				if code >= 200 && code < 300 {
+					accepted++
+					break
+				}
 			}
 		}
 		t.Logf("flood: %d calls, answers %v, %d timed out", len(st.Calls), st.Codes, st.TimedOut)
@@ -205,7 +211,7 @@ func TestHostileInput(t *testing.T) {
 			return n >= accepted, fmt.Errorf("%d of %d in the room", n, accepted)
 		})
 		if n != accepted {
-			t.Errorf("the flood's message is in the room %d times, want %d (once per 2xx answer)", n, accepted)
+			t.Errorf("the flood's message is in the room %d times, want %d (once per call answered 2xx)", n, accepted)
 		}
 	})
 
