@@ -133,12 +133,7 @@ func (s *stateRecorder) serve(t *testing.T) *Intent {
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	as := mas.Create()
-	as.Registration = &mas.Registration{AppToken: "as", SenderLocalpart: "bot"}
-	as.HomeserverDomain = "test"
-	if err := as.SetHomeserverURL(srv.URL); err != nil {
-		t.Fatal(err)
-	}
+	as := fakeAppService(t, srv.URL)
 	return &Intent{api: as.BotIntent()}
 }
 
@@ -232,4 +227,17 @@ func ExampleBridgeInfo_StateKey() {
 	}
 	fmt.Println(info.StateKey())
 	// Output: net.switchboard://xmpp/muc.example.org/lobby@muc.example.org
+}
+
+// fakeAppService is a mautrix appservice (token "as", bot "@bot:test") talking to the fake
+// homeserver at url.
+func fakeAppService(t *testing.T, url string) *mas.AppService {
+	t.Helper()
+	as := mas.Create()
+	as.Registration = &mas.Registration{AppToken: "as", SenderLocalpart: "bot"}
+	as.HomeserverDomain = "test"
+	if err := as.SetHomeserverURL(url); err != nil {
+		t.Fatal(err)
+	}
+	return as
 }

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	mas "maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -49,12 +48,7 @@ func TestDownloadMediaFallsBack(t *testing.T) {
 			})
 			srv := httptest.NewServer(mux)
 			defer srv.Close()
-			as := mas.Create()
-			as.Registration = &mas.Registration{AppToken: "as", SenderLocalpart: "bot"}
-			as.HomeserverDomain = "test"
-			if err := as.SetHomeserverURL(srv.URL); err != nil {
-				t.Fatal(err)
-			}
+			as := fakeAppService(t, srv.URL)
 			in := &Intent{api: as.BotIntent()}
 			got, err := in.DownloadMedia(context.Background(), id.ContentURI{Homeserver: "test", FileID: tt.file}, tt.max)
 			if (err != nil) != tt.wantErr || string(got) != tt.want {

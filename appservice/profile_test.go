@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	mas "maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -39,12 +38,7 @@ func TestProfileNotFound(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			as := mas.Create()
-			as.Registration = &mas.Registration{AppToken: "as", SenderLocalpart: "bot"}
-			as.HomeserverDomain = "test"
-			if err := as.SetHomeserverURL(srv.URL); err != nil {
-				t.Fatal(err)
-			}
+			as := fakeAppService(t, srv.URL)
 			in := &Intent{api: as.BotIntent()}
 			name, _, err := in.Profile(context.Background(), id.NewUserID("someone", "test"))
 			if name != tt.wantName || (err != nil) != tt.wantErr || errors.Is(err, ErrNotFound) != tt.wantNotFound {

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	mas "maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -20,12 +19,7 @@ func TestConcurrentFirstRegistration(t *testing.T) {
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	defer srv.Close()
-	as := mas.Create()
-	as.Registration = &mas.Registration{AppToken: "as", SenderLocalpart: "bot"}
-	as.HomeserverDomain = "test"
-	if err := as.SetHomeserverURL(srv.URL); err != nil {
-		t.Fatal(err)
-	}
+	as := fakeAppService(t, srv.URL)
 	api := as.Intent(id.NewUserID("_mail_alice", "test")) // mautrix's one intent for the user
 	var wg sync.WaitGroup
 	for range 4 {

@@ -16,37 +16,19 @@ func TestMigrateInboxToBatches(t *testing.T) {
 	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := t.Context()
-			uri := storetest.NewDatabaseURI(t, d)
-			old, err := store.OpenAtVersion(ctx, uri, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
 			rows := []struct {
 				state, lastError string
 				attempts         int
 			}{
 				{"done", "", 0}, {"failed", "no key", 3}, {"pending", "", 0}, {"pending", "timeout", 2}, {"done", "", 1}, {"pending", "", 0},
 			}
+			var stmts []string
 			for i, r := range rows {
-				if _, err := old.DB().ExecContext(ctx, `INSERT INTO inbox (event_id, room_id, kind, payload, state, attempts, last_error, received_at)
-					VALUES ($1, '!r:x', 'timeline', $2, $3, $4, $5, 1000)`,
-					fmt.Sprintf("$m%d", i+1), fmt.Appendf(nil, `{"n":%d}`, i+1), r.state, r.attempts, r.lastError); err != nil {
-					t.Fatal(err)
-				}
+				stmts = append(stmts, fmt.Sprintf(`INSERT INTO inbox (event_id, room_id, kind, payload, state, attempts, last_error, received_at)
+					VALUES ('$m%d', '!r:x', 'timeline', '{"n":%d}', '%s', %d, '%s', 1000)`, i+1, i+1, r.state, r.attempts, r.lastError))
 			}
 			// Seq 6 is deleted (pruned, say); the watermark is at 2: seq 1 is done.
-			for _, q := range []string{`DELETE FROM inbox WHERE seq = 6`, `UPDATE inbox_progress SET done_below = 2`} {
-				if _, err := old.DB().ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_ = old.Close()
-
-			s, err := store.Open(ctx, uri)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := migrateFromV4(t, d, append(stmts, `DELETE FROM inbox WHERE seq = 6`, `UPDATE inbox_progress SET done_below = 2`)...)
 			recs, err := s.InboxRecords(ctx, "")
 			if err != nil {
 				t.Fatal(err)
@@ -92,26 +74,11 @@ func TestMigrateInboxAllPruned(t *testing.T) {
 	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := t.Context()
-			uri := storetest.NewDatabaseURI(t, d)
-			old, err := store.OpenAtVersion(ctx, uri, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
+			var stmts []string
 			for i := range 3 {
-				if _, err := old.DB().ExecContext(ctx, `INSERT INTO inbox (event_id, kind, payload, received_at) VALUES ($1, 'timeline', '{}', 1)`,
-					fmt.Sprint("$gone", i)); err != nil {
-					t.Fatal(err)
-				}
+				stmts = append(stmts, fmt.Sprintf(`INSERT INTO inbox (event_id, kind, payload, received_at) VALUES ('$gone%d', 'timeline', '{}', 1)`, i))
 			}
-			if _, err := old.DB().ExecContext(ctx, `DELETE FROM inbox`); err != nil {
-				t.Fatal(err)
-			}
-			_ = old.Close()
-			s, err := store.Open(ctx, uri)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := migrateFromV4(t, d, append(stmts, `DELETE FROM inbox`)...)
 			evs := events("$next")
 			if _, _, err := s.CommitTransaction(ctx, "as", "t", evs); err != nil {
 				t.Fatal(err)
@@ -138,4 +105,28 @@ func TestBatchBodyStoredAsIs(t *testing.T) {
 	if storage != "e" || string(options) != "toast_tuple_target=8160" {
 		t.Errorf("body storage %q, table options %q; want e (external, uncompressed) and toast_tuple_target=8160", storage, options)
 	}
+}
+
+// migrateFromV4 creates a database of dialect d at schema version 4, runs stmts on it,
+// and opens it with the latest schema.
+func migrateFromV4(t *testing.T, d store.Dialect, stmts ...string) *store.Store {
+	t.Helper()
+	ctx := t.Context()
+	uri := storetest.NewDatabaseURI(t, d)
+	old, err := store.OpenAtVersion(ctx, uri, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range stmts {
+		if _, err := old.DB().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	_ = old.Close()
+	s, err := store.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
