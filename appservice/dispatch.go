@@ -342,7 +342,7 @@ func (d *dispatcher) complete(ctx context.Context) {
 		}
 		window.Stop()
 		// Events below the watermark are recorded by raising it; only those above it (done
-		// while an earlier event is still being handled) are marked row by row.
+		// while an earlier event is still being handled) get a state row each.
 		d.mu.Lock()
 		w := d.doneBelow()
 		d.mu.Unlock()

@@ -164,13 +164,14 @@ func batchesAt(ctx context.Context, q querier, cache *batchCache, from int64) ([
 }
 
 type eventState struct {
-	state    string
-	attempts int
+	state     string
+	attempts  int
+	lastError string
 }
 
 // statesBetween returns the inbox_state rows of seqs lo through hi.
 func (s *Store) statesBetween(ctx context.Context, lo, hi int64) (map[int64]eventState, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, state, attempts FROM inbox_state WHERE seq BETWEEN $1 AND $2`, lo, hi)
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, state, attempts, last_error FROM inbox_state WHERE seq BETWEEN $1 AND $2`, lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +180,7 @@ func (s *Store) statesBetween(ctx context.Context, lo, hi int64) (map[int64]even
 	for rows.Next() {
 		var seq int64
 		var st eventState
-		if err := rows.Scan(&seq, &st.state, &st.attempts); err != nil {
+		if err := rows.Scan(&seq, &st.state, &st.attempts, &st.lastError); err != nil {
 			return nil, err
 		}
 		out[seq] = st
@@ -304,25 +305,8 @@ func (s *Store) InboxRecords(ctx context.Context, eventID string) ([]InboxRecord
 	if err != nil {
 		return nil, fmt.Errorf("store: read the inbox: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, state, attempts, last_error FROM inbox_state`)
+	states, err := s.statesBetween(ctx, 0, math.MaxInt64)
 	if err != nil {
-		return nil, fmt.Errorf("store: read the inbox: %w", err)
-	}
-	defer rows.Close()
-	type full struct {
-		eventState
-		lastError string
-	}
-	states := map[int64]full{}
-	for rows.Next() {
-		var seq int64
-		var f full
-		if err := rows.Scan(&seq, &f.state, &f.attempts, &f.lastError); err != nil {
-			return nil, fmt.Errorf("store: read the inbox: %w", err)
-		}
-		states[seq] = f
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: read the inbox: %w", err)
 	}
 	var out []InboxRecord

@@ -27,10 +27,11 @@ func newEvents(ctx context.Context, q querier, r *recentIDs, txns []TxnCommit) (
 			}
 			inCall[e.EventID] = struct{}{}
 			h := r.hash(e.EventID)
-			if dup, err := r.seen(ctx, q, h, e.EventID); err != nil || dup {
-				if err != nil {
-					return nil, nil, err
-				}
+			dup, err := r.seen(ctx, q, h, e.EventID)
+			if err != nil {
+				return nil, nil, err
+			}
+			if dup {
 				continue
 			}
 			evs = append(evs, e)

@@ -56,11 +56,7 @@ func (s *Store) commitPostgres(ctx context.Context, scope string, now int64, txn
 		err = run(s.db, st)
 	} else {
 		err = s.inTx(ctx, lockInbox, func(tx *sql.Tx) error {
-			var newest int64
-			if err := tx.QueryRowContext(ctx, `SELECT next_seq - 1 FROM inbox_next WHERE id = 1`).Scan(&newest); err != nil {
-				return err
-			}
-			if err := r.catchUp(ctx, tx, newest); err != nil {
+			if err := r.catchUpWith(ctx, tx); err != nil {
 				return err
 			}
 			return run(tx, tx.StmtContext(ctx, st))

@@ -10,8 +10,8 @@ import (
 	"sync"
 )
 
-// recentWindow is how many of the newest inbox events the SQLite store deduplicates
-// against by event ID. A homeserver repeats an event ID only when it sends a transaction
+// recentWindow is how many of the newest inbox events the store deduplicates against by
+// event ID. A homeserver repeats an event ID only when it sends a transaction
 // again (Synapse: the same transaction, Dendrite: the same ID with more events), minutes or
 // hours later; a million events is days of a busy deployment's traffic. It costs at most
 // about 35 MB when the journal is that large.
@@ -19,9 +19,9 @@ const recentWindow = 1 << 20
 
 // recentIDs is the inbox's deduplication window: the hashes of the event IDs of the
 // newest recentWindow events with the seq of each, in memory. Matrix event IDs are random,
-// so a unique index of them (PostgreSQL keeps one) dirties a page for every event; a hash
-// hit is confirmed against the journal row it names, so a collision costs one lookup and
-// never drops an event.
+// so a unique index of them dirtied a page for every event (migrations 5 and 6 dropped it);
+// a hash hit is confirmed against the journaled event it names, so a collision costs one
+// lookup and never drops an event.
 //
 // The window follows the table: before a commit the store loads the events another
 // writer may have committed since (seqs above last) — on SQLite always, inside the write
@@ -88,6 +88,15 @@ func (r *recentIDs) catchUp(ctx context.Context, q querier, newest int64) error 
 	return nil
 }
 
+// catchUpWith is catchUp to the largest seq handed out so far, read through q.
+func (r *recentIDs) catchUpWith(ctx context.Context, q querier) error {
+	var next int64
+	if err := q.QueryRowContext(ctx, nextSeqSQL(0)).Scan(&next); err != nil {
+		return fmt.Errorf("load the recent event IDs: %w", err)
+	}
+	return r.catchUp(ctx, q, next-1)
+}
+
 // seen reports whether the event ID that hashes to h is in the window: a hash hit whose
 // journaled event (read through q) has that very ID. An event pruned meanwhile is not
 // seen, as it was not when a unique index decided.
@@ -140,12 +149,7 @@ func (s *Store) loadRecent(ctx context.Context) error {
 }
 
 func (s *Store) loadRecentLocked(ctx context.Context) error {
-	r := s.recent
-	var newest int64
-	if err := s.db.QueryRowContext(ctx, `SELECT next_seq - 1 FROM inbox_next WHERE id = 1`).Scan(&newest); err != nil {
-		return fmt.Errorf("store: load the recent event IDs: %w", err)
-	}
-	if err := r.catchUp(ctx, s.db, newest); err != nil {
+	if err := s.recent.catchUpWith(ctx, s.db); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
