@@ -185,6 +185,17 @@ var migrations = []migration{
 		`ALTER TABLE inbox_batch ALTER COLUMN body SET STORAGE EXTERNAL`,
 		`ALTER TABLE inbox_batch SET (toast_tuple_target = 8160)`,
 	}},
+	// The scanner's verdicts by the SHA-256 of a file (scan.go): a file scanned before a
+	// crash is not scanned again when its message is handled again.
+	{version: 9, name: "scan verdicts", stmts: []string{
+		`CREATE TABLE scan_verdict (
+			sha256      TEXT NOT NULL PRIMARY KEY,
+			infected    INTEGER NOT NULL CHECK (infected IN (0, 1)),
+			signature   TEXT NOT NULL DEFAULT '',
+			scanned_at  {bigint} NOT NULL
+		)`,
+		`CREATE INDEX scan_verdict_scanned_at ON scan_verdict (scanned_at)`,
+	}},
 }
 
 // LatestVersion is the schema version this code migrates to.

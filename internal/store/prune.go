@@ -9,10 +9,11 @@ import (
 
 // Prune deletes what the journal no longer needs: handled or failed inbox events (a batch
 // once all its events are below the handled watermark), sent or failed outbox rows, and
-// transaction IDs, all received before cutoff; it returns how many events, rows and IDs
-// went. Pending events are never pruned. The remote-ID ↔ event-ID map is kept. The
-// retention must outlast any homeserver retry of a transaction (minutes to hours), or a
-// very late replay could be handled again; Switchboard keeps 30 days by default.
+// transaction IDs, all received before cutoff, and scan verdicts made before it; it
+// returns how many events, rows, IDs and verdicts went. Pending events are never pruned.
+// The remote-ID ↔ event-ID map is kept. The retention must outlast any homeserver retry
+// of a transaction (minutes to hours), or a very late replay could be handled again;
+// Switchboard keeps 30 days by default.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	ms := cutoff.UnixMilli()
 	var total int64
@@ -36,6 +37,7 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 		for _, q := range []string{
 			`DELETE FROM outbox WHERE state <> 'pending' AND created_at < $1`,
 			`DELETE FROM txn_journal WHERE received_at < $1`,
+			`DELETE FROM scan_verdict WHERE scanned_at < $1`,
 		} {
 			res, err := tx.ExecContext(ctx, q, ms)
 			if err != nil {
