@@ -58,6 +58,8 @@ type Options struct {
 	Encryption Encryption
 	// Provisioning turns the provisioning API on (provision.go); nil: off.
 	Provisioning *Provisioning
+	// Scanning configures virus scanning of bridged files (scan.go); off without a Scanner.
+	Scanning Scanning
 }
 
 func (o *Options) defaults() {
@@ -113,6 +115,7 @@ type Core struct {
 	access   map[string]UserPatterns
 	refusals *refusals
 	life     *lifecycle // for the operator endpoints
+	scan     *scanner   // nil: scanning is off
 	// crypto is the e2ee manager once started (nil: encryption off); encryptionOff says
 	// that it was enabled but the homeserver cannot do it.
 	crypto        atomic.Pointer[e2ee.Manager]
@@ -232,6 +235,9 @@ func New(opts Options) (*Core, error) {
 	c.life = newLifecycle(c.order)
 	c.metrics = newMetrics(opts.Metrics, c.gaugeFunc(c.store.InboxDepth), c.gaugeFunc(c.store.OutboxDepth), newModuleCollector(c))
 	c.inbox.metrics = c.metrics
+	if opts.Scanning.Scanner != nil {
+		c.scan = newScanner(opts.Scanning, opts.Store, newScanMetrics(opts.Metrics))
+	}
 	return c, nil
 }
 
@@ -346,6 +352,10 @@ func (c *Core) Start(ctx context.Context) error {
 	go func() { defer c.loops.Done(); c.disp.run(stop, work) }()
 	go func() { defer c.loops.Done(); c.outbox.run(stop, work) }()
 	go func() { defer c.loops.Done(); c.prune(stop) }()
+	if c.scan != nil {
+		c.loops.Add(1)
+		go func() { defer c.loops.Done(); c.scan.watch(stop, scanWatchInterval) }()
+	}
 	c.started = true
 	started = true
 	c.life.phase.Store(phaseRunning)

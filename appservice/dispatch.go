@@ -264,6 +264,15 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 		if ctx.Err() != nil {
 			return
 		}
+		if held(err) {
+			// A file waits for the virus scanner: not an attempt. The scanner refuses it
+			// itself once its hold is over (scan.go).
+			log.Warn().Err(err).Msg("A file of the event waits for the virus scanner")
+			if !d.queue.pause(ctx, time.Second) {
+				return
+			}
+			continue
+		}
 		if n, aerr := c.store.RecordEventAttempt(ctx, row.Seq, err.Error()); aerr == nil {
 			attempts = n
 		} else {
@@ -492,3 +501,9 @@ func (e RoomError) Unwrap() error { return e.Cause }
 
 // Is makes a Permanent RoomError match ErrPermanent.
 func (e RoomError) Is(target error) bool { return e.Permanent && target == ErrPermanent }
+
+// held reports whether a handler failed only because a file waits for an unreachable virus
+// scanner (and not for good).
+func held(err error) bool {
+	return errors.Is(err, ErrScannerUnavailable) && !errors.Is(err, ErrPermanent)
+}

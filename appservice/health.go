@@ -166,6 +166,15 @@ func (c *Core) ready(w http.ResponseWriter, r *http.Request) {
 	if _, err := c.as.BotClient().Versions(ctx); err != nil {
 		checks["homeserver"], ready = "unreachable", false
 	}
+	if c.scan != nil {
+		// Reported, not required: text still flows while the scanner is away (files are
+		// held); switchboard_scanner_up is the alert.
+		state, errText := c.scan.state()
+		if errText != "" {
+			state += ": " + errText
+		}
+		checks["scanner"] = state
+	}
 	modules := map[string]string{}
 	notConnected := []string{}
 	for _, m := range c.order {

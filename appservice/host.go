@@ -43,6 +43,14 @@ type Host interface {
 	// status on the event and a notice in reply, sent once per event. reason is shown in
 	// the room: it must not contain secrets.
 	ReportFailure(ctx context.Context, roomID id.RoomID, eventID id.EventID, reason string) error
+	// ScanFile checks a file for malware before it crosses over (see scan.go): a module
+	// calls it with every file from its network before uploading it to Matrix (Inbound;
+	// Intent.DownloadFile does it for Matrix files going out). nil: clean, or scanning is
+	// off. An *InfectedError, or a permanent RoomError wrapping ErrScanTooLarge or
+	// ErrScannerUnavailable, refuses the file for good: ScanRefusal gives the reason for
+	// a notice. Another error wrapping ErrScannerUnavailable means the file is held: the
+	// module keeps it and tries again later (ctx ended while the scanner was unreachable).
+	ScanFile(ctx context.Context, dir Direction, name string, data []byte) error
 	// Store is the module's view of the shared store (portals, message map, key-value).
 	Store() ModuleStore
 	// Report is the state of the core and of every module (for status commands).

@@ -34,8 +34,10 @@ func (h *host) Permits(user id.UserID) bool { return h.core.permits(h.module, us
 
 func (h *host) Domain() string       { return h.core.opts.Domain }
 func (h *host) BotUserID() id.UserID { return h.core.as.BotMXID() }
-func (h *host) Bot() *Intent         { return &Intent{api: h.core.as.BotIntent(), core: h.core} }
-func (h *host) Store() ModuleStore   { return &moduleStore{core: h.core, module: h.module} }
+func (h *host) Bot() *Intent {
+	return &Intent{api: h.core.as.BotIntent(), core: h.core, module: h.module}
+}
+func (h *host) Store() ModuleStore { return &moduleStore{core: h.core, module: h.module} }
 func (h *host) Report(ctx context.Context) Report {
 	return h.core.Report(ctx)
 }
@@ -49,7 +51,11 @@ func (h *host) Ghost(localpart string) (*Intent, error) {
 	if m := h.core.router.moduleForUser(userID); m == nil || m.ID() != h.module {
 		return nil, ErrNotInNamespace
 	}
-	return &Intent{api: h.core.as.Intent(userID), core: h.core}, nil
+	return &Intent{api: h.core.as.Intent(userID), core: h.core, module: h.module}, nil
+}
+
+func (h *host) ScanFile(ctx context.Context, dir Direction, name string, data []byte) error {
+	return h.core.scan.scanFile(ctx, h.module, dir, name, data)
 }
 
 func (h *host) checkSender(sender id.UserID) error {
@@ -194,6 +200,9 @@ type Report struct {
 	DatabaseError string
 	// Encryption is "on", "off" or "unsupported" (enabled, but the homeserver cannot).
 	Encryption string
+	// Scanner is the virus scanner's state: "off", "ok (version)" or "unreachable", with
+	// the files it holds; ScannerError the last failure to reach it (it may name hosts).
+	Scanner, ScannerError string
 }
 
 // ModuleReport is one module's line of a Report.
@@ -212,6 +221,7 @@ type ModuleReport struct {
 // Report collects the state of the core and every module.
 func (c *Core) Report(ctx context.Context) Report {
 	r := Report{Version: c.opts.Version, Encryption: "off"}
+	r.Scanner, r.ScannerError = c.scan.state()
 	switch {
 	case c.EncryptionActive():
 		r.Encryption = "on"

@@ -23,6 +23,8 @@ import (
 type Intent struct {
 	api  *mas.IntentAPI // immutable; holds the as_token, never exposed
 	core *Core          // immutable; nil in tests that build an Intent directly
+	// module is the module the intent was given to (scanning's metrics); immutable.
+	module string
 }
 
 // UserID is the Matrix user this intent acts as.

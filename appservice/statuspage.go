@@ -57,19 +57,23 @@ func cspHash(s string) string {
 
 // statusSnapshot is the data of the status page; its JSON form is GET /status.json.
 type statusSnapshot struct {
-	Version        string       `json:"version"`
-	Core           string       `json:"core"` // the core's phase: "running", "starting: …", …
-	Started        time.Time    `json:"started"`
-	UptimeSeconds  int64        `json:"uptime_seconds"`
-	Generated      time.Time    `json:"generated"`
-	RefreshSeconds int          `json:"refresh_seconds"`
-	Homeserver     statusCheck  `json:"homeserver"`
-	Database       statusCheck  `json:"database"`
-	InboxDepth     *int         `json:"inbox_depth"`  // null when the database did not answer
-	OutboxDepth    *int         `json:"outbox_depth"` // null when the database did not answer
-	Encryption     string       `json:"encryption"`   // "on", "off" or "unsupported"
-	ErrorsShown    bool         `json:"errors_shown"` // false: error texts are left out
-	Modules        []statusLine `json:"modules"`
+	Version        string      `json:"version"`
+	Core           string      `json:"core"` // the core's phase: "running", "starting: …", …
+	Started        time.Time   `json:"started"`
+	UptimeSeconds  int64       `json:"uptime_seconds"`
+	Generated      time.Time   `json:"generated"`
+	RefreshSeconds int         `json:"refresh_seconds"`
+	Homeserver     statusCheck `json:"homeserver"`
+	Database       statusCheck `json:"database"`
+	InboxDepth     *int        `json:"inbox_depth"`  // null when the database did not answer
+	OutboxDepth    *int        `json:"outbox_depth"` // null when the database did not answer
+	Encryption     string      `json:"encryption"`   // "on", "off" or "unsupported"
+	// Scanner is the virus scanner's state ("off", "ok (…)", "unreachable", with the files
+	// held); ScannerError its last error, when errors are shown.
+	Scanner      string       `json:"scanner"`
+	ScannerError string       `json:"scanner_error,omitempty"`
+	ErrorsShown  bool         `json:"errors_shown"` // false: error texts are left out
+	Modules      []statusLine `json:"modules"`
 }
 
 // statusCheck is whether the core reaches a dependency.
@@ -110,6 +114,10 @@ func (c *Core) statusSnapshot(ctx context.Context, showErrors bool) statusSnapsh
 		s.Encryption = "on"
 	case c.encryptionOff.Load():
 		s.Encryption = "unsupported"
+	}
+	s.Scanner, s.ScannerError = c.scan.state()
+	if !showErrors {
+		s.ScannerError = ""
 	}
 	check := func(err error) statusCheck {
 		if err == nil {

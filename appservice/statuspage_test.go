@@ -66,7 +66,7 @@ func TestStatusJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := "core database encryption errors_shown generated homeserver inbox_depth modules outbox_depth refresh_seconds started uptime_seconds version"
+	want := "core database encryption errors_shown generated homeserver inbox_depth modules outbox_depth refresh_seconds scanner started uptime_seconds version"
 	if got := strings.Join(keys, " "); got != want {
 		t.Errorf("keys %q, want %q", got, want)
 	}

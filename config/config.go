@@ -30,6 +30,11 @@ const (
 	DefaultDecryptTimeout   = Duration(10 * time.Minute)
 	DefaultRotationPeriod   = Duration(7 * 24 * time.Hour)
 	DefaultRotationMessages = 100
+
+	DefaultScanMaxBytes   = 25 << 20
+	DefaultScanHold       = Duration(10 * time.Minute)
+	DefaultScanTimeout    = Duration(2 * time.Minute)
+	DefaultScanVerdictTTL = Duration(24 * time.Hour)
 )
 
 const (
@@ -53,6 +58,8 @@ type Config struct {
 	Encryption EncryptionConfig `yaml:"encryption"`
 	// Provisioning is the provisioning HTTP API on the metrics listener.
 	Provisioning ProvisioningConfig `yaml:"provisioning"`
+	// Scanning is the virus scanning of bridged files (docs/scanning.md).
+	Scanning ScanningConfig `yaml:"scanning"`
 	// Modules holds each module's section by module ID; may be nil.
 	Modules map[string]ModuleConfig `yaml:"modules,omitempty"`
 }
@@ -194,6 +201,39 @@ type EncryptionConfig struct {
 	PickleKey string `yaml:"pickle_key"`
 }
 
+// ScanningConfig configures virus scanning with clamd (docs/scanning.md): every file a
+// module carries into Matrix, and every Matrix file it carries out, is checked first.
+type ScanningConfig struct {
+	// Enabled turns scanning on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Clamd is clamd's address: tcp://host:port or unix:///path/to/clamd.ctl. Required
+	// when Enabled.
+	Clamd string `yaml:"clamd"`
+	// OnUnavailable is what happens to a file while clamd cannot be reached or times out:
+	// "fail_closed" (default) holds it, retrying, for Hold and then refuses it with a
+	// notice; "fail_open" lets it through unscanned (a risk: see docs/scanning.md).
+	OnUnavailable string `yaml:"on_unavailable"`
+	// MaxBytes is the largest file scanned: clamd's StreamMaxLength. A larger file is
+	// refused (fail_closed) or passed unscanned (fail_open). Default 25 MiB, clamd's
+	// Debian default.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Outbound scans Matrix files going out to other networks too. Default true.
+	Outbound bool `yaml:"outbound"`
+	// Hold is how long a file waits for an unreachable clamd (fail_closed). Default 10m.
+	Hold Duration `yaml:"hold"`
+	// Timeout bounds one scan. Default 2m.
+	Timeout Duration `yaml:"timeout"`
+	// VerdictTTL is how long a clean verdict is trusted for the same file (after that it
+	// is scanned again, with newer signatures). Default 24h.
+	VerdictTTL Duration `yaml:"verdict_ttl"`
+}
+
+// The values of scanning.on_unavailable.
+const (
+	FailClosed = "fail_closed"
+	FailOpen   = "fail_open"
+)
+
 // RotationConfig is when an outbound Megolm session is replaced: after Period or after
 // Messages messages, whichever comes first.
 type RotationConfig struct {
@@ -234,6 +274,13 @@ func (c *Config) Defaults() {
 	setZero(&enc.Rotation.Period, DefaultRotationPeriod)
 	setZero(&enc.Rotation.Messages, DefaultRotationMessages)
 
+	sc := &c.Scanning
+	setString(&sc.OnUnavailable, FailClosed)
+	setZero(&sc.MaxBytes, DefaultScanMaxBytes)
+	setZero(&sc.Hold, DefaultScanHold)
+	setZero(&sc.Timeout, DefaultScanTimeout)
+	setZero(&sc.VerdictTTL, DefaultScanVerdictTTL)
+
 	if id.ValidateServerName(c.Homeserver.Domain) { // else Validate reports the domain
 		local := []string{wildcardAdminDomainStart + c.Homeserver.Domain}
 		if len(c.Management.Permissions) == 0 {
@@ -267,6 +314,7 @@ func (c *Config) presetBools() {
 	c.Metrics.Enabled = defaultMetricsEnabled
 	c.Encryption.Default = defaultEncryptByDefault
 	c.Provisioning.OpenID = true
+	c.Scanning.Outbound = true
 }
 
 func setString(p *string, v string) {

@@ -75,6 +75,8 @@ func TestDefaults(t *testing.T) {
 			Rotation:       RotationConfig{Period: Duration(168 * time.Hour), Messages: 100},
 		},
 		Provisioning: ProvisioningConfig{OpenID: true},
+		Scanning: ScanningConfig{OnUnavailable: "fail_closed", MaxBytes: 25 << 20, Outbound: true,
+			Hold: Duration(10 * time.Minute), Timeout: Duration(2 * time.Minute), VerdictTTL: Duration(24 * time.Hour)},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *c, want)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -23,6 +24,7 @@ func (c *Config) Validate() error {
 	c.validateMetrics(errs)
 	c.validateManagement(errs)
 	c.validateEncryption(errs)
+	c.validateScanning(errs)
 	c.validateProvisioning(errs)
 	c.validateModules(errs)
 	return errs.Err()
@@ -260,3 +262,47 @@ func hostPort(s string) bool {
 }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+func (c *Config) validateScanning(errs *Errors) {
+	sc := c.Scanning
+	if sc.Enabled {
+		if _, _, err := ClamdAddress(sc.Clamd); err != nil {
+			errs.Add("scanning.clamd", err.Error())
+		}
+	}
+	if sc.OnUnavailable != FailClosed && sc.OnUnavailable != FailOpen {
+		errs.Add("scanning.on_unavailable", fmt.Sprintf("must be %q or %q, not %q", FailClosed, FailOpen, sc.OnUnavailable))
+	}
+	if sc.MaxBytes <= 0 {
+		errs.Add("scanning.max_bytes", "must be > 0")
+	}
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{{"hold", sc.Hold}, {"timeout", sc.Timeout}, {"verdict_ttl", sc.VerdictTTL}} {
+		if d.d <= 0 {
+			errs.Add("scanning."+d.key, "must be > 0")
+		}
+	}
+}
+
+// ClamdAddress splits scanning.clamd into a network ("tcp" or "unix") and an address.
+func ClamdAddress(s string) (network, address string, err error) {
+	switch {
+	case s == "":
+		return "", "", errors.New("required when scanning is enabled (tcp://host:port or unix:///path)")
+	case strings.HasPrefix(s, "tcp://"):
+		hostPort := strings.TrimPrefix(s, "tcp://")
+		if _, port, err := net.SplitHostPort(hostPort); err != nil || port == "" {
+			return "", "", fmt.Errorf("%q: want tcp://host:port", s)
+		}
+		return "tcp", hostPort, nil
+	case strings.HasPrefix(s, "unix://"):
+		path := strings.TrimPrefix(s, "unix://")
+		if !strings.HasPrefix(path, "/") {
+			return "", "", fmt.Errorf("%q: want unix:///absolute/path", s)
+		}
+		return "unix", path, nil
+	}
+	return "", "", fmt.Errorf("%q: want tcp://host:port or unix:///path", s)
+}

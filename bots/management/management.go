@@ -175,6 +175,16 @@ func formatStatus(r appservice.Report, admin bool) string {
 	default:
 		sb.WriteString("Encryption: off\n\n")
 	}
+	if r.Scanner != "" && r.Scanner != "off" {
+		sb.WriteString("Virus scanner: " + r.Scanner)
+		switch {
+		case r.ScannerError != "" && admin:
+			fmt.Fprintf(&sb, " (%s)", r.ScannerError)
+		case r.ScannerError != "":
+			hidden = true
+		}
+		sb.WriteString("\n\n")
+	}
 	for _, m := range r.Modules {
 		state := "running"
 		if m.Reported {

@@ -1,0 +1,389 @@
+package appservice
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+)
+
+// Virus scanning. Every file a module carries into Matrix (Host.ScanFile before it uploads
+// it) and every Matrix file a module carries out (Intent.DownloadFile does it for the
+// module) is checked by the configured Scanner (clamd in the daemon) before it reaches the
+// other side. A verdict is recorded by the SHA-256 of the file, so a file handled again
+// after a crash or a resend is not scanned twice; clean verdicts are trusted for
+// Scanning.VerdictTTL (signatures change), infected ones until pruned.
+//
+// When the scanner cannot be reached (fail_closed, the default) ScanFile holds the file:
+// it retries with backoff for Scanning.Hold, measured from the first time this process saw
+// the file, across calls. While the caller's context ends first (a handler's deadline, a
+// stop) the error wraps ErrScannerUnavailable and the caller keeps the file to try again:
+// the dispatcher retries such an event without counting an attempt; the journal, a
+// module's queue or the remote side keep it over a restart. After Hold the file is refused
+// for good (a RoomError, permanent). With FailOpen a file that cannot be scanned passes,
+// logged and counted.
+
+// Scanner checks files for malware.
+type Scanner interface {
+	// Scan reads r to its end and returns the name of what it found, empty when the file
+	// is clean. Errors wrapping ErrScannerUnavailable are worth retrying later; errors
+	// wrapping ErrScanTooLarge are not.
+	Scan(ctx context.Context, r io.Reader) (signature string, err error)
+	// Ping checks that the scanner answers; Version describes it (engine and signatures).
+	Ping(ctx context.Context) error
+	Version(ctx context.Context) (string, error)
+}
+
+// Scanning configures virus scanning; a nil Scanner turns it off.
+type Scanning struct {
+	Scanner Scanner
+	// FailOpen lets files through that cannot be scanned (scanner unreachable, file larger
+	// than MaxBytes). The default, fail closed, holds them and then refuses them.
+	FailOpen bool
+	// MaxBytes is the largest file the scanner accepts (clamd's StreamMaxLength); default
+	// 25 MiB.
+	MaxBytes int64
+	// Outbound scans Matrix files going out too (Intent.DownloadFile).
+	Outbound bool
+	// Hold is how long a file waits for an unreachable scanner (fail closed); default 10m.
+	Hold time.Duration
+	// VerdictTTL is how long a clean verdict is trusted; default 24h.
+	VerdictTTL time.Duration
+	// Timeout bounds one scan; default 2m.
+	Timeout time.Duration
+}
+
+func (s *Scanning) defaults() {
+	if s.MaxBytes <= 0 {
+		s.MaxBytes = 25 << 20
+	}
+	if s.Hold <= 0 {
+		s.Hold = 10 * time.Minute
+	}
+	if s.VerdictTTL <= 0 {
+		s.VerdictTTL = 24 * time.Hour
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = 2 * time.Minute
+	}
+}
+
+// Errors of scanning.
+var (
+	// ErrScannerUnavailable is wrapped by a scan that could not be made (scanner
+	// unreachable or timed out).
+	ErrScannerUnavailable = errors.New("appservice: the virus scanner is unavailable")
+	// ErrScanTooLarge is wrapped when a file is larger than the scanner accepts.
+	ErrScanTooLarge = errors.New("appservice: the file is larger than the virus scanner accepts")
+)
+
+// Direction is which way a file goes.
+type Direction string
+
+// The directions of a file.
+const (
+	Inbound  Direction = "inbound"  // from a remote network into Matrix
+	Outbound Direction = "outbound" // from Matrix to a remote network
+)
+
+// InfectedError is the error of a file in which the scanner found malware. It is
+// permanent (errors.Is ErrPermanent) and a UserError: its UserMessage names the file and
+// what was found, never the file's contents.
+type InfectedError struct {
+	Name      string // the file's name, as the sender gave it
+	Signature string // what the scanner found
+}
+
+func (e *InfectedError) Error() string {
+	return fmt.Sprintf("appservice: the virus scanner found %s in the file %q", e.Signature, e.Name)
+}
+
+// UserMessage implements UserError.
+func (e *InfectedError) UserMessage() string {
+	return fmt.Sprintf("the virus scanner found %s in the file %q", e.Signature, e.Name)
+}
+
+// Is makes an InfectedError match ErrPermanent.
+func (e *InfectedError) Is(target error) bool { return target == ErrPermanent }
+
+// ScanRefusal is the reason, for a notice in the room, why ScanFile refused a file for
+// good (malware found, too large to scan, the scanner unreachable for too long); ok is
+// false for any other error, such as a scan still held.
+func ScanRefusal(err error) (reason string, ok bool) {
+	var ie *InfectedError
+	var re RoomError
+	switch {
+	case errors.As(err, &ie):
+		return ie.UserMessage(), true
+	case errors.Is(err, ErrPermanent) && errors.As(err, &re) &&
+		(errors.Is(err, ErrScannerUnavailable) || errors.Is(err, ErrScanTooLarge)):
+		return re.Msg, true
+	}
+	return "", false
+}
+
+// scanWatchInterval is how often the scanner is pinged for readiness and status.
+const scanWatchInterval = 30 * time.Second
+
+// scanner is the core's side of scanning: the policy, the verdicts and the files held.
+type scanner struct {
+	opts    Scanning
+	store   *store.Store
+	metrics *scanMetrics
+	now     func() time.Time // time.Now; tests replace it
+
+	mu        sync.Mutex
+	heldSince map[string]time.Time // guarded by mu; SHA-256 → when the file was first held
+	lastErr   string               // guarded by mu; the last failure to reach the scanner
+	up        bool                 // guarded by mu; the last scan or ping reached it
+	version   string               // guarded by mu; the scanner's last known version
+}
+
+func newScanner(opts Scanning, st *store.Store, m *scanMetrics) *scanner {
+	opts.defaults()
+	return &scanner{opts: opts, store: st, metrics: m, now: time.Now, heldSince: map[string]time.Time{}, up: true}
+}
+
+// ScanFile checks a file before it crosses over. module names the caller in metrics.
+func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, name string, data []byte) error {
+	if s == nil || (dir == Outbound && !s.opts.Outbound) {
+		return nil
+	}
+	log := zerolog.Ctx(ctx)
+	if int64(len(data)) > s.opts.MaxBytes {
+		s.metrics.count(module, dir, "too_large")
+		if s.opts.FailOpen {
+			log.Warn().Str("direction", string(dir)).Int("size", len(data)).Msg("File too large to scan; passed unscanned (scanning.fail_open)")
+			return nil
+		}
+		return RoomError{Permanent: true, Cause: ErrScanTooLarge,
+			Msg: fmt.Sprintf("the file %q is larger than the virus scanner's limit of %d bytes", name, s.opts.MaxBytes)}
+	}
+	sum := sha256.Sum256(data)
+	key := hex.EncodeToString(sum[:])
+	if v, err := s.store.ScanVerdictOf(ctx, key, s.verdictNotBefore()); err == nil {
+		s.metrics.count(module, dir, "known")
+		return s.verdict(name, v)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	backoff := time.Second
+	for {
+		start := s.now()
+		sig, err := s.scanOnce(ctx, data)
+		if err == nil {
+			s.metrics.latency.WithLabelValues(string(dir)).Observe(time.Since(start).Seconds())
+			s.metrics.bytes.WithLabelValues(string(dir)).Add(float64(len(data)))
+			s.release(key)
+			v := store.ScanVerdict{Infected: sig != "", Signature: sig, ScannedAt: s.now()}
+			if err := s.store.PutScanVerdict(context.WithoutCancel(ctx), key, v); err != nil {
+				log.Warn().Err(err).Msg("Failed to record a scan verdict")
+			}
+			if v.Infected {
+				s.metrics.count(module, dir, "infected")
+				log.Warn().Str("direction", string(dir)).Str("signature", sig).Str("sha256", key).Msg("Malware found; the file is refused")
+			} else {
+				s.metrics.count(module, dir, "clean")
+			}
+			return s.verdict(name, v)
+		}
+		if errors.Is(err, ErrScanTooLarge) {
+			s.metrics.count(module, dir, "too_large")
+			if s.opts.FailOpen {
+				log.Warn().Err(err).Msg("File too large for the scanner; passed unscanned (scanning.fail_open)")
+				return nil
+			}
+			return RoomError{Permanent: true, Cause: ErrScanTooLarge,
+				Msg: fmt.Sprintf("the file %q is larger than the virus scanner accepts", name)}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrScannerUnavailable, ctx.Err())
+		}
+		s.metrics.count(module, dir, "unavailable")
+		if s.opts.FailOpen {
+			log.Warn().Err(err).Msg("The virus scanner is unavailable; the file passed unscanned (scanning.fail_open)")
+			return nil
+		}
+		since := s.hold(key)
+		if held := s.now().Sub(since); held >= s.opts.Hold {
+			s.release(key)
+			log.Error().Err(err).Dur("held", held).Msg("The virus scanner stayed unavailable; the file is refused")
+			return RoomError{Permanent: true, Cause: fmt.Errorf("%w: %w", ErrScannerUnavailable, err),
+				Msg: fmt.Sprintf("the file %q could not be checked for malware: the virus scanner was unreachable for %s", name, s.opts.Hold)}
+		}
+		log.Warn().Err(err).Dur("retry_in", backoff).Msg("The virus scanner is unavailable; the file is held")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrScannerUnavailable, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// scanOnce makes one scan within the scan timeout and notes whether the scanner answered.
+func (s *scanner) scanOnce(ctx context.Context, data []byte) (string, error) {
+	sctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	sig, err := s.opts.Scanner.Scan(sctx, bytes.NewReader(data))
+	s.noteReached(err)
+	return sig, err
+}
+
+// noteReached records whether the scanner answered (err is nil or not about reaching it).
+func (s *scanner) noteReached(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil || errors.Is(err, ErrScanTooLarge):
+		s.up, s.lastErr = true, ""
+	case errors.Is(err, context.Canceled):
+	default:
+		s.up, s.lastErr = false, err.Error()
+	}
+	s.metrics.setUp(s.up)
+}
+
+// verdict turns a verdict into ScanFile's answer.
+func (s *scanner) verdict(name string, v store.ScanVerdict) error {
+	if v.Infected {
+		return &InfectedError{Name: name, Signature: v.Signature}
+	}
+	return nil
+}
+
+// verdictNotBefore is the oldest clean verdict still trusted. Infected verdicts are kept
+// for good: verdict answers them whatever their age, but the query's bound applies to
+// both, so an old infected file is scanned again (and found again).
+func (s *scanner) verdictNotBefore() time.Time { return s.now().Add(-s.opts.VerdictTTL) }
+
+// hold records that a file waits and returns since when.
+func (s *scanner) hold(key string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	since, ok := s.heldSince[key]
+	if !ok {
+		since = s.now()
+		s.heldSince[key] = since
+		s.metrics.held.Set(float64(len(s.heldSince)))
+	}
+	return since
+}
+
+// release forgets a held file.
+func (s *scanner) release(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.heldSince[key]; ok {
+		delete(s.heldSince, key)
+		s.metrics.held.Set(float64(len(s.heldSince)))
+	}
+}
+
+// state is the scanner's line in readiness and status: "off", "ok (version)" or
+// "unreachable", with the files it holds; errText is the last failure to reach it (for
+// admins: it may name hosts).
+func (s *scanner) state() (state, errText string) {
+	if s == nil {
+		return "off", ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := ""
+	if n := len(s.heldSince); n > 0 {
+		held = fmt.Sprintf("; %d file(s) held", n)
+	}
+	switch {
+	case !s.up:
+		return "unreachable" + held, s.lastErr
+	case s.version != "":
+		return "ok (" + s.version + ")" + held, ""
+	}
+	return "ok" + held, ""
+}
+
+// watch pings the scanner every interval until ctx ends, keeping state and the
+// switchboard_scanner_up gauge current when no files flow.
+func (s *scanner) watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.opts.Scanner.Ping(pctx)
+		var version string
+		if err == nil {
+			version, _ = s.opts.Scanner.Version(pctx)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		s.noteReached(err)
+		if version != "" {
+			s.mu.Lock()
+			s.version = version
+			s.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// scanMetrics are the scanner's Prometheus metrics.
+type scanMetrics struct {
+	scans   *prometheus.CounterVec   // module, direction, verdict: clean, infected, known, unavailable, too_large
+	latency *prometheus.HistogramVec // direction
+	bytes   *prometheus.CounterVec   // direction
+	up      prometheus.Gauge
+	held    prometheus.Gauge
+}
+
+func newScanMetrics(reg prometheus.Registerer) *scanMetrics {
+	m := &scanMetrics{
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_scans_total",
+			Help: "Files checked by the virus scanner by verdict (clean, infected, known: a recorded verdict, unavailable: the scanner could not be reached, too_large).",
+		}, []string{"module", "direction", "verdict"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_scan_seconds", Help: "Time the virus scanner takes to check one file.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
+		}, []string{"direction"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_scanned_bytes_total", Help: "Bytes checked by the virus scanner.",
+		}, []string{"direction"}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_scanner_up", Help: "1 when the virus scanner answered the last scan or ping, else 0.",
+		}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_scan_held_files", Help: "Files waiting for an unreachable virus scanner (fail closed).",
+		}),
+	}
+	m.up.Set(1)
+	reg.MustRegister(m.scans, m.latency, m.bytes, m.up, m.held)
+	return m
+}
+
+func (m *scanMetrics) count(module string, dir Direction, verdict string) {
+	m.scans.WithLabelValues(module, string(dir), verdict).Inc()
+}
+
+func (m *scanMetrics) setUp(up bool) {
+	if up {
+		m.up.Set(1)
+	} else {
+		m.up.Set(0)
+	}
+}
