@@ -218,7 +218,9 @@ type scanModule struct {
 	handle func(ctx context.Context, evt *event.Event) error
 }
 
-func (m *scanModule) HandleEvent(ctx context.Context, evt *event.Event) error { return m.handle(ctx, evt) }
+func (m *scanModule) HandleEvent(ctx context.Context, evt *event.Event) error {
+	return m.handle(ctx, evt)
+}
 
 // Outbound scanning through the dispatcher: an infected file fails its event with a
 // notice naming the signature; a held one is retried without using up attempts.
