@@ -202,6 +202,9 @@ func (b *Bridge) attachFile(ctx context.Context, out *compose.Outgoing, c *event
 		return appservice.RoomError{Msg: "the file has no valid media URL", Permanent: true}
 	}
 	data, err := b.host.Bot().DownloadFile(ctx, c, b.cfg.MaxAttachmentBytes)
+	if _, refused := appservice.ScanRefusal(err); refused || errors.Is(err, appservice.ErrScannerUnavailable) {
+		return err // refused by the virus scanner (the sender is told why), or held
+	}
 	if err != nil {
 		return appservice.RoomError{Msg: fmt.Sprintf("the file could not be attached (the limit is %d bytes)", b.cfg.MaxAttachmentBytes), Permanent: true, Cause: err}
 	}

@@ -76,9 +76,12 @@ func (m *mailbox) oversizeEvents(ctx context.Context, run *postRun, c *imapclien
 	if err != nil {
 		return err
 	}
-	uri, err := m.b.host.Bot().UploadMedia(ctx, raw, "message/rfc822", "mail.eml")
+	uri, err := m.upload(ctx, m.b.host.Bot(), raw, "message/rfc822", "mail.eml")
 	var content *event.MessageEventContent
+	reason, notClean := appservice.ScanRefusal(err)
 	switch {
+	case notClean:
+		content = &event.MessageEventContent{MsgType: event.MsgNotice, Body: "🛡️ The mail was not attached as a file: " + reason + "."}
 	case refused(err):
 		content = &event.MessageEventContent{MsgType: event.MsgNotice, Body: "The mail could not be attached: the homeserver refused the upload (" + refusal(err) + ")."}
 	case err != nil:

@@ -245,7 +245,7 @@ func (m *mailbox) postMail(ctx context.Context, run *postRun, msgID string, mail
 			return err
 		}
 	}
-	return m.attachments(ctx, run, ghostID, rootKey, files)
+	return m.attachments(ctx, run, ghostID, mail.From.String(), rootKey, files)
 }
 
 // openThread returns the state of the conversation the mail key with meta opens, creating
@@ -285,7 +285,7 @@ func (m *mailbox) inlineImages(ctx context.Context, ghost *appservice.Intent, ma
 			continue
 		}
 		uri, err := m.upload(ctx, ghost, p.Data, p.ContentType, p.FileName)
-		if refused(err) {
+		if _, notClean := appservice.ScanRefusal(err); notClean || refused(err) {
 			out = strings.ReplaceAll(out, ref, `src=""`)
 			rest = append(rest, p)
 			continue
@@ -329,7 +329,7 @@ func (m *mailbox) threadOf(ctx context.Context, mail *mailparse.Mail) (rootKey s
 // attachments posts a mail's files into its thread; one over the limit, or one the
 // homeserver refuses, becomes a notice. Files queued by an earlier run are not uploaded
 // again.
-func (m *mailbox) attachments(ctx context.Context, run *postRun, ghostID id.UserID, rootKey string, files []filePart) error {
+func (m *mailbox) attachments(ctx context.Context, run *postRun, ghostID id.UserID, from, rootKey string, files []filePart) error {
 	ghost, err := m.b.host.Ghost(ghostID.Localpart())
 	if err != nil {
 		return err
@@ -358,7 +358,10 @@ func (m *mailbox) attachments(ctx context.Context, run *postRun, ghostID id.User
 		uri := p.uri
 		if uri.IsEmpty() && p.Data != nil && int64(len(p.Data)) <= m.b.cfg.MaxAttachmentBytes {
 			uri, err = m.upload(ctx, ghost, p.Data, p.ContentType, name)
-			if refused(err) {
+			if reason, infected := appservice.ScanRefusal(err); infected {
+				content = &event.MessageEventContent{MsgType: event.MsgNotice, RelatesTo: rel,
+					Body: fmt.Sprintf("🛡️ The attachment %q from %s was not bridged: %s.", name, from, reason)}
+			} else if refused(err) {
 				content = &event.MessageEventContent{MsgType: event.MsgNotice, RelatesTo: rel,
 					Body: fmt.Sprintf("The attachment %q could not be bridged: the homeserver refused the upload (%s).", name, refusal(err))}
 			} else if err != nil {
@@ -395,8 +398,14 @@ func (m *mailbox) attachments(ctx context.Context, run *postRun, ghostID id.User
 	return nil
 }
 
-// upload stores a file on the homeserver as ghost.
+// upload checks a file for malware (Host.ScanFile) and stores it on the homeserver as
+// ghost. A file the scanner refuses is not uploaded (appservice.ScanRefusal tells); one it
+// holds (the mailbox's context ended while clamd was away) is an error like any other: the
+// mail is read again later.
 func (m *mailbox) upload(ctx context.Context, ghost *appservice.Intent, data []byte, contentType, name string) (id.ContentURI, error) {
+	if err := m.b.host.ScanFile(ctx, appservice.Inbound, name, data); err != nil {
+		return id.ContentURI{}, err
+	}
 	return ghost.UploadMedia(ctx, data, contentType, name)
 }
 

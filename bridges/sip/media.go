@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/switchboard-matrix/switchboard/appservice"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
@@ -44,6 +45,15 @@ func (b *Bridge) linkFor(ctx context.Context, evt id.EventID, c *event.MessageEv
 	m := b.cfg.Media
 	if m.Listen == "" || m.PublicURL == "" {
 		return "", nil
+	}
+	// The file is fetched once now, so that the virus scanner (when on) checks it before
+	// its link goes out: an infected file fails the message, with a notice to its sender.
+	// The link server fetches it again when the link is opened; the scanner then knows it.
+	if _, err := b.host.Bot().DownloadFile(ctx, c, m.MaxBytes); err != nil {
+		if _, refused := appservice.ScanRefusal(err); refused || errors.Is(err, appservice.ErrScannerUnavailable) {
+			return "", err
+		}
+		zerolog.Ctx(ctx).Debug().Err(err).Msg("A linked file cannot be fetched now; the link server tries again when it is opened")
 	}
 	raw, err := json.Marshal(c)
 	if err != nil {
@@ -138,6 +148,10 @@ func (b *Bridge) mediaHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data, err := b.host.Bot().DownloadFile(ctx, &c, b.cfg.Media.MaxBytes)
+	if _, refused := appservice.ScanRefusal(err); refused {
+		http.Error(w, "the file was refused by the virus scanner", http.StatusForbidden)
+		return
+	}
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not fetch a linked file from Matrix")
 		http.Error(w, "the file cannot be fetched from Matrix now", http.StatusBadGateway)

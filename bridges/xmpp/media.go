@@ -49,6 +49,9 @@ func (b *Bridge) attachmentToXMPP(ctx context.Context, m *xmsg.Message, evt *eve
 		// decrypts it and checks its hash, so XMPP gets the plaintext, never the ciphertext.
 		data, err := b.host.Bot().DownloadFile(ctx, c, b.cfg.Media.MaxBytes)
 		if err != nil {
+			if _, refused := appservice.ScanRefusal(err); refused {
+				return err // infected, or not scannable: the sender is told why
+			}
 			switch {
 			case strings.Contains(err.Error(), "larger than"):
 				return appservice.RoomError{Msg: fmt.Sprintf("the file is larger than the bridge's limit of %d bytes", b.cfg.Media.MaxBytes), Permanent: true}
@@ -124,6 +127,12 @@ func (b *Bridge) attachmentsToMatrix(ctx context.Context, in *inbound, firstIsMa
 		if ctx.Err() != nil {
 			return ctx.Err() // stopping: the message is bridged after the next start
 		}
+		if reason, refused := appservice.ScanRefusal(err); refused {
+			if err := b.refuseFile(ctx, in, key, fileName(content, oob.URL), reason); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			if !errors.Is(err, errTooManyLinks) && !errors.Is(err, errBacklog) {
 				zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not bridge an XMPP file; sending its link")
@@ -154,6 +163,10 @@ func (b *Bridge) fetchToMatrix(ctx, budget context.Context, in *inbound, url str
 	ghost, err := b.host.Ghost(in.ghost.Localpart())
 	if err != nil {
 		return nil, err
+	}
+	// Checked before anything reaches Matrix (and before it is encrypted for the room).
+	if err := b.host.ScanFile(ctx, appservice.Inbound, f.FileName, f.Data); err != nil {
+		return &event.MessageEventContent{FileName: f.FileName}, err
 	}
 	ctype := f.ContentType
 	if mt, _, err := mime.ParseMediaType(ctype); err == nil {
@@ -233,4 +246,42 @@ func publicReason(err error) string {
 		return fmt.Sprintf("its server answered HTTP %d", status.StatusCode)
 	}
 	return "it could not be downloaded"
+}
+
+// refuseFile stands in for a file the virus scanner refused: the room gets the bot's
+// notice naming the sender, the file and the reason (never the file or its link), and
+// the sender of a direct message an XMPP error. The notice takes the file's key, so a
+// message handled again after a crash posts it once.
+func (b *Bridge) refuseFile(ctx context.Context, in *inbound, key, name, reason string) error {
+	notice := &event.MessageEventContent{MsgType: event.MsgNotice,
+		Body: fmt.Sprintf("🛡️ The file %q from %s was not bridged: %s.", name, in.sender.Bare().String(), reason)}
+	if err := b.host.Enqueue(ctx, appservice.Message{RoomID: in.room, Sender: b.host.BotUserID(), RemoteID: key, Content: notice}); err != nil {
+		return err
+	}
+	if !in.groupchat { // a MUC takes an error from an occupant as a sign it is gone
+		b.refuseQueued(ctx, in, fileRefused("The file " + name + " was not delivered to Matrix: " + reason + "."))
+	}
+	return nil
+}
+
+// fileRefused is the stanza error of a refused file.
+type fileRefused string
+
+func (e fileRefused) Error() string { return string(e) }
+
+// StanzaError implements component.StanzaError.
+func (e fileRefused) StanzaError() (typ, condition, text string) {
+	return "modify", "not-acceptable", string(e)
+}
+
+// fileName is the name of a file for a notice: the one fetchToMatrix learnt, else the
+// last part of its link.
+func fileName(c *event.MessageEventContent, link string) string {
+	if c != nil && c.FileName != "" {
+		return c.FileName
+	}
+	if i := strings.LastIndexByte(link, '/'); i >= 0 && i < len(link)-1 {
+		return link[i+1:]
+	}
+	return link
 }

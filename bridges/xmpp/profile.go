@@ -100,6 +100,12 @@ func (b *Bridge) setAvatar(ctx context.Context, ghost *appservice.Intent, j jid.
 	if old, _ := b.host.Store().GetKV(ctx, key); old == hash {
 		return
 	}
+	if err := b.host.ScanFile(ctx, appservice.Inbound, "avatar", card.Photo); err != nil {
+		// Refused (an infected photo is never set) or held: tried again with the next
+		// vCard, as the hash is not remembered.
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("An XMPP avatar was not scanned clean; not set")
+		return
+	}
 	uri, err := ghost.UploadMedia(ctx, card.Photo, card.PhotoType, "avatar")
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not upload an XMPP avatar")
