@@ -46,7 +46,7 @@ type Host interface {
 	// ScanFile checks a file for malware before it crosses over (see scan.go): a module
 	// calls it with every file from its network before uploading it to Matrix (Inbound;
 	// Intent.DownloadFile does it for Matrix files going out). nil: clean, or scanning is
-	// off. An *InfectedError, or a permanent RoomError wrapping ErrScanTooLarge or
+	// off. An *InfectedError, or a permanent error wrapping ErrScanTooLarge or
 	// ErrScannerUnavailable, refuses the file for good: ScanRefusal gives the reason for
 	// a notice. Another error wrapping ErrScannerUnavailable means the file is held: the
 	// module keeps it and tries again later (ctx ended while the scanner was unreachable).

@@ -30,7 +30,7 @@ import (
 // stop) the error wraps ErrScannerUnavailable and the caller keeps the file to try again:
 // the dispatcher retries such an event without counting an attempt; the journal, a
 // module's queue or the remote side keep it over a restart. After Hold the file is refused
-// for good (a RoomError, permanent). With FailOpen a file that cannot be scanned passes,
+// for good (a permanent UserError). With FailOpen a file that cannot be scanned passes,
 // logged and counted.
 
 // Scanner checks files for malware.
@@ -104,8 +104,10 @@ type InfectedError struct {
 	Signature string // what the scanner found
 }
 
+// Error leaves the file's name out: names can say whom a file is about, and errors are
+// logged.
 func (e *InfectedError) Error() string {
-	return fmt.Sprintf("appservice: the virus scanner found %s in the file %q", e.Signature, e.Name)
+	return "appservice: the virus scanner found " + e.Signature + " in a file"
 }
 
 // UserMessage implements UserError.
@@ -116,18 +118,34 @@ func (e *InfectedError) UserMessage() string {
 // Is makes an InfectedError match ErrPermanent.
 func (e *InfectedError) Is(target error) bool { return target == ErrPermanent }
 
+// unscannedError refuses a file that could not be scanned (too large, the scanner
+// unreachable for too long). Like InfectedError it is permanent, and its name appears
+// in UserMessage only.
+type unscannedError struct {
+	user  string // for the room; names the file
+	cause error  // ErrScanTooLarge or ErrScannerUnavailable, wrapped
+}
+
+func (e *unscannedError) Error() string {
+	return "appservice: file refused unscanned: " + e.cause.Error()
+}
+func (e *unscannedError) UserMessage() string { return e.user }
+func (e *unscannedError) Unwrap() error       { return e.cause }
+func (e *unscannedError) Is(target error) bool {
+	return target == ErrPermanent
+}
+
 // ScanRefusal is the reason, for a notice in the room, why ScanFile refused a file for
 // good (malware found, too large to scan, the scanner unreachable for too long); ok is
 // false for any other error, such as a scan still held.
 func ScanRefusal(err error) (reason string, ok bool) {
 	var ie *InfectedError
-	var re RoomError
+	var ue *unscannedError
 	switch {
 	case errors.As(err, &ie):
 		return ie.UserMessage(), true
-	case errors.Is(err, ErrPermanent) && errors.As(err, &re) &&
-		(errors.Is(err, ErrScannerUnavailable) || errors.Is(err, ErrScanTooLarge)):
-		return re.Msg, true
+	case errors.As(err, &ue):
+		return ue.UserMessage(), true
 	}
 	return "", false
 }
@@ -166,8 +184,8 @@ func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, na
 			log.Warn().Str("direction", string(dir)).Int("size", len(data)).Msg("File too large to scan; passed unscanned (scanning.fail_open)")
 			return nil
 		}
-		return RoomError{Permanent: true, Cause: ErrScanTooLarge,
-			Msg: fmt.Sprintf("the file %q is larger than the virus scanner's limit of %d bytes", name, s.opts.MaxBytes)}
+		return &unscannedError{cause: ErrScanTooLarge,
+			user: fmt.Sprintf("the file %q is larger than the virus scanner's limit of %d bytes", name, s.opts.MaxBytes)}
 	}
 	sum := sha256.Sum256(data)
 	key := hex.EncodeToString(sum[:])
@@ -203,8 +221,8 @@ func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, na
 				log.Warn().Err(err).Msg("File too large for the scanner; passed unscanned (scanning.fail_open)")
 				return nil
 			}
-			return RoomError{Permanent: true, Cause: ErrScanTooLarge,
-				Msg: fmt.Sprintf("the file %q is larger than the virus scanner accepts", name)}
+			return &unscannedError{cause: err,
+				user: fmt.Sprintf("the file %q is larger than the virus scanner accepts", name)}
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %w", ErrScannerUnavailable, ctx.Err())
@@ -218,8 +236,8 @@ func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, na
 		if held := s.now().Sub(since); held >= s.opts.Hold {
 			s.release(key)
 			log.Error().Err(err).Dur("held", held).Msg("The virus scanner stayed unavailable; the file is refused")
-			return RoomError{Permanent: true, Cause: fmt.Errorf("%w: %w", ErrScannerUnavailable, err),
-				Msg: fmt.Sprintf("the file %q could not be checked for malware: the virus scanner was unreachable for %s", name, s.opts.Hold)}
+			return &unscannedError{cause: fmt.Errorf("%w: %w", ErrScannerUnavailable, err),
+				user: fmt.Sprintf("the file %q could not be checked for malware: the virus scanner was unreachable for %s", name, s.opts.Hold)}
 		}
 		log.Warn().Err(err).Dur("retry_in", backoff).Msg("The virus scanner is unavailable; the file is held")
 		select {

@@ -108,14 +108,18 @@ func TestScanFile(t *testing.T) {
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("scanFile: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("scanFile = %v, want %q", err, tc.wantErr)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("scanFile = nil, want %q", tc.wantErr)
 			case err != nil && errors.Is(err, ErrPermanent) != tc.wantPerm:
 				t.Errorf("permanent = %v, want %v", errors.Is(err, ErrPermanent), tc.wantPerm)
 			}
 			if err != nil {
-				if reason, ok := ScanRefusal(err); !ok || !strings.Contains(err.Error(), reason) {
-					t.Errorf("ScanRefusal = %q, %v", reason, ok)
+				reason, ok := ScanRefusal(err)
+				if !ok || !strings.Contains(reason, tc.wantErr) {
+					t.Errorf("ScanRefusal = %q, %v; want %q", reason, ok, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "f.txt") {
+					t.Errorf("the error names the file (errors are logged): %v", err)
 				}
 			}
 			if got := fs.count(); got != tc.wantScans {
