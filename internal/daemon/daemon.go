@@ -279,6 +279,10 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		log.Warn().Strs("differences", diff).Str("registration", regPath).
 			Msg("The registration file no longer matches the config: rerun switchboard -g and restart the homeserver")
 	}
+	scanning, err := scanningOptions(cfg.Scanning)
+	if err != nil {
+		return err
+	}
 	core, err := appservice.New(appservice.Options{
 		Registration: reg, HomeserverURL: cfg.Homeserver.Address, Domain: cfg.Homeserver.Domain,
 		Store: st, Modules: modules, BotModule: management.ID, BotDisplayName: cfg.AppService.Bot.Displayname,
@@ -288,6 +292,7 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		},
 		Version: version, Metrics: metrics, Permissions: cfg.Permissions(),
 		Encryption: encryptionOptions(cfg.Encryption), Provisioning: provisioningOptions(cfg),
+		Scanning: scanning,
 	})
 	if err != nil {
 		return err

@@ -41,6 +41,8 @@ type Options struct {
 	Log io.Writer
 	// Provisioning turns the provisioning API on (serve it with ServeOps).
 	Provisioning *appservice.Provisioning
+	// Scanning is the core's virus scanning (off without a Scanner).
+	Scanning appservice.Scanning
 }
 
 // Start starts the core and returns it with a context that carries the test's logger.
@@ -59,7 +61,7 @@ func Start(t testing.TB, o Options) (*appservice.Core, context.Context) {
 		Modules: append([]appservice.Module{bot}, o.Modules...), BotModule: management.ID, BotDisplayName: "Switchboard",
 		Listen: fmt.Sprintf("127.0.0.1:%d", o.ASPort), Version: o.Version,
 		Retry: o.Retry, InDoubtSettle: 300 * time.Millisecond, Permissions: o.Permissions,
-		Encryption: o.Encryption, Provisioning: o.Provisioning,
+		Encryption: o.Encryption, Provisioning: o.Provisioning, Scanning: o.Scanning,
 	})
 	if err != nil {
 		t.Fatal(err)
