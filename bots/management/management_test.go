@@ -25,7 +25,8 @@ func (h *fakeHost) Enqueue(_ context.Context, m appservice.Message) error {
 	return nil
 }
 func (h *fakeHost) Report(context.Context) appservice.Report {
-	return appservice.Report{Version: "1.2.3", InboxDepth: 4, OutboxDepth: 1, Encryption: "on", Modules: []appservice.ModuleReport{
+	return appservice.Report{Version: "1.2.3", InboxDepth: 4, OutboxDepth: 1, Encryption: "on",
+		Scanner: "unreachable; 1 file(s) held", ScannerError: "dial unix /run/clamav/clamd.ctl: connect: no such file", Modules: []appservice.ModuleReport{
 		{ID: "management", Reported: true, Status: appservice.ModuleStatus{Connected: true, State: "ready"}},
 		{ID: "xmpp", Reported: true, Status: appservice.ModuleStatus{State: "reconnecting in 8s", LastError: "connection refused"}, Outbox: 1},
 		{ID: "plain"}, {ID: "private"},
@@ -59,11 +60,11 @@ func TestCommands(t *testing.T) {
 		{"help", "@admin:test", "help", []string{"status", "version", "`<module> help`", "xmpp says help", "**plain**: no commands", "**private**: not available to you"}},
 		{"module help", "@admin:test", "xmpp help", []string{"xmpp says help"}},
 		{"module without commands", "@admin:test", "plain help", []string{"The module plain has no commands"}},
-		{"status", "@admin:test", "status", []string{"1.2.3", "Inbox: 4", "Encryption: on", "xmpp", "reconnecting in 8s", "connection refused", "management"}},
+		{"status", "@admin:test", "status", []string{"1.2.3", "Inbox: 4", "Encryption: on", "Virus scanner: unreachable; 1 file(s) held (dial unix /run/clamav/clamd.ctl", "xmpp", "reconnecting in 8s", "connection refused", "management"}},
 		{"prefixed", "@admin:test", "!sb version", []string{"Switchboard 1.2.3"}},
 		{"module command", "@admin:test", "xmpp ping now", []string{"xmpp says ping now"}},
 		{"unknown", "@admin:test", "frobnicate", []string{"Unknown command"}},
-		{"status for a non-admin has no raw errors", "@user:other", "status", []string{"1.2.3", "Inbox: 4", "reconnecting in 8s", "has errors", "admins only"}},
+		{"status for a non-admin has no raw errors", "@user:other", "status", []string{"1.2.3", "Inbox: 4", "Virus scanner: unreachable; 1 file(s) held", "reconnecting in 8s", "has errors", "admins only"}},
 		{"failed command shows the error to an admin", "@admin:test", "broken go", []string{"broken failed: dial tcp 10.0.0.7:5347"}},
 		{"failed command hides the error from others", "@user:other", "broken go", []string{"broken failed.", "admins can see why"}},
 		{"module not permitted", "@user:other", "private go", []string{"not permitted to use private"}},
@@ -100,7 +101,7 @@ func TestCommands(t *testing.T) {
 				}
 			}
 			if !bot.isAdmin(id.UserID(tt.sender)) {
-				for _, raw := range []string{"connection refused", "10.0.0.7"} {
+				for _, raw := range []string{"connection refused", "10.0.0.7", "clamd.ctl"} {
 					if strings.Contains(body, raw) {
 						t.Errorf("a non-admin sees the raw error %q:\n%s", raw, body)
 					}
