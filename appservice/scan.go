@@ -285,14 +285,21 @@ func (s *scanner) verdict(name string, v store.ScanVerdict) error {
 // both, so an old infected file is scanned again (and found again).
 func (s *scanner) verdictNotBefore() time.Time { return s.now().Add(-s.opts.VerdictTTL) }
 
-// hold records that a file waits and returns since when.
+// hold records that a file waits and returns since when. Files held for twice the hold
+// are forgotten: their callers stopped asking (a message given up on for another reason).
 func (s *scanner) hold(key string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	since, ok := s.heldSince[key]
 	if !ok {
-		since = s.now()
+		since = now
 		s.heldSince[key] = since
+		for k, t := range s.heldSince {
+			if now.Sub(t) > 2*s.opts.Hold {
+				delete(s.heldSince, k)
+			}
+		}
 		s.metrics.held.Set(float64(len(s.heldSince)))
 	}
 	return since
