@@ -239,15 +239,21 @@ func TestHostileInput(t *testing.T) {
 
 // tuning is what startBridgeTuned sets beyond the bridge's config.
 type tuning struct {
-	log   *logSink         // may be nil: receives the core's log too
-	level string           // zerolog level name; default the package's logLevel()
-	retry appservice.Retry // zero: sbcore's default
+	log   *logSink            // may be nil: receives the core's log too
+	level string              // zerolog level name; default the package's logLevel()
+	retry appservice.Retry    // zero: sbcore's default
+	st    *store.Store        // may be nil: a new SQLite store
+	scan  appservice.Scanning // zero: scanning off
 }
 
-// startBridgeTuned is startBridgeWith with the core's log, log level and retries chosen.
+// startBridgeTuned is startBridgeWith with the core's log, log level, retries, store and
+// virus scanning chosen.
 func startBridgeTuned(t testing.TB, cfg sip.Config, o tuning) *running {
 	t.Helper()
-	st := storetest.Open(t, store.SQLite)
+	st := o.st
+	if st == nil {
+		st = storetest.Open(t, store.SQLite)
+	}
 	bridge, err := sip.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -255,6 +261,7 @@ func startBridgeTuned(t testing.TB, cfg sip.Config, o tuning) *running {
 	opts := sbcore.Options{
 		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
 		Modules: []appservice.Module{bridge}, Version: "sipe2e", LogLevel: logLevel(), Retry: o.retry,
+		Scanning: o.scan,
 	}
 	if o.log != nil {
 		opts.Log = o.log

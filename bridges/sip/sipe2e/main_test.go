@@ -51,6 +51,7 @@ var users = map[string]string{
 	"bare1": "bare1-pw", "bare2": "bare2-pw", "pres1": "pres1-pw", "pres2": "pres2-pw",
 	"fail1": "fail1-pw", "fail2": "fail2-pw", "fail3": "fail3-pw", "fail4": "fail4-pw", "fail5": "fail5-pw",
 	"start1": "start1-pw", "start2": "start2-pw", "bench2": "bench2-pw", "crash2": "crash2-pw",
+	"scan": "scan-pw",
 }
 
 func TestMain(m *testing.M) {
