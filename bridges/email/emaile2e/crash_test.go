@@ -102,7 +102,16 @@ func startProcessWith(t testing.TB, dbURI string, box email.MailboxConfig, modul
 // startProcessAt is startProcessWith that reaches the homeserver at hsURL (a proxy).
 func startProcessAt(t testing.TB, hsURL, dbURI string, box email.MailboxConfig, moduleYAML string) *sbproc.Runner {
 	t.Helper()
-	return sbproc.Launch(t, workDir, "github.com/switchboard-matrix/switchboard/cmd/switchboard", filepath.Join(workDir, "registration.yaml"), sbproc.Config{
+	return sbproc.Launch(t, workDir, switchboardPkg, filepath.Join(workDir, "registration.yaml"), processConfig(hsURL, dbURI, box, moduleYAML))
+}
+
+// switchboardPkg is the main package of the binary the crash tests run.
+const switchboardPkg = "github.com/switchboard-matrix/switchboard/cmd/switchboard"
+
+// processConfig is the config of a switchboard process with the email bridge for box (see
+// startProcessAt); the caller may add to it (Extra) before launching it.
+func processConfig(hsURL, dbURI string, box email.MailboxConfig, moduleYAML string) sbproc.Config {
+	return sbproc.Config{
 		HomeserverURL: hsURL, Domain: domain, RegistrationID: reg.ID, ASPort: asPort,
 		DatabaseURI: dbURI, LogLevel: getenv("SWITCHBOARD_EMAILE2E_LOG", "info"),
 		Modules: fmt.Sprintf(`  email:
@@ -119,7 +128,7 @@ func startProcessAt(t testing.TB, hsURL, dbURI string, box email.MailboxConfig, 
 			box.IMAP.Address, box.IMAP.TLS, box.IMAP.Username, box.IMAP.Password,
 			box.SMTP.Address, box.SMTP.TLS, box.SMTP.Username, box.SMTP.Password, box.SMTP.InsecureSkipVerify,
 			box.PollInterval.Std()),
-	})
+	}
 }
 
 // The mails of a run: mail i has the Message-ID <c<i>.<mailbox>@ext.test> and the marker

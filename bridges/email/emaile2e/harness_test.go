@@ -63,6 +63,13 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg email.Config) *appservic
 // zero).
 func startBridgeEnc(t testing.TB, st *store.Store, cfg email.Config, enc appservice.Encryption) *appservice.Core {
 	t.Helper()
+	return startBridgeOpts(t, st, cfg, sbcore.Options{Encryption: enc})
+}
+
+// startBridgeOpts is startBridgeWith with more of the core's options in o (encryption,
+// scanning); the homeserver, store, modules, version and log level are set here.
+func startBridgeOpts(t testing.TB, st *store.Store, cfg email.Config, o sbcore.Options) *appservice.Core {
+	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
@@ -71,10 +78,9 @@ func startBridgeEnc(t testing.TB, st *store.Store, cfg email.Config, enc appserv
 		t.Fatal(err)
 	}
 	level, _ := zerolog.ParseLevel(getenv("SWITCHBOARD_EMAILE2E_LOG", "info"))
-	core, _ := sbcore.Start(t, sbcore.Options{
-		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
-		Modules: []appservice.Module{bridge}, Version: "emaile2e", LogLevel: level, Encryption: enc,
-	})
+	o.Registration, o.HomeserverURL, o.Domain, o.ASPort, o.Store = onHS.Reg, onHS.URL, domain, onHS.ASPort, st
+	o.Modules, o.Version, o.LogLevel = []appservice.Module{bridge}, "emaile2e", level
+	core, _ := sbcore.Start(t, o)
 	return core
 }
 
