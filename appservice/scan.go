@@ -160,16 +160,16 @@ type scanner struct {
 	metrics *scanMetrics
 	now     func() time.Time // time.Now; tests replace it
 
-	mu        sync.Mutex
-	heldSince map[string]time.Time // guarded by mu; SHA-256 → when the file was first held
-	lastErr   string               // guarded by mu; the last failure to reach the scanner
-	up        bool                 // guarded by mu; the last scan or ping reached it
-	version   string               // guarded by mu; the scanner's last known version
+	mu      sync.Mutex
+	held    map[string]heldFile // guarded by mu; by SHA-256, the files waiting for the scanner
+	lastErr string              // guarded by mu; the last failure to reach the scanner
+	up      bool                // guarded by mu; the last scan or ping reached it
+	version string              // guarded by mu; the scanner's last known version
 }
 
 func newScanner(opts Scanning, st *store.Store, m *scanMetrics) *scanner {
 	opts.defaults()
-	return &scanner{opts: opts, store: st, metrics: m, now: time.Now, heldSince: map[string]time.Time{}, up: true}
+	return &scanner{opts: opts, store: st, metrics: m, now: time.Now, held: map[string]heldFile{}, up: true}
 }
 
 // ScanFile checks a file before it crosses over. module names the caller in metrics.
@@ -285,34 +285,49 @@ func (s *scanner) verdict(name string, v store.ScanVerdict) error {
 // both, so an old infected file is scanned again (and found again).
 func (s *scanner) verdictNotBefore() time.Time { return s.now().Add(-s.opts.VerdictTTL) }
 
-// hold records that a file waits and returns since when. Files held for twice the hold
-// are forgotten: their callers stopped asking (a message given up on for another reason).
+// heldFile is a file waiting for the scanner: since when, and when it was last asked
+// about.
+type heldFile struct{ since, last time.Time }
+
+// stale is how long after it was last asked about a held file no longer counts: its
+// caller gave up (a link request that ended, a message failed for another reason). A
+// caller that is still waiting asks again within one scan's timeout and the backoff's cap
+// (30 s).
+func (s *scanner) stale() time.Duration { return s.opts.Timeout + time.Minute }
+
+// hold records that a file waits and returns since when. A file asked about again after
+// it went stale starts a new hold.
 func (s *scanner) hold(key string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	since, ok := s.heldSince[key]
-	if !ok {
-		since = now
-		s.heldSince[key] = since
-		for k, t := range s.heldSince {
-			if now.Sub(t) > 2*s.opts.Hold {
-				delete(s.heldSince, k)
-			}
-		}
-		s.metrics.held.Set(float64(len(s.heldSince)))
+	h, ok := s.held[key]
+	if !ok || now.Sub(h.last) > s.stale() {
+		h.since = now
 	}
-	return since
+	h.last = now
+	s.held[key] = h
+	s.pruneHeld(now)
+	return h.since
 }
 
 // release forgets a held file.
 func (s *scanner) release(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.heldSince[key]; ok {
-		delete(s.heldSince, key)
-		s.metrics.held.Set(float64(len(s.heldSince)))
+	delete(s.held, key)
+	s.pruneHeld(s.now())
+}
+
+// pruneHeld drops the stale held files and sets the gauge.
+// s.mu is held.
+func (s *scanner) pruneHeld(now time.Time) {
+	for k, h := range s.held {
+		if now.Sub(h.last) > s.stale() {
+			delete(s.held, k)
+		}
 	}
+	s.metrics.held.Set(float64(len(s.held)))
 }
 
 // state is the scanner's line in readiness and status: "off", "ok (version)" or
@@ -324,8 +339,9 @@ func (s *scanner) state() (state, errText string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.pruneHeld(s.now())
 	held := ""
-	if n := len(s.heldSince); n > 0 {
+	if n := len(s.held); n > 0 {
 		held = fmt.Sprintf("; %d file(s) held", n)
 	}
 	switch {

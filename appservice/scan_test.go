@@ -210,9 +210,33 @@ func TestScanHoldSpansCalls(t *testing.T) {
 	if err := short(); !held(err) {
 		t.Fatalf("first call = %v, want held", err)
 	}
-	now = now.Add(2 * time.Minute)
+	now = now.Add(90 * time.Second)
 	if err := short(); !errors.Is(err, ErrPermanent) || !errors.Is(err, ErrScannerUnavailable) {
 		t.Fatalf("after the hold = %v, want a permanent refusal", err)
+	}
+}
+
+// A held file nobody asks about any more (its caller gave up) stops counting, and when it
+// comes back later its hold starts anew.
+func TestScanStaleHold(t *testing.T) {
+	fs := &fakeScanner{down: errFakeDown}
+	now := time.Now()
+	s := newTestScanner(t, fs, func(o *Scanning) { o.Hold = time.Minute; o.Timeout = time.Second })
+	s.now = func() time.Time { return now }
+	short := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		return s.scanFile(ctx, "mod", Inbound, "f", []byte("x"))
+	}
+	if err := short(); !held(err) {
+		t.Fatalf("first call = %v, want held", err)
+	}
+	now = now.Add(5 * time.Minute) // beyond the hold, but the file went stale long before
+	if state, _ := s.state(); state != "unreachable" {
+		t.Errorf("state = %q, want no file held", state)
+	}
+	if err := short(); !held(err) {
+		t.Fatalf("asked again much later = %v, want held (a new hold), not refused", err)
 	}
 }
 

@@ -113,6 +113,9 @@ func (b *Bridge) serveMedia(ctx context.Context, ln net.Listener) {
 	}
 }
 
+// linkScanWait bounds how long a link request waits for the file and its scan.
+const linkScanWait = 30 * time.Second
+
 // mediaHandler serves one link, GET <any prefix>/<id>/<name> (with or without the public
 // URL's path, whichever a reverse proxy passes on): 404 for an unknown or expired one (the
 // same answer, so a prober learns nothing), the file otherwise.
@@ -147,9 +150,18 @@ func (b *Bridge) mediaHandler(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	data, err := b.host.Bot().DownloadFile(ctx, &c, b.cfg.Media.MaxBytes)
+	// A file that waits for the virus scanner is not held for the whole request: the
+	// phone is asked to come back.
+	dctx, cancel := context.WithTimeout(ctx, linkScanWait)
+	defer cancel()
+	data, err := b.host.Bot().DownloadFile(dctx, &c, b.cfg.Media.MaxBytes)
 	if _, refused := appservice.ScanRefusal(err); refused {
 		http.Error(w, "the file was refused by the virus scanner", http.StatusForbidden)
+		return
+	}
+	if errors.Is(err, appservice.ErrScannerUnavailable) {
+		w.Header().Set("Retry-After", "60")
+		http.Error(w, "the file cannot be checked for malware now; try again later", http.StatusServiceUnavailable)
 		return
 	}
 	if err != nil {
