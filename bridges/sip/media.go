@@ -114,7 +114,7 @@ func (b *Bridge) serveMedia(ctx context.Context, ln net.Listener) {
 }
 
 // linkScanWait bounds how long a link request waits for the file and its scan.
-const linkScanWait = 30 * time.Second
+const linkScanWait = time.Minute
 
 // mediaHandler serves one link, GET <any prefix>/<id>/<name> (with or without the public
 // URL's path, whichever a reverse proxy passes on): 404 for an unknown or expired one (the

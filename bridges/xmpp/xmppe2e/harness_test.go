@@ -57,6 +57,14 @@ func startBridgeWith(t testing.TB, st *store.Store, cfg xmpp.Config, connected b
 // enc (off when zero).
 func startBridgeEncryption(t testing.TB, st *store.Store, cfg xmpp.Config, connected bool, enc appservice.Encryption) *running {
 	t.Helper()
+	return startBridgeCore(t, st, cfg, connected, sbcore.Options{Encryption: enc})
+}
+
+// startBridgeCore is startBridgeWith with the core options of opts that the harness does
+// not set itself (Encryption, Scanning, Retry, …); its homeserver, store, modules and
+// logging are the harness's.
+func startBridgeCore(t testing.TB, st *store.Store, cfg xmpp.Config, connected bool, opts sbcore.Options) *running {
+	t.Helper()
 	if st == nil {
 		st = storetest.Open(t, store.SQLite)
 	}
@@ -64,11 +72,9 @@ func startBridgeEncryption(t testing.TB, st *store.Store, cfg xmpp.Config, conne
 	if err != nil {
 		t.Fatal(err)
 	}
-	core, ctx := sbcore.Start(t, sbcore.Options{
-		Registration: onHS.Reg, HomeserverURL: onHS.URL, Domain: domain, ASPort: onHS.ASPort, Store: st,
-		Modules: []appservice.Module{bridge}, Version: "xmppe2e", LogLevel: logLevel(),
-		Encryption: enc,
-	})
+	opts.Registration, opts.HomeserverURL, opts.Domain, opts.ASPort, opts.Store = onHS.Reg, onHS.URL, domain, onHS.ASPort, st
+	opts.Modules, opts.Version, opts.LogLevel = []appservice.Module{bridge}, "xmppe2e", logLevel()
+	core, ctx := sbcore.Start(t, opts)
 	r := &running{core: core, bridge: bridge, st: st}
 	if connected {
 		matrixtest.WaitFor(t, 20*time.Second, "the component to connect", func() (bool, error) {
