@@ -232,18 +232,19 @@ func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, na
 			log.Warn().Err(err).Msg("The virus scanner is unavailable; the file passed unscanned (scanning.fail_open)")
 			return nil
 		}
-		since := s.hold(key)
-		if held := s.now().Sub(since); held >= s.opts.Hold {
+		held := s.now().Sub(s.hold(key))
+		if held >= s.opts.Hold {
 			s.release(key)
 			log.Error().Err(err).Dur("held", held).Msg("The virus scanner stayed unavailable; the file is refused")
 			return &unscannedError{cause: fmt.Errorf("%w: %w", ErrScannerUnavailable, err),
 				user: fmt.Sprintf("the file %q could not be checked for malware: the virus scanner was unreachable for %s", name, s.opts.Hold)}
 		}
-		log.Warn().Err(err).Dur("retry_in", backoff).Msg("The virus scanner is unavailable; the file is held")
+		wait := min(backoff, s.opts.Hold-held) // the last try comes when the hold ends
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("The virus scanner is unavailable; the file is held")
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %w", ErrScannerUnavailable, ctx.Err())
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}

@@ -154,7 +154,7 @@ func (m *mailbox) postMail(ctx context.Context, run *postRun, msgID string, mail
 	if rootKey == "" {
 		rootKey = key
 	}
-	htmlBody, shown, err := m.inlineImages(ctx, ghost, mail)
+	htmlBody, shown, refusedImages, err := m.inlineImages(ctx, run, ghost, mail)
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (m *mailbox) postMail(ctx context.Context, run *postRun, msgID string, mail
 			return err
 		}
 	}
-	return m.attachments(ctx, run, ghostID, mail.From.String(), rootKey, files)
+	return m.attachments(ctx, run, ghostID, mail.From.String(), rootKey, refusedImages, files)
 }
 
 // openThread returns the state of the conversation the mail key with meta opens, creating
@@ -268,15 +268,27 @@ func textFile(name, contentType, text string) filePart {
 
 // inlineImages uploads the images a mail's HTML shows (cid: sources) and points the HTML
 // at their mxc: URIs; they are returned as shown, and posted as files only when the HTML
-// cannot be shown. An image over the size limit keeps only its alt text.
-func (m *mailbox) inlineImages(ctx context.Context, ghost *appservice.Intent, mail *mailparse.Mail) (string, []filePart, error) {
+// cannot be shown. An image over the size limit keeps only its alt text; one the virus
+// scanner refuses (now, or in an earlier run of the mail: see scan.go) too, and it is
+// returned as refused.
+func (m *mailbox) inlineImages(ctx context.Context, run *postRun, ghost *appservice.Intent, mail *mailparse.Mail) (string, []filePart, []refusedImage, error) {
 	out := mail.HTML
 	var rest []mailparse.Part
 	var shown []filePart
+	before, err := m.inlineRefusals(ctx, run.key)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	var refusedNow []refusedImage
 	for _, p := range mail.Inline {
 		ref := `src="cid:` + p.ContentID + `"`
 		if p.ContentID == "" || !strings.Contains(out, ref) {
 			rest = append(rest, p)
+			continue
+		}
+		if r, ok := before[p.ContentID]; ok {
+			out = strings.ReplaceAll(out, ref, `src=""`)
+			refusedNow = append(refusedNow, r)
 			continue
 		}
 		if p.Data == nil || int64(len(p.Data)) > m.b.cfg.MaxAttachmentBytes {
@@ -285,18 +297,31 @@ func (m *mailbox) inlineImages(ctx context.Context, ghost *appservice.Intent, ma
 			continue
 		}
 		uri, err := m.upload(ctx, ghost, p.Data, p.ContentType, p.FileName)
-		if _, notClean := appservice.ScanRefusal(err); notClean || refused(err) {
+		if reason, notClean := appservice.ScanRefusal(err); notClean {
+			out = strings.ReplaceAll(out, ref, `src=""`)
+			name := p.FileName
+			if name == "" {
+				name = "image"
+			}
+			refusedNow = append(refusedNow, refusedImage{ContentID: p.ContentID, Name: name, Reason: reason})
+			continue
+		}
+		if refused(err) {
 			out = strings.ReplaceAll(out, ref, `src=""`)
 			rest = append(rest, p)
 			continue
 		} else if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		out = strings.ReplaceAll(out, ref, `src="`+uri.String()+`"`)
 		shown = append(shown, filePart{Part: p, uri: uri})
 	}
+	if err := m.recordInlineRefusals(ctx, run.key, refusedNow, before); err != nil {
+		return "", nil, nil, err
+	}
+	run.imagesRefused = len(refusedNow) > 0
 	mail.Inline = rest
-	return out, shown, nil
+	return out, shown, refusedNow, nil
 }
 
 // threadOf finds the thread a mail belongs to by In-Reply-To and References: the root's
@@ -326,19 +351,22 @@ func (m *mailbox) threadOf(ctx context.Context, mail *mailparse.Mail) (rootKey s
 	return "", "", ""
 }
 
-// attachments posts a mail's files into its thread; one over the limit, or one the
-// homeserver refuses, becomes a notice. Files queued by an earlier run are not uploaded
-// again.
-func (m *mailbox) attachments(ctx context.Context, run *postRun, ghostID id.UserID, from, rootKey string, files []filePart) error {
+// attachments posts the notices of a mail's refused inline images and its files into its
+// thread; a file over the limit, or one the homeserver or the virus scanner refuses,
+// becomes a notice. Files queued by an earlier run are not uploaded again.
+func (m *mailbox) attachments(ctx context.Context, run *postRun, ghostID id.UserID, from, rootKey string, images []refusedImage, files []filePart) error {
 	ghost, err := m.b.host.Ghost(ghostID.Localpart())
 	if err != nil {
 		return err
 	}
-	if len(files) == 0 {
+	if len(files) == 0 && len(images) == 0 {
 		return nil
 	}
 	root, err := m.b.eventOf(ctx, rootKey)
 	if err != nil {
+		return err
+	}
+	if err := m.postInlineRefusals(ctx, run, root, from, images); err != nil {
 		return err
 	}
 	for i, p := range files {

@@ -28,6 +28,8 @@ type postRun struct {
 	resumed bool
 	marked  bool // the marker exists
 	files   int  // the mail's files queued already
+	// imagesRefused: inline images were refused by the virus scanner (scan.go).
+	imagesRefused bool
 }
 
 // beginPost starts bridging the mail key; nil when it was bridged whole before.
@@ -80,6 +82,11 @@ func (r *postRun) fileQueued(ctx context.Context, n int) error {
 
 // finish records that every event of the mail is queued.
 func (r *postRun) finish(ctx context.Context) error {
+	if r.imagesRefused {
+		if err := r.m.b.host.Store().DeleteKV(ctx, inlineRefusedKey(r.key)); err != nil {
+			return err
+		}
+	}
 	if !r.marked {
 		return nil
 	}

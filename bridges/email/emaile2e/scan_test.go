@@ -131,6 +131,11 @@ func infectedNotice(name, from string) string {
 	return fmt.Sprintf("🛡️ The attachment %q from %s was not bridged: the virus scanner found %s in the file %q.", name, from, clamd.Signature, name)
 }
 
+// infectedImageNotice is the bot's notice for an inline image the scanner refused.
+func infectedImageNotice(name, from string) string {
+	return fmt.Sprintf("🛡️ The image %q from %s was not bridged: the virus scanner found %s in the file %q.", name, from, clamd.Signature, name)
+}
+
 // noEventCarries fails t if an event of the room that the Matrix user did not send holds
 // data: in its content (raw or in base64), or in a file it links to.
 func noEventCarries(t *testing.T, cli *mautrix.Client, room id.RoomID, data []byte) {
@@ -264,7 +269,7 @@ func TestScanInboundEICAR(t *testing.T) {
 		if html := root.Content.AsMessage().FormattedBody; strings.Contains(html, "mxc://") || strings.Contains(html, "cid:") {
 			t.Error("the mail's HTML still shows the infected image (mxc: or cid: source)")
 		}
-		want := infectedNotice("bild.png", "Bob <bob@ext.test>")
+		want := infectedImageNotice("bild.png", "Bob <bob@ext.test>")
 		notice := waitEvent(t, alice, room, "the notice of the infected inline image", func(e *event.Event) bool {
 			return isNotice(e) && e.Content.AsMessage().Body == want
 		})
