@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -255,11 +256,11 @@ func publicReason(err error) string {
 func (b *Bridge) refuseFile(ctx context.Context, in *inbound, key, name, reason string) error {
 	notice := &event.MessageEventContent{MsgType: event.MsgNotice,
 		Body: fmt.Sprintf("🛡️ The file %q from %s was not bridged: %s.", name, in.sender.Bare().String(), reason)}
-	if err := b.host.Enqueue(ctx, appservice.Message{RoomID: in.room, Sender: b.host.BotUserID(), RemoteID: key, Content: notice}); err != nil {
+	if err := b.host.Enqueue(ctx, appservice.Message{RoomID: in.room, Sender: cmp.Or(b.FailureSender(ctx, in.room), b.host.BotUserID()), RemoteID: key, Content: notice}); err != nil {
 		return err
 	}
 	if !in.groupchat { // a MUC takes an error from an occupant as a sign it is gone
-		b.refuseQueued(ctx, in, fileRefused("The file " + name + " was not delivered to Matrix: " + reason + "."))
+		b.refuseQueued(ctx, in, fileRefused("The file "+name+" was not delivered to Matrix: "+reason+"."))
 	}
 	return nil
 }
