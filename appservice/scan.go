@@ -150,8 +150,12 @@ func ScanRefusal(err error) (reason string, ok bool) {
 	return "", false
 }
 
-// scanWatchInterval is how often the scanner is pinged for readiness and status.
-const scanWatchInterval = 30 * time.Second
+// scanWatchInterval is how often the scanner is pinged for readiness and status;
+// scanDownInterval while it is unreachable.
+const (
+	scanWatchInterval = 30 * time.Second
+	scanDownInterval  = 2 * time.Second
+)
 
 // scanner is the core's side of scanning: the policy, the verdicts and the files held.
 type scanner struct {
@@ -165,11 +169,12 @@ type scanner struct {
 	lastErr string              // guarded by mu; the last failure to reach the scanner
 	up      bool                // guarded by mu; the last scan or ping reached it
 	version string              // guarded by mu; the scanner's last known version
+	back    chan struct{}       // guarded by mu; closed (and replaced) when the scanner answers again
 }
 
 func newScanner(opts Scanning, st *store.Store, m *scanMetrics) *scanner {
 	opts.defaults()
-	return &scanner{opts: opts, store: st, metrics: m, now: time.Now, held: map[string]heldFile{}, up: true}
+	return &scanner{opts: opts, store: st, metrics: m, now: time.Now, held: map[string]heldFile{}, up: true, back: make(chan struct{})}
 }
 
 // ScanFile checks a file before it crosses over. module names the caller in metrics.
@@ -245,6 +250,7 @@ func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, na
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %w", ErrScannerUnavailable, ctx.Err())
 		case <-time.After(wait):
+		case <-s.backAgain():
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
@@ -265,12 +271,23 @@ func (s *scanner) noteReached(err error) {
 	defer s.mu.Unlock()
 	switch {
 	case err == nil || errors.Is(err, ErrScanTooLarge):
+		if !s.up { // back: wake the held files
+			close(s.back)
+			s.back = make(chan struct{})
+		}
 		s.up, s.lastErr = true, ""
 	case errors.Is(err, context.Canceled):
 	default:
 		s.up, s.lastErr = false, err.Error()
 	}
 	s.metrics.setUp(s.up)
+}
+
+// backAgain is closed when the scanner next answers after failing.
+func (s *scanner) backAgain() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.back
 }
 
 // verdict turns a verdict into ScanFile's answer.
@@ -354,11 +371,10 @@ func (s *scanner) state() (state, errText string) {
 	return "ok" + held, ""
 }
 
-// watch pings the scanner every interval until ctx ends, keeping state and the
-// switchboard_scanner_up gauge current when no files flow.
+// watch pings the scanner every interval (every scanDownInterval while it is
+// unreachable) until ctx ends, keeping state and the switchboard_scanner_up gauge current
+// when no files flow, and waking held files as soon as it answers again.
 func (s *scanner) watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := s.opts.Scanner.Ping(pctx)
@@ -376,10 +392,14 @@ func (s *scanner) watch(ctx context.Context, interval time.Duration) {
 			s.version = version
 			s.mu.Unlock()
 		}
+		wait := interval
+		if err != nil {
+			wait = scanDownInterval
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }

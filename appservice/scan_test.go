@@ -307,3 +307,23 @@ func gaugeOrCounter(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return out.Gauge.GetValue()
 }
+
+// A held file is tried again as soon as the scanner answers a ping, not at the end of its
+// backoff.
+func TestScanWokenWhenScannerReturns(t *testing.T) {
+	fs := &fakeScanner{down: errFakeDown}
+	s := newTestScanner(t, fs, nil)
+	done := make(chan error, 1)
+	go func() { done <- s.scanFile(t.Context(), "mod", Inbound, "f", []byte("x")) }()
+	time.Sleep(1500 * time.Millisecond) // two tries made; the next in 2 s
+	fs.setDown(nil)
+	s.noteReached(s.opts.Scanner.Ping(t.Context())) // what watch does
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the held file was not woken by the scanner's return")
+	}
+}
