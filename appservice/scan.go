@@ -163,6 +163,9 @@ type scanner struct {
 	store   *store.Store
 	metrics *scanMetrics
 	now     func() time.Time // time.Now; tests replace it
+	// firstBackoff is the first wait of a held file (1 s, doubling to 30 s); tests
+	// replace it.
+	firstBackoff time.Duration
 
 	mu      sync.Mutex
 	held    map[string]heldFile // guarded by mu; by SHA-256, the files waiting for the scanner
@@ -174,7 +177,7 @@ type scanner struct {
 
 func newScanner(opts Scanning, st *store.Store, m *scanMetrics) *scanner {
 	opts.defaults()
-	return &scanner{opts: opts, store: st, metrics: m, now: time.Now, held: map[string]heldFile{}, up: true, back: make(chan struct{})}
+	return &scanner{opts: opts, store: st, metrics: m, now: time.Now, firstBackoff: time.Second, held: map[string]heldFile{}, up: true, back: make(chan struct{})}
 }
 
 // ScanFile checks a file before it crosses over. module names the caller in metrics.
@@ -200,7 +203,7 @@ func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, na
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	backoff := time.Second
+	backoff := s.firstBackoff
 	for {
 		start := s.now()
 		sig, err := s.scanOnce(ctx, data)

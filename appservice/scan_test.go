@@ -313,9 +313,10 @@ func gaugeOrCounter(t *testing.T, m prometheus.Metric) float64 {
 func TestScanWokenWhenScannerReturns(t *testing.T) {
 	fs := &fakeScanner{down: errFakeDown}
 	s := newTestScanner(t, fs, nil)
+	s.firstBackoff = time.Hour // the backoff alone would not try again within the test
 	done := make(chan error, 1)
 	go func() { done <- s.scanFile(t.Context(), "mod", Inbound, "f", []byte("x")) }()
-	time.Sleep(1500 * time.Millisecond) // two tries made; the next in 2 s
+	eventually(t, "the first try", func() bool { return fs.count() == 1 })
 	fs.setDown(nil)
 	s.noteReached(s.opts.Scanner.Ping(t.Context())) // what watch does
 	select {
@@ -323,7 +324,7 @@ func TestScanWokenWhenScannerReturns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the held file was not woken by the scanner's return")
 	}
 }
