@@ -205,6 +205,7 @@ func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, na
 	}
 	backoff := s.firstBackoff
 	for {
+		back := s.backAgain() // taken before the try: a return during it wakes the wait
 		start := s.now()
 		sig, err := s.scanOnce(ctx, data)
 		if err == nil {
@@ -253,7 +254,7 @@ func (s *scanner) scanFile(ctx context.Context, module string, dir Direction, na
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %w", ErrScannerUnavailable, ctx.Err())
 		case <-time.After(wait):
-		case <-s.backAgain():
+		case <-back:
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}

@@ -316,7 +316,7 @@ func TestScanWokenWhenScannerReturns(t *testing.T) {
 	s.firstBackoff = time.Hour // the backoff alone would not try again within the test
 	done := make(chan error, 1)
 	go func() { done <- s.scanFile(t.Context(), "mod", Inbound, "f", []byte("x")) }()
-	eventually(t, "the first try", func() bool { return fs.count() == 1 })
+	eventually(t, "the file held", func() bool { state, _ := s.state(); return state == "unreachable; 1 file(s) held" })
 	fs.setDown(nil)
 	s.noteReached(s.opts.Scanner.Ping(t.Context())) // what watch does
 	select {
