@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -178,23 +176,6 @@ func noEventCarries(t *testing.T, cli *mautrix.Client, room id.RoomID, data []by
 	t.Logf("%d events checked, %d of their files downloaded: none holds the refused file", len(evts), files)
 }
 
-// scannerState is the scanner's line of the core's readiness check (the operator endpoints
-// at ops): "ok (version)" or "unreachable", with "; N file(s) held" while files wait.
-func scannerState(ops string) (string, error) {
-	resp, err := http.Get(ops + "/health/ready")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var ready struct {
-		Checks map[string]string `json:"checks"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&ready); err != nil {
-		return "", err
-	}
-	return ready.Checks["scanner"], nil
-}
-
 // waitHeld waits until the core at ops holds n files for the scanner (none: the scanner
 // answers and holds nothing).
 func waitHeld(t *testing.T, ops string, n int) {
@@ -202,7 +183,7 @@ func waitHeld(t *testing.T, ops string, n int) {
 	want := fmt.Sprintf("; %d file(s) held", n)
 	var last string
 	matrixtest.WaitFor(t, 30*time.Second, fmt.Sprintf("the core to hold %d file(s)", n), func() (bool, error) {
-		state, err := scannerState(ops)
+		state, err := sbcore.ScannerState(ops)
 		last = state
 		if n == 0 {
 			return strings.HasPrefix(state, "ok") && !strings.Contains(state, "held"), err

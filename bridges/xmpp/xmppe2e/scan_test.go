@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -136,23 +135,6 @@ func downloadMatrix(t *testing.T, cli *mautrix.Client, e *event.Event) []byte {
 		t.Fatalf("download the file %q of event %s: %v", c.Body, e.ID, err)
 	}
 	return data
-}
-
-// scannerState is the scanner's line of the core's readiness check at ops: "ok (version)"
-// or "unreachable", with "; N file(s) held" while files wait, and the last error.
-func scannerState(ops string) (string, error) {
-	resp, err := http.Get(ops + "/health/ready")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var ready struct {
-		Checks map[string]string `json:"checks"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&ready); err != nil {
-		return "", err
-	}
-	return ready.Checks["scanner"], nil
 }
 
 // TestScanInboundEICAR: an XMPP user sends the EICAR test file as a link in a direct chat,
@@ -379,7 +361,7 @@ func TestScanHeldWhileClamdDown(t *testing.T) {
 	var state string
 	matrixtest.WaitFor(t, 20*time.Second, "the scanner to be unreachable with the file held", func() (bool, error) {
 		var err error
-		state, err = scannerState(ops)
+		state, err = sbcore.ScannerState(ops)
 		return strings.HasPrefix(state, "unreachable; 1 file(s) held"), err
 	})
 	t.Logf("scanner: %s", strings.SplitN(state, ":", 2)[0])
@@ -408,7 +390,7 @@ func TestScanHeldWhileClamdDown(t *testing.T) {
 	if got := bob.messages(linkTo(aliceJID, "held.bin")); len(got) != 1 {
 		t.Errorf("the file arrived %d times, want once", len(got))
 	}
-	if state, err := scannerState(ops); err != nil || !strings.HasPrefix(state, "ok") || strings.Contains(state, "held") {
+	if state, err := sbcore.ScannerState(ops); err != nil || !strings.HasPrefix(state, "ok") || strings.Contains(state, "held") {
 		t.Errorf("scanner state %q (%v) after clamd's restart, want ok with nothing held", state, err)
 	}
 }

@@ -5,6 +5,7 @@ package sbcore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -96,6 +97,24 @@ func ServeOps(t testing.TB, core *appservice.Core) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// ScannerState is the virus scanner's line of the readiness check of the operator
+// endpoints at ops (ServeOps, or a process's metrics listener): "ok (version)" or
+// "unreachable", with "; N file(s) held" while files wait, and the last error.
+func ScannerState(ops string) (string, error) {
+	resp, err := http.Get(ops + "/health/ready")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var ready struct {
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ready); err != nil {
+		return "", err
+	}
+	return ready.Checks["scanner"], nil
 }
 
 // OpsOnly builds a core for m without starting it (no homeserver needed) with the
