@@ -196,17 +196,21 @@ func TestScanHeldUntilScannerReturns(t *testing.T) {
 	}
 }
 
+// briefScan asks s about the same file for 20 ms, as a caller whose deadline ends while
+// the file is held.
+func briefScan(t *testing.T, s *scanner) error {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	return s.scanFile(ctx, "mod", Inbound, "f", []byte("x"))
+}
+
 // The hold is measured from the first time the file was seen, across calls.
 func TestScanHoldSpansCalls(t *testing.T) {
 	fs := &fakeScanner{down: errFakeDown}
 	now := time.Now()
 	s := newTestScanner(t, fs, func(o *Scanning) { o.Hold = time.Minute })
 	s.now = func() time.Time { return now }
-	short := func() error {
-		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-		defer cancel()
-		return s.scanFile(ctx, "mod", Inbound, "f", []byte("x"))
-	}
+	short := func() error { return briefScan(t, s) }
 	if err := short(); !held(err) {
 		t.Fatalf("first call = %v, want held", err)
 	}
@@ -223,11 +227,7 @@ func TestScanStaleHold(t *testing.T) {
 	now := time.Now()
 	s := newTestScanner(t, fs, func(o *Scanning) { o.Hold = time.Minute; o.Timeout = time.Second })
 	s.now = func() time.Time { return now }
-	short := func() error {
-		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-		defer cancel()
-		return s.scanFile(ctx, "mod", Inbound, "f", []byte("x"))
-	}
+	short := func() error { return briefScan(t, s) }
 	if err := short(); !held(err) {
 		t.Fatalf("first call = %v, want held", err)
 	}
