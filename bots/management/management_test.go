@@ -27,10 +27,10 @@ func (h *fakeHost) Enqueue(_ context.Context, m appservice.Message) error {
 func (h *fakeHost) Report(context.Context) appservice.Report {
 	return appservice.Report{Version: "1.2.3", InboxDepth: 4, OutboxDepth: 1, Encryption: "on",
 		Scanner: "unreachable; 1 file(s) held", ScannerError: "dial unix /run/clamav/clamd.ctl: connect: no such file", Modules: []appservice.ModuleReport{
-		{ID: "management", Reported: true, Status: appservice.ModuleStatus{Connected: true, State: "ready"}},
-		{ID: "xmpp", Reported: true, Status: appservice.ModuleStatus{State: "reconnecting in 8s", LastError: "connection refused"}, Outbox: 1},
-		{ID: "plain"}, {ID: "private"},
-	}}
+			{ID: "management", Reported: true, Status: appservice.ModuleStatus{Connected: true, State: "ready"}},
+			{ID: "xmpp", Reported: true, Status: appservice.ModuleStatus{State: "reconnecting in 8s", LastError: "connection refused"}, Outbox: 1},
+			{ID: "plain"}, {ID: "private"},
+		}}
 }
 func (h *fakeHost) RunCommand(_ context.Context, module string, cmd appservice.Command) (string, error) {
 	h.cmds = append(h.cmds, cmd)
