@@ -60,6 +60,10 @@ type Options struct {
 	Provisioning *Provisioning
 	// Scanning configures virus scanning of bridged files (scan.go); off without a Scanner.
 	Scanning Scanning
+	// Leading, when set, says whether this process may still act as the leader of a
+	// high-availability group (store.Leadership.Valid): while it is false no event is
+	// handed to a module and nothing is sent to Matrix (fence.go).
+	Leading func() bool
 }
 
 func (o *Options) defaults() {

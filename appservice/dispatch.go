@@ -254,6 +254,9 @@ func (d *dispatcher) handle(ctx context.Context, row store.InboxEvent) {
 			d.markDone(row.Seq)
 			return
 		}
+		if err == nil && c.fenced(ctx) {
+			return // no longer the leader: the event stays pending for the next one
+		}
 		if err == nil {
 			err = d.deliver(ctx, log, targets, evt, row.Kind)
 		}

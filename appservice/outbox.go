@@ -232,6 +232,9 @@ func (o *outbox) send(ctx context.Context, row store.OutboxMessage) {
 	}
 	lookupFailures := 0
 	for {
+		if c.fenced(ctx) {
+			return // no longer the leader: the row stays for the next one
+		}
 		var wait time.Duration
 		if inDoubt {
 			// The echo of an earlier attempt (settleEcho) or a module's lookup (settleMiss)

@@ -112,6 +112,14 @@ func (c *Core) authenticated(next http.HandlerFunc) http.Handler {
 }
 
 func (c *Core) putTransaction(w http.ResponseWriter, r *http.Request) {
+	if c.opts.Leading != nil && !c.opts.Leading() {
+		// Not journaled by a process that may not lead: the homeserver sends it again,
+		// to the leader (fence.go).
+		c.metrics.transactions.WithLabelValues("error").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "M_UNKNOWN", "this Switchboard instance is not the leader")
+		return
+	}
 	txnID := r.PathValue("txnId")
 	log := c.log.With().Str("txn_id", txnID).Logger()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.opts.MaxBodyBytes))

@@ -196,6 +196,15 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX scan_verdict_scanned_at ON scan_verdict (scanned_at)`,
 	}},
+	// High availability (leader.go): the leader's epoch, raised by every new leader.
+	{version: 10, name: "leader epoch", stmts: []string{
+		`CREATE TABLE ha_leader (
+			id          INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+			epoch       {bigint} NOT NULL,
+			holder      TEXT NOT NULL,
+			since       {bigint} NOT NULL
+		)`,
+	}},
 }
 
 // LatestVersion is the schema version this code migrates to.

@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/switchboard-matrix/switchboard/internal/store"
+	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
+)
+
+// Two processes on one database: the first leads; the second waits; when the first's lock
+// session ends (here: terminated by the server, as when its connection is cut) the first
+// learns it lost the lead and stops being valid, and the second leads with the next epoch.
+func TestLeadership(t *testing.T) {
+	uri := storetest.NewDatabaseURI(t, store.Postgres)
+	ctx := t.Context()
+	open := func() *store.Store {
+		s, err := store.Open(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b, c := open(), open(), open()
+	opts := store.LeaderOptions{Holder: "a", CheckInterval: 100 * time.Millisecond, CheckTimeout: 200 * time.Millisecond, Poll: 50 * time.Millisecond}
+	la, err := a.AcquireLeadership(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if la.Epoch != 1 || !la.Valid() {
+		t.Fatalf("first leader: epoch %d, valid %v", la.Epoch, la.Valid())
+	}
+	if _, err := c.LockInstance(ctx, 0); !errors.Is(err, store.ErrInstanceRunning) {
+		t.Errorf("a single instance beside the leader: %v, want ErrInstanceRunning", err)
+	}
+	got := make(chan *store.Leadership, 1)
+	go func() {
+		opts.Holder = "b"
+		lb, err := b.AcquireLeadership(ctx, opts)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- lb
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second leader while the first holds the lock")
+	case <-time.After(500 * time.Millisecond):
+	}
+
+	// The first leader's session ends on the server's side.
+	db, err := sql.Open("pgx", uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-la.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first leader did not notice that its lock session ended")
+	}
+	if la.Valid() {
+		t.Error("the first leader is still valid after losing its lock")
+	}
+	var lb *store.Leadership
+	select {
+	case lb = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second process did not take over")
+	}
+	if lb.Epoch != 2 || !lb.Valid() {
+		t.Errorf("second leader: epoch %d, valid %v", lb.Epoch, lb.Valid())
+	}
+	lb.Release()
+	la.Release() // after losing: harmless
+	if lb.Valid() {
+		t.Error("valid after Release")
+	}
+}
+
+// The lease, and so the least fence delay, is a check's interval and timeout.
+func TestLeaderLease(t *testing.T) {
+	o := store.LeaderOptions{CheckInterval: time.Second, CheckTimeout: 2 * time.Second}
+	if got := o.Lease(); got != 3*time.Second {
+		t.Errorf("Lease = %v, want 3s", got)
+	}
+	if got := (store.LeaderOptions{}).Lease(); got != 2*time.Second {
+		t.Errorf("default Lease = %v, want 2s", got)
+	}
+}
+
+func TestLeadershipNeedsPostgres(t *testing.T) {
+	s := storetest.Open(t, store.SQLite)
+	if _, err := s.AcquireLeadership(context.Background(), store.LeaderOptions{}); !errors.Is(err, store.ErrNoLeadership) {
+		t.Errorf("SQLite: %v, want ErrNoLeadership", err)
+	}
+}
