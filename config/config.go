@@ -31,6 +31,10 @@ const (
 	DefaultRotationPeriod   = Duration(7 * 24 * time.Hour)
 	DefaultRotationMessages = 100
 
+	DefaultHACheckInterval = Duration(time.Second)
+	DefaultHACheckTimeout  = Duration(time.Second)
+	DefaultHAFenceDelay    = Duration(3 * time.Second)
+
 	DefaultScanMaxBytes   = 25 << 20
 	DefaultScanHold       = Duration(10 * time.Minute)
 	DefaultScanTimeout    = Duration(2 * time.Minute)
@@ -60,6 +64,9 @@ type Config struct {
 	Provisioning ProvisioningConfig `yaml:"provisioning"`
 	// Scanning is the virus scanning of bridged files (docs/scanning.md).
 	Scanning ScanningConfig `yaml:"scanning"`
+	// HighAvailability runs several processes on one PostgreSQL database, one leading
+	// (docs/high-availability.md).
+	HighAvailability HighAvailabilityConfig `yaml:"high_availability"`
 	// Modules holds each module's section by module ID; may be nil.
 	Modules map[string]ModuleConfig `yaml:"modules,omitempty"`
 }
@@ -228,6 +235,24 @@ type ScanningConfig struct {
 	VerdictTTL Duration `yaml:"verdict_ttl"`
 }
 
+// HighAvailabilityConfig configures active/standby on PostgreSQL: every process of the
+// group uses the same config and database; the one holding the instance lock leads, the
+// others wait as standbys and take over when its session ends.
+type HighAvailabilityConfig struct {
+	// Enabled makes this process wait as a standby while another leads, instead of
+	// refusing to start. Needs a PostgreSQL database. Default false.
+	Enabled bool `yaml:"enabled"`
+	// CheckInterval is how often the leader checks its lock session; CheckTimeout bounds
+	// one check. The leader stops acting when no check succeeded for their sum. Defaults
+	// 1s and 1s.
+	CheckInterval Duration `yaml:"check_interval"`
+	CheckTimeout  Duration `yaml:"check_timeout"`
+	// FenceDelay is how long a new leader waits after taking the lock before it acts; it
+	// must be longer than CheckInterval + CheckTimeout, so that the old leader has
+	// stopped. Default 3s.
+	FenceDelay Duration `yaml:"fence_delay"`
+}
+
 // The values of scanning.on_unavailable.
 const (
 	FailClosed = "fail_closed"
@@ -273,6 +298,11 @@ func (c *Config) Defaults() {
 	setZero(&enc.DecryptTimeout, DefaultDecryptTimeout)
 	setZero(&enc.Rotation.Period, DefaultRotationPeriod)
 	setZero(&enc.Rotation.Messages, DefaultRotationMessages)
+
+	ha := &c.HighAvailability
+	setZero(&ha.CheckInterval, DefaultHACheckInterval)
+	setZero(&ha.CheckTimeout, DefaultHACheckTimeout)
+	setZero(&ha.FenceDelay, DefaultHAFenceDelay)
 
 	sc := &c.Scanning
 	setString(&sc.OnUnavailable, FailClosed)

@@ -74,7 +74,8 @@ func TestDefaults(t *testing.T) {
 			DecryptTimeout: Duration(10 * time.Minute),
 			Rotation:       RotationConfig{Period: Duration(168 * time.Hour), Messages: 100},
 		},
-		Provisioning: ProvisioningConfig{OpenID: true},
+		Provisioning:     ProvisioningConfig{OpenID: true},
+		HighAvailability: HighAvailabilityConfig{CheckInterval: Duration(time.Second), CheckTimeout: Duration(time.Second), FenceDelay: Duration(3 * time.Second)},
 		Scanning: ScanningConfig{OnUnavailable: "fail_closed", MaxBytes: 25 << 20, Outbound: true,
 			Hold: Duration(10 * time.Minute), Timeout: Duration(2 * time.Minute), VerdictTTL: Duration(24 * time.Hour)},
 	}

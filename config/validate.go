@@ -25,6 +25,7 @@ func (c *Config) Validate() error {
 	c.validateManagement(errs)
 	c.validateEncryption(errs)
 	c.validateScanning(errs)
+	c.validateHighAvailability(errs)
 	c.validateProvisioning(errs)
 	c.validateModules(errs)
 	return errs.Err()
@@ -305,4 +306,20 @@ func ClamdAddress(s string) (network, address string, err error) {
 		return "unix", path, nil
 	}
 	return "", "", fmt.Errorf("%q: want tcp://host:port or unix:///path", s)
+}
+
+func (c *Config) validateHighAvailability(errs *Errors) {
+	ha := c.HighAvailability
+	if ha.CheckInterval <= 0 {
+		errs.Add("high_availability.check_interval", "must be > 0")
+	}
+	if ha.CheckTimeout <= 0 {
+		errs.Add("high_availability.check_timeout", "must be > 0")
+	}
+	if lease := ha.CheckInterval + ha.CheckTimeout; ha.FenceDelay <= lease {
+		errs.Add("high_availability.fence_delay", fmt.Sprintf("must be longer than check_interval + check_timeout (%s), or two leaders could act at once", lease.Std()))
+	}
+	if ha.Enabled && !strings.HasPrefix(c.Database.URI, "postgres://") && !strings.HasPrefix(c.Database.URI, "postgresql://") {
+		errs.Add("high_availability.enabled", "needs a PostgreSQL database (database.uri: postgres://…)")
+	}
 }

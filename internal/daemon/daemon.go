@@ -262,12 +262,22 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		return err
 	}
 	defer st.Close()
-	ops.setPhase("waiting for the instance lock (is another Switchboard running on this database?)")
-	release, err := st.LockInstance(ctx, 15*time.Second)
-	if err != nil {
-		return err
+	var leading func() bool // nil: no high availability, the process leads alone
+	if cfg.HighAvailability.Enabled {
+		l, err := lead(ctx, cfg, st, ops, metrics)
+		if err != nil {
+			return err
+		}
+		defer l.Release()
+		leading = l.Valid
+	} else {
+		ops.setPhase("waiting for the instance lock (is another Switchboard running on this database?)")
+		release, err := st.LockInstance(ctx, 15*time.Second)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
-	defer release()
 	ops.setPhase("building the modules")
 	modules, err := buildModules(cfg, specs, st)
 	if err != nil {
@@ -292,7 +302,7 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 		},
 		Version: version, Metrics: metrics, Permissions: cfg.Permissions(),
 		Encryption: encryptionOptions(cfg.Encryption), Provisioning: provisioningOptions(cfg),
-		Scanning: scanning,
+		Scanning: scanning, Leading: leading,
 	})
 	if err != nil {
 		return err

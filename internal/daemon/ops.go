@@ -86,6 +86,14 @@ func (o *opsServer) setPhase(phase string) {
 	o.phase.Store(&p)
 }
 
+// setState names the process's state (not "starting: …") before the core exists; nil-safe.
+func (o *opsServer) setState(state string) {
+	if o == nil {
+		return
+	}
+	o.phase.Store(&state)
+}
+
 // setCore hands the endpoints over to the core; nil-safe.
 func (o *opsServer) setCore(core *appservice.Core) {
 	if o == nil {

@@ -104,13 +104,30 @@ type Process struct{ cmd *exec.Cmd }
 // for its readiness check on metricsPort.
 func Start(t testing.TB, bin, cfgPath, regPath string, metricsPort int, log *os.File) *Process {
 	t.Helper()
+	p := StartNoWait(t, bin, cfgPath, regPath, log)
+	p.WaitReady(t, metricsPort, time.Minute)
+	return p
+}
+
+// StartNoWait starts the binary and returns at once (a standby of a high-availability
+// group is not ready until it leads).
+func StartNoWait(t testing.TB, bin, cfgPath, regPath string, log *os.File) *Process {
+	t.Helper()
 	cmd := exec.Command(bin, "-c", cfgPath, "-r", regPath)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return &Process{cmd: cmd}
+}
+
+// WaitReady waits up to timeout until the process's core runs (see Start), and kills it
+// and fails t if it does not.
+func (p *Process) WaitReady(t testing.TB, metricsPort int, timeout time.Duration) {
+	t.Helper()
+	cmd := p.cmd
 	url := fmt.Sprintf("http://127.0.0.1:%d/health/ready", metricsPort)
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
@@ -123,12 +140,12 @@ func Start(t testing.TB, bin, cfgPath, regPath string, metricsPort int, log *os.
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK || ready.Checks["core"] == "running" &&
 				ready.Checks["database"] == "ok" && ready.Checks["homeserver"] == "ok" {
-				return &Process{cmd: cmd}
+				return
 			}
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
-			t.Fatalf("switchboard did not become ready within a minute (last error: %v)", err)
+			t.Fatalf("switchboard did not become ready within %s (last error: %v)", timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
