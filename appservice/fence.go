@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 )
 
 // fenced reports whether this process must not act: it leads a high-availability group
@@ -29,4 +31,14 @@ func (c *Core) fenced(ctx context.Context) bool {
 			}
 		}
 	}
+}
+
+// Announce posts an operator's notice from the bot into roomID (a takeover by a new leader,
+// say), once per key: the outbox sends it like any message, and a second Announce with
+// the same key sends nothing.
+func (c *Core) Announce(ctx context.Context, roomID id.RoomID, key, text string) error {
+	return c.enqueue(ctx, coreModuleID, Message{
+		RoomID: roomID, Sender: id.NewUserID(c.reg.SenderLocalpart, c.opts.Domain), RemoteID: "announce:" + key,
+		Content: &event.MessageEventContent{MsgType: event.MsgNotice, Body: text},
+	})
 }

@@ -251,6 +251,9 @@ type HighAvailabilityConfig struct {
 	// must be longer than CheckInterval + CheckTimeout, so that the old leader has
 	// stopped. Default 3s.
 	FenceDelay Duration `yaml:"fence_delay"`
+	// AnnounceRoom is a room ID where the management bot posts a notice whenever a process
+	// takes the lead (the bot must be in it: invite it). Empty: no notice.
+	AnnounceRoom string `yaml:"announce_room"`
 }
 
 // The values of scanning.on_unavailable.

@@ -319,6 +319,9 @@ func (c *Config) validateHighAvailability(errs *Errors) {
 	if lease := ha.CheckInterval + ha.CheckTimeout; ha.FenceDelay <= lease {
 		errs.Add("high_availability.fence_delay", fmt.Sprintf("must be longer than check_interval + check_timeout (%s), or two leaders could act at once", lease.Std()))
 	}
+	if ha.AnnounceRoom != "" && !strings.HasPrefix(ha.AnnounceRoom, "!") {
+		errs.Add("high_availability.announce_room", "must be a room ID (!…:server), not "+strconv.Quote(ha.AnnounceRoom))
+	}
 	if ha.Enabled && !strings.HasPrefix(c.Database.URI, "postgres://") && !strings.HasPrefix(c.Database.URI, "postgresql://") {
 		errs.Add("high_availability.enabled", "needs a PostgreSQL database (database.uri: postgres://…)")
 	}

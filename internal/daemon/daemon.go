@@ -263,13 +263,14 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 	}
 	defer st.Close()
 	var leading func() bool // nil: no high availability, the process leads alone
+	var leadership *store.Leadership
 	if cfg.HighAvailability.Enabled {
 		l, err := lead(ctx, cfg, st, ops, metrics)
 		if err != nil {
 			return err
 		}
 		defer l.Release()
-		leading = l.Valid
+		leading, leadership = l.Valid, l
 	} else {
 		ops.setPhase("waiting for the instance lock (is another Switchboard running on this database?)")
 		release, err := st.LockInstance(ctx, 15*time.Second)
@@ -310,6 +311,9 @@ func run(ctx context.Context, cfg *config.Config, specs []ModuleSpec, regPath, v
 	ops.setCore(core)
 	if err := core.Start(ctx); err != nil {
 		return err
+	}
+	if leadership != nil {
+		announceTakeover(ctx, core, cfg.HighAvailability, leadership)
 	}
 	log.Info().Str("version", version).Int("modules", len(modules)).Msg("Switchboard is running")
 	<-ctx.Done()

@@ -7,11 +7,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/id"
 
+	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/config"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 )
@@ -91,4 +94,17 @@ func serveStandby(ctx context.Context, addr string) (stop func(), err error) {
 		}
 	}()
 	return func() { _ = srv.Close() }, nil
+}
+
+// announceTakeover posts the management bot's notice of a new leader into
+// high_availability.announce_room, once per epoch.
+func announceTakeover(ctx context.Context, core *appservice.Core, ha config.HighAvailabilityConfig, l *store.Leadership) {
+	if ha.AnnounceRoom == "" {
+		return
+	}
+	host, _ := os.Hostname()
+	text := fmt.Sprintf("🔁 Switchboard on %s (pid %d) leads now (epoch %d) and has resumed the work where it stood.", host, os.Getpid(), l.Epoch)
+	if err := core.Announce(ctx, id.RoomID(ha.AnnounceRoom), "takeover:"+strconv.FormatInt(l.Epoch, 10), text); err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("Failed to queue the takeover notice")
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -42,6 +44,10 @@ type Config struct {
 	// FailBodies makes the handler fail for messages with this body (to test failure
 	// reports).
 	FailBody string `yaml:"fail_body"`
+	// EffectURL, when set, receives a POST for every message handled (?event=ID&pid=PID):
+	// a side effect outside the database, for tests that watch who acts when (Effects
+	// keeps the count in the database either way).
+	EffectURL string `yaml:"effect_url"`
 }
 
 // RemoteMessage is one message of the fake remote network.
@@ -130,6 +136,11 @@ func (m *Module) HandleEvent(ctx context.Context, evt *event.Event) error {
 		if m.cfg.FailBody != "" && body == m.cfg.FailBody {
 			return fmt.Errorf("%w: the test remote refuses %q", appservice.ErrPermanent, body)
 		}
+		if m.cfg.EffectURL != "" {
+			if err := m.postEffect(ctx, evt.ID); err != nil {
+				return err
+			}
+		}
 		_, err := m.db.DB().ExecContext(ctx, `INSERT INTO testmod_effects (event_id, room_id, body, deliveries)
 			VALUES ($1, $2, $3, 1) ON CONFLICT (event_id) DO UPDATE SET deliveries = testmod_effects.deliveries + 1`,
 			evt.ID.String(), evt.RoomID.String(), body)
@@ -174,6 +185,24 @@ func (m *Module) feed(ctx context.Context) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// postEffect tells the fake remote network that this process handled evt.
+func (m *Module) postEffect(ctx context.Context, evt id.EventID) error {
+	q := url.Values{"event": {evt.String()}, "pid": {strconv.Itoa(os.Getpid())}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.cfg.EffectURL+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return errors.New("the effect endpoint answered " + resp.Status)
+	}
+	return nil
 }
 
 func (m *Module) fetch(ctx context.Context, after int) ([]RemoteMessage, error) {

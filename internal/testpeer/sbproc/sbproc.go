@@ -98,7 +98,10 @@ modules:
 }
 
 // Process is one run of the binary.
-type Process struct{ cmd *exec.Cmd }
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
 
 // Start runs bin with the config and registration, logging to log, and waits up to a minute
 // for its readiness check on metricsPort.
@@ -118,7 +121,26 @@ func StartNoWait(t testing.TB, bin, cfgPath, regPath string, log *os.File) *Proc
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return &Process{cmd: cmd}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+// Pid is the process's ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Exited waits up to timeout for the process to exit on its own and returns its exit
+// status; ok is false when it still runs.
+func (p *Process) Exited(timeout time.Duration) (status int, ok bool) {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode(), true
+	case <-time.After(timeout):
+		return 0, false
+	}
 }
 
 // WaitReady waits up to timeout until the process's core runs (see Start), and kills it
@@ -154,11 +176,11 @@ func (p *Process) WaitReady(t testing.TB, metricsPort int, timeout time.Duration
 // Kill9 kills the process with SIGKILL and waits for it.
 func (p *Process) Kill9() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
+	<-p.done
 }
 
 // Stop asks the process to stop with SIGTERM and waits for it.
 func (p *Process) Stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	_ = p.cmd.Wait()
+	<-p.done
 }
