@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -49,6 +50,16 @@ func startOps(ctx context.Context, addr string, reg *prometheus.Registry, profil
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
 			"ready": false, "checks": map[string]string{"core": *o.phase.Load()},
 		})
+	})
+	// The status page before the core exists (while starting, or as a standby): its state.
+	early.HandleFunc("GET /status.json", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"core": *o.phase.Load()})
+	})
+	early.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Refresh", "5")
+		_, _ = fmt.Fprintf(w, "<!doctype html><title>Switchboard</title><h1>Switchboard</h1><p id=\"core-state\">%s</p>\n",
+			html.EscapeString(*o.phase.Load()))
 	})
 	var prof http.Handler
 	if profiling {

@@ -85,6 +85,12 @@ func TestHATakeover(t *testing.T) {
 	a.proc.WaitReady(t, a.metrics, time.Minute)
 	b.start(t)
 	b.waitStandby(t)
+	if page := b.get(t, "/status"); !strings.Contains(page, "standby: another Switchboard instance leads") {
+		t.Errorf("the standby's status page does not say it is a standby:\n%s", page)
+	}
+	if m := b.get(t, "/metrics"); !strings.Contains(m, "switchboard_leader 0") {
+		t.Error("the standby's metrics lack switchboard_leader 0")
+	}
 	if resp := putTxn(t, h, b, "ha1"); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("a transaction to the standby: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
@@ -94,6 +100,9 @@ func TestHATakeover(t *testing.T) {
 	t.Logf("takeover: the standby was ready %s after the leader's kill (fence delay 2s)", time.Since(killedAt).Round(time.Millisecond))
 	if resp := putTxn(t, h, b, "ha2"); resp.StatusCode != http.StatusOK {
 		t.Errorf("a transaction to the new leader: %d, want 200", resp.StatusCode)
+	}
+	if m := b.get(t, "/metrics"); !strings.Contains(m, "switchboard_leader 1") {
+		t.Error("the new leader's metrics lack switchboard_leader 1")
 	}
 	if epoch := leaderEpoch(t, dbURI); epoch != 2 {
 		t.Errorf("epoch = %d, want 2", epoch)

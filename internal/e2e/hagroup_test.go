@@ -88,6 +88,18 @@ func (n *haNode) readiness() (int, string) {
 	return resp.StatusCode, body.Checks["core"]
 }
 
+// get fetches a path of the node's operator endpoints.
+func (n *haNode) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", n.metrics, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // waitStandby waits until the node says it is a standby.
 func (n *haNode) waitStandby(t *testing.T) {
 	t.Helper()
