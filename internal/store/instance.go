@@ -27,6 +27,11 @@ func (s *Store) LockInstance(ctx context.Context, wait time.Duration) (release f
 	for {
 		release, err = s.tryLockInstance(ctx)
 		if err == nil && s.dialect == Postgres {
+			host, _ := os.Hostname()
+			if _, err := s.raiseEpoch(ctx, fmt.Sprintf("%s:%d", host, os.Getpid()), time.Now().UnixMilli()); err != nil {
+				release()
+				return nil, err
+			}
 			return s.ownWhileLocked(ctx, release)
 		}
 		if !errors.Is(err, ErrInstanceRunning) || time.Now().After(deadline) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,10 +92,8 @@ func (s *Store) AcquireLeadership(ctx context.Context, o LeaderOptions) (*Leader
 		conn.Close()
 		return nil, err
 	}
-	if err := s.db.QueryRowContext(ctx, `INSERT INTO ha_leader (id, epoch, holder, since) VALUES (1, 1, $1, $2)
-		ON CONFLICT (id) DO UPDATE SET epoch = ha_leader.epoch + 1, holder = excluded.holder, since = excluded.since
-		RETURNING epoch`, o.Holder, time.Now().UnixMilli()).Scan(&l.Epoch); err != nil {
-		return fail(fmt.Errorf("store: raise the leader epoch: %w", err))
+	if l.Epoch, err = s.raiseEpoch(ctx, o.Holder, time.Now().UnixMilli()); err != nil {
+		return fail(err)
 	}
 	if err := s.own(ctx); err != nil {
 		return fail(err)

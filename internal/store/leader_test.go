@@ -102,3 +102,60 @@ func TestLeadershipNeedsPostgres(t *testing.T) {
 		t.Errorf("SQLite: %v, want ErrNoLeadership", err)
 	}
 }
+
+// The epoch fence: once a new process leads, the writes of the one before it (its lock
+// session gone, but the process still running) and of a process that never took the lock
+// are refused; the new leader's go through.
+func TestEpochFence(t *testing.T) {
+	uri := storetest.NewDatabaseURI(t, store.Postgres)
+	ctx := t.Context()
+	open := func() *store.Store {
+		s, err := store.Open(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b, c := open(), open(), open()
+	if err := c.PutKV(ctx, "m:k", "before any lock"); err != nil {
+		t.Fatalf("a write before anyone took the lock: %v", err)
+	}
+	release, err := a.LockInstance(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := a.PutKV(ctx, "m:k", "a"); err != nil {
+		t.Fatalf("the lock holder's write: %v", err)
+	}
+	if err := c.PutKV(ctx, "m:k", "c"); !store.IsFenced(err) {
+		t.Errorf("a write of a process without the lock: %v, want fenced", err)
+	}
+	// a's lock session ends; b takes over.
+	db, err := sql.Open("pgx", uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted`); err != nil {
+		t.Fatal(err)
+	}
+	lb, err := b.AcquireLeadership(ctx, store.LeaderOptions{Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Release()
+	if err := a.PutKV(ctx, "m:k", "stale a"); !store.IsFenced(err) {
+		t.Errorf("the old leader's write after the takeover: %v, want fenced", err)
+	}
+	if _, _, err := a.CommitTransaction(ctx, "scope", "t1", []store.InboxEvent{{EventID: "$x", Kind: "timeline", Payload: []byte(`{}`)}}); !store.IsFenced(err) {
+		t.Errorf("the old leader's journal commit after the takeover: %v, want fenced", err)
+	}
+	if err := b.PutKV(ctx, "m:k", "b"); err != nil {
+		t.Errorf("the new leader's write: %v", err)
+	}
+	if v, err := c.GetKV(ctx, "m:k"); err != nil || v != "b" {
+		t.Errorf("the value = %q, %v; want the new leader's", v, err)
+	}
+}

@@ -205,6 +205,8 @@ var migrations = []migration{
 			since       {bigint} NOT NULL
 		)`,
 	}},
+	// PostgreSQL: writes to the core's state only under the leader's epoch (fence.go).
+	{version: 11, name: "epoch fence", only: Postgres, run: fenceMigration},
 }
 
 // LatestVersion is the schema version this code migrates to.
@@ -254,6 +256,14 @@ func (s *Store) apply(ctx context.Context, m migration) error {
 			return errRollback // applied by a concurrent migrator
 		case current != m.version-1:
 			return fmt.Errorf("schema is at version %d", current)
+		}
+		if s.dialect == Postgres && current >= 10 {
+			// A migration may change fenced tables (fence.go): it writes under the current
+			// epoch, for this transaction only.
+			if _, err := tx.ExecContext(ctx, `SELECT set_config('switchboard.epoch',
+				COALESCE((SELECT epoch::text FROM ha_leader WHERE id = 1), ''), true)`); err != nil {
+				return err
+			}
 		}
 		types := dialectTypes[s.dialect]
 		for _, stmt := range m.stmts {

@@ -9,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" driver, which tests open
+	_ "modernc.org/sqlite"           // registers the "sqlite" driver
 )
 
 // sqliteParams are the DSN parameters of every SQLite connection. synchronous=FULL makes
@@ -39,41 +40,47 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	var db *sql.DB
+	s := &Store{dialect: dialect}
 	switch dialect {
 	case SQLite:
 		if err := protectSQLiteFiles(ctx, target); err != nil {
 			return nil, err
 		}
-		db, err = sql.Open("sqlite", target+"?"+sqliteParams)
+		db, err := sql.Open("sqlite", target+"?"+sqliteParams)
 		if err != nil {
 			return nil, fmt.Errorf("store: open sqlite database %s: %w", target, err)
 		}
 		// One connection: SQLite has a single writer anyway, and a pool of one turns
 		// SQLITE_BUSY between our own connections into waiting in database/sql.
 		db.SetMaxOpenConns(1)
+		s.db, s.path = db, target
 	case Postgres:
 		// target is the URI itself; it may hold a password, so it never goes into errors.
-		db, err = sql.Open("pgx", target)
+		cfg, err := pgx.ParseConfig(target)
 		if err != nil {
-			return nil, fmt.Errorf("store: open postgres database: %w", err)
+			return nil, errors.New("store: invalid postgres database URI")
 		}
+		// Every connection writes under this process's leader epoch (fence.go).
+		s.db = stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(s.syncEpoch), stdlib.OptionResetSession(s.syncEpoch))
 	}
-	s := &Store{db: db, dialect: dialect}
-	if dialect == SQLite {
-		s.path = target
-	}
-	if err := db.PingContext(ctx); err != nil {
+	return s.open(ctx)
+}
+
+// open connects, migrates and loads what the store keeps in memory.
+func (s *Store) open(ctx context.Context) (*Store, error) {
+	db, dialect, target := s.db, s.dialect, s.path
+	var err error
+	if err = db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s database: %w", dialect, err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err = s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	s.recent = newRecentIDs() // PostgreSQL: loaded by LockInstance or per commit
 	if dialect == SQLite {
-		if err := s.loadRecent(ctx); err != nil {
+		if err = s.loadRecent(ctx); err != nil {
 			db.Close()
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrNotFound is returned by lookups that find no row.
@@ -40,6 +41,10 @@ type Store struct {
 	batches batchCache // the inbox batch decoded last
 
 	checkpoints *checkpointer // SQLite: background WAL checkpoints
+
+	// epoch is the leader epoch this process writes under (PostgreSQL, fence.go); 0
+	// until it holds the instance lock.
+	epoch atomic.Int64
 
 	poolMu sync.Mutex
 	pool   *sql.DB // guarded by poolMu; see Pool
