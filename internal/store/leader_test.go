@@ -11,21 +11,27 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 )
 
+// threeProcesses opens the database at uri three times, as three processes would.
+func threeProcesses(t *testing.T, uri string) (a, b, c *store.Store) {
+	t.Helper()
+	var s [3]*store.Store
+	for i := range s {
+		var err error
+		if s[i], err = store.Open(t.Context(), uri); err != nil {
+			t.Fatal(err)
+		}
+		st := s[i]
+		t.Cleanup(func() { st.Close() })
+	}
+	return s[0], s[1], s[2]
+}
+
 // Two processes on one database: the first leads; the second waits; when the first's lock
 // session ends (here: terminated by the server, as when its connection is cut) the first
 // learns it lost the lead and stops being valid, and the second leads with the next epoch.
 func TestLeadership(t *testing.T) {
-	uri := storetest.NewDatabaseURI(t, store.Postgres)
-	ctx := t.Context()
-	open := func() *store.Store {
-		s, err := store.Open(ctx, uri)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b, c := open(), open(), open()
+	uri, ctx := storetest.NewDatabaseURI(t, store.Postgres), t.Context()
+	a, b, c := threeProcesses(t, uri)
 	opts := store.LeaderOptions{Holder: "a", CheckInterval: 100 * time.Millisecond, CheckTimeout: 200 * time.Millisecond, Poll: 50 * time.Millisecond}
 	la, err := a.AcquireLeadership(ctx, opts)
 	if err != nil {
@@ -107,17 +113,8 @@ func TestLeadershipNeedsPostgres(t *testing.T) {
 // session gone, but the process still running) and of a process that never took the lock
 // are refused; the new leader's go through.
 func TestEpochFence(t *testing.T) {
-	uri := storetest.NewDatabaseURI(t, store.Postgres)
-	ctx := t.Context()
-	open := func() *store.Store {
-		s, err := store.Open(ctx, uri)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b, c := open(), open(), open()
+	uri, ctx := storetest.NewDatabaseURI(t, store.Postgres), t.Context()
+	a, b, c := threeProcesses(t, uri)
 	if err := c.PutKV(ctx, "m:k", "before any lock"); err != nil {
 		t.Fatalf("a write before anyone took the lock: %v", err)
 	}
