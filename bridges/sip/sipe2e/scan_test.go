@@ -17,8 +17,6 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/switchboard-matrix/switchboard/appservice"
-	clamdc "github.com/switchboard-matrix/switchboard/internal/clamd"
-	"github.com/switchboard-matrix/switchboard/internal/clamdscanner"
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd"
@@ -67,7 +65,7 @@ func TestScanFileLinks(t *testing.T) {
 	}
 
 	startBridgeTuned(t, cfg, tuning{st: st, scan: appservice.Scanning{
-		Scanner: clamdscanner.New(clamdc.New("tcp", srv.TCPAddr())), Outbound: true,
+		Scanner: srv.Scanner(), Outbound: true,
 	}})
 	begin := time.Now()
 

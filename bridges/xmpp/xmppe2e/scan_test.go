@@ -22,8 +22,6 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/upload"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
-	clamdc "github.com/switchboard-matrix/switchboard/internal/clamd"
-	"github.com/switchboard-matrix/switchboard/internal/clamdscanner"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
@@ -41,7 +39,7 @@ func startScanningBridge(t *testing.T, cfg xmpp.Config, hold time.Duration) (*ru
 	t.Helper()
 	srv := clamd.StartTest(t, clamd.Options{})
 	r := startBridgeCore(t, nil, cfg, true, sbcore.Options{Scanning: appservice.Scanning{
-		Scanner: clamdscanner.New(clamdc.New("tcp", srv.TCPAddr())), Outbound: true, Hold: hold,
+		Scanner: srv.Scanner(), Outbound: true, Hold: hold,
 	}})
 	return r, srv, sbcore.ServeOps(t, r.core)
 }
