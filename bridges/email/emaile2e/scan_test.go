@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/appservice"
 	"github.com/switchboard-matrix/switchboard/bridges/email"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd/clamdscan"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
@@ -28,7 +29,7 @@ import (
 // scanningOf is the core's scanning with srv over TCP, fail closed, Matrix files going out
 // scanned too, and a hold longer than any test.
 func scanningOf(srv *clamd.Server) appservice.Scanning {
-	return appservice.Scanning{Scanner: srv.Scanner(), Outbound: true, Hold: time.Hour}
+	return appservice.Scanning{Scanner: clamdscan.Scanner(srv), Outbound: true, Hold: time.Hour}
 }
 
 // startScanningBridge starts the in-process core with scanning by srv and the email bridge

@@ -3,7 +3,6 @@ package emaile2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -19,24 +18,15 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
-	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbproc"
 )
 
-// launchProcess is sbproc.Launch for c that also returns the base URL of the process's
-// operator endpoints (its metrics port), where readiness shows the files held for clamd.
+// launchProcess is sbproc.Launch for c, with the base URL of the process's operator
+// endpoints, where readiness shows the files held for clamd.
 func launchProcess(t *testing.T, c sbproc.Config) (*sbproc.Runner, string) {
 	t.Helper()
-	dir := t.TempDir()
-	port, err := peerproc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.MetricsPort = port
-	cfg := sbproc.WriteConfig(t, dir, c)
-	r := sbproc.NewRunner(t, sbproc.Build(t, workDir, switchboardPkg), cfg, filepath.Join(workDir, "registration.yaml"), port, filepath.Join(dir, "switchboard.log"))
-	r.Start()
-	return r, fmt.Sprintf("http://127.0.0.1:%d", port)
+	r := sbproc.Launch(t, workDir, switchboardPkg, filepath.Join(workDir, "registration.yaml"), c)
+	return r, r.OpsURL()
 }
 
 // TestScanKill9WhileHeld runs the real binary with scanning (fail closed, a hold of an

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/internal/store"
 	"github.com/switchboard-matrix/switchboard/internal/store/storetest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd/clamdscan"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/peerproc"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sipphone"
@@ -65,7 +66,7 @@ func TestScanFileLinks(t *testing.T) {
 	}
 
 	startBridgeTuned(t, cfg, tuning{st: st, scan: appservice.Scanning{
-		Scanner: srv.Scanner(), Outbound: true,
+		Scanner: clamdscan.Scanner(srv), Outbound: true,
 	}})
 	begin := time.Now()
 

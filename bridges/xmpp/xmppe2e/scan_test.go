@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/upload"
 	"github.com/switchboard-matrix/switchboard/bridges/xmpp/xmsg"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd"
+	"github.com/switchboard-matrix/switchboard/internal/testpeer/clamd/clamdscan"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/matrixtest"
 	"github.com/switchboard-matrix/switchboard/internal/testpeer/sbcore"
 )
@@ -39,7 +40,7 @@ func startScanningBridge(t *testing.T, cfg xmpp.Config, hold time.Duration) (*ru
 	t.Helper()
 	srv := clamd.StartTest(t, clamd.Options{})
 	r := startBridgeCore(t, nil, cfg, true, sbcore.Options{Scanning: appservice.Scanning{
-		Scanner: srv.Scanner(), Outbound: true, Hold: hold,
+		Scanner: clamdscan.Scanner(srv), Outbound: true, Hold: hold,
 	}})
 	return r, srv, sbcore.ServeOps(t, r.core)
 }

@@ -1,6 +1,7 @@
 package sbproc
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,10 @@ func NewRunner(t testing.TB, bin, cfgPath, regPath string, metricsPort int, logP
 	})
 	return &Runner{t: t, bin: bin, cfg: cfgPath, reg: regPath, metricsPort: metricsPort, log: log}
 }
+
+// OpsURL is the base URL of the process's operator endpoints (its metrics port):
+// /health/ready, /metrics, /status.
+func (r *Runner) OpsURL() string { return fmt.Sprintf("http://127.0.0.1:%d", r.metricsPort) }
 
 // Start starts a run and waits until it is ready.
 func (r *Runner) Start() {
